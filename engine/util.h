@@ -1,0 +1,36 @@
+/*
+ * util: allocation that aborts on out-of-memory, clocks, hashing helpers.
+ * Every x* function returns memory the caller frees.
+ */
+#ifndef MM_UTIL_H
+#define MM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Wall clock in milliseconds since the epoch; monotonic clock in ms. */
+int64_t now_ms(void);
+int64_t mono_ms(void);
+/* "2026-11-22T04:06:58Z" into out (at least 32 bytes). */
+void iso8601_utc(int64_t ms, char *out, size_t outlen);
+
+/* SHA-256 of a memory block as 64 lowercase hex digits + NUL into hex[65]. */
+void sha256_hex(const void *data, size_t len, char hex[65]);
+
+/* Parses a decimal int64 without atoi's silence; 0 on success, -1 on junk/overflow. */
+int parse_i64(const char *s, int64_t *out);
+/* "90s", "15m", "12h", "2d", "1h30m" or plain seconds → seconds. */
+int parse_duration(const char *s, int64_t *seconds);
+/* "64MiB", "5MB", "1048576" → bytes. */
+int parse_size(const char *s, int64_t *bytes);
+
+/* Edit distance, for did-you-mean suggestions. */
+size_t levenshtein(const char *a, const char *b);
+
+#endif
