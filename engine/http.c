@@ -1,0 +1,1199 @@
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define ERROR_BODY_MAX (64 * 1024)   /* error bodies are read for their message only */
+#define STOP_SLICE_MS 100            /* how quickly a backoff sleep notices should_stop */
+#define SHOWN_MAX 512                /* "<method> <path>" prefix of messages */
+#define DETAIL_MAX 300               /* server text quoted in one error message */
+
+struct http_client {
+	CURL *h;
+	char *base_url; /* without trailing '/' */
+	char *socket_path;
+	char *ca_file;
+	int insecure;
+	char *token;
+
+	int retries;
+	long connect_timeout_s, request_timeout_s, low_speed_time_s;
+	long backoff_base_ms, backoff_cap_ms, retry_after_cap_s;
+	size_t max_body;
+
+	int (*should_stop)(void *);
+	void *stop_ctx;
+	void (*log)(void *, enum http_log_level, const char *);
+	void *log_ctx;
+	enum http_log_level log_level;
+
+	uint64_t rng; /* per-client jitter source: no global state */
+	char last_version[64];
+};
+
+/* State of one request attempt, shared by the curl callbacks. */
+struct xfer {
+	struct http_client *c;
+	const char *method;
+	char shown[SHOWN_MAX]; /* "GET /api/v4/x": what messages and logs may show */
+	struct http_response *resp;
+	int64_t range_start, range_end, range_total;
+
+	/* download sink: only the wanted body goes to write */
+	int64_t want_offset;
+	http_write_fn write;
+	void *write_ctx;
+	struct mm_error *write_err;
+	int decided, feed, refused, write_failed;
+	int64_t received;
+	int overflow;
+
+	/* upload source */
+	int fd;
+	int64_t up_off, up_len, up_sent;
+	int read_errno, short_read;
+
+	int stopped;
+	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+void http_wipe(void *p, size_t n)
+{
+	if (p && n)
+		OPENSSL_cleanse(p, n);
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		http_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+static void copy_str(char *dst, size_t n, const char *src, size_t len)
+{
+	if (len >= n)
+		len = n - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* find_ci is a GNU extension. */
+static const char *find_ci(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (; *hay; hay++)
+		if (!strncasecmp(hay, needle, n))
+			return hay;
+	return NULL;
+}
+
+static int is_absolute(const char *path)
+{
+	return !strncasecmp(path, "http://", 7) || !strncasecmp(path, "https://", 8);
+}
+
+static void client_log(struct http_client *c, enum http_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void client_log(struct http_client *c, enum http_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (!c->log || level > c->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	c->log(c->log_ctx, level, line);
+}
+
+/* Rebuilds b with every occurrence of the token replaced by "<redacted>". */
+static void scrub_buf(const struct http_client *c, struct buf *b)
+{
+	struct buf out = BUF_INIT;
+	const char *p, *hit;
+	size_t tlen;
+
+	if (!c->token || !b->data || !strstr(b->data, c->token))
+		return;
+	tlen = strlen(c->token);
+	for (p = b->data; (hit = strstr(p, c->token)); p = hit + tlen) {
+		buf_add(&out, p, (size_t)(hit - p));
+		buf_adds(&out, "<redacted>");
+	}
+	buf_adds(&out, p);
+	http_wipe(b->data, b->len);
+	out.max = b->max;
+	buf_release(b);
+	*b = out;
+}
+
+static void scrub_token(const struct http_client *c, char *s, size_t cap)
+{
+	struct buf b = BUF_INIT;
+
+	if (!c->token || !strstr(s, c->token))
+		return;
+	buf_adds(&b, s);
+	scrub_buf(c, &b);
+	copy_str(s, cap, b.data, b.len);
+	buf_release(&b);
+}
+
+static int finish_err(const struct http_client *c, int ret, struct mm_error *err)
+{
+	if (ret < 0 && err)
+		scrub_token(c, err->msg, sizeof(err->msg));
+	return ret;
+}
+
+/*
+ * "<scheme>://<host><path>" or "<path>", without query, fragment or
+ * userinfo: presigned URLs carry their signature in the query string.
+ */
+static void show_target(const char *method, const char *path, char *out, size_t n)
+{
+	const char *rest = path;
+	int plen = 0;
+
+	if (is_absolute(path)) {
+		const char *auth = strstr(path, "://") + 3;
+		size_t alen = strcspn(auth, "/?#");
+		const char *at = memchr(auth, '@', alen);
+
+		plen = (int)(auth - path);
+		rest = at ? at + 1 : auth;
+	}
+	snprintf(out, n, "%s %.*s%.*s", method, plen, path, (int)strcspn(rest, "?#"), rest);
+}
+
+/* ---- jitter ------------------------------------------------------------ */
+
+static void rng_seed(struct http_client *c)
+{
+	uint64_t seed = 0;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (uint64_t)mono_ms() ^ ((uint64_t)now_ms() << 20) ^ ((uint64_t)getpid() << 40) ^
+		       (uint64_t)(uintptr_t)c;
+	c->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+/* xorshift64*: plenty for jitter. */
+static uint64_t rng_below(struct http_client *c, uint64_t n)
+{
+	c->rng ^= c->rng >> 12;
+	c->rng ^= c->rng << 25;
+	c->rng ^= c->rng >> 27;
+	return n ? ((c->rng * 0x2545F4914F6CDD1DULL) >> 11) % n : 0;
+}
+
+/* ---- client ------------------------------------------------------------ */
+
+int http_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void http_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+static long or_default(long v, long def)
+{
+	return v > 0 ? v : def;
+}
+
+static int set_endpoint(struct http_client *c, const struct http_opts *o, struct mm_error *err)
+{
+	size_t len;
+
+	if (o->socket_path && *o->socket_path) {
+		c->socket_path = xstrdup(o->socket_path);
+		c->base_url = xstrdup("http://localhost");
+		return 0;
+	}
+	if (!o->base_url || !is_absolute(o->base_url))
+		return err_set(err, MM_EINVAL, "server url '%s' must start with http:// or https://",
+			       o->base_url ? o->base_url : "");
+	if (strpbrk(o->base_url, "?# \t\r\n"))
+		return err_set(err, MM_EINVAL, "server url '%s' must not hold a query, fragment or space",
+			       o->base_url);
+	len = strlen(o->base_url);
+	while (len && o->base_url[len - 1] == '/')
+		len--;
+	c->base_url = xstrndup(o->base_url, len);
+	return 0;
+}
+
+static void copy_opts(struct http_client *c, const struct http_opts *o)
+{
+	c->insecure = o->insecure && !c->socket_path;
+	c->retries = o->retries < 0 ? 0 : o->retries ? o->retries : 8;
+	c->connect_timeout_s = or_default(o->connect_timeout_s, 30);
+	c->request_timeout_s = or_default(o->request_timeout_s, 120);
+	c->low_speed_time_s = or_default(o->low_speed_time_s, 60);
+	c->backoff_base_ms = or_default(o->backoff_base_ms, 500);
+	c->backoff_cap_ms = or_default(o->backoff_cap_ms, 30000);
+	c->retry_after_cap_s = or_default(o->retry_after_cap_s, 120);
+	c->max_body = o->max_body ? o->max_body : (size_t)64 << 20;
+	c->should_stop = o->should_stop;
+	c->stop_ctx = o->stop_ctx;
+	c->log = o->log;
+	c->log_ctx = o->log_ctx;
+	c->log_level = o->log_level;
+}
+
+struct http_client *http_client_new(const struct http_opts *o, struct mm_error *err)
+{
+	struct http_client *c = xcalloc(1, sizeof(*c));
+
+	if (set_endpoint(c, o, err) < 0)
+		goto fail;
+	if (o->ca_file && *o->ca_file) {
+		if (access(o->ca_file, R_OK) < 0) {
+			err_set(err, MM_EINVAL, "cannot read CA file '%s': %s", o->ca_file, strerror(errno));
+			goto fail;
+		}
+		c->ca_file = xstrdup(o->ca_file);
+	}
+	copy_opts(c, o);
+	c->h = curl_easy_init();
+	if (!c->h) {
+		err_set(err, MM_ERR, "cannot initialise libcurl");
+		goto fail;
+	}
+	rng_seed(c);
+	if (c->insecure)
+		client_log(c, HTTP_LOG_WARN,
+			   "TLS certificate verification is disabled for '%s' (insecure_skip_tls_verify)",
+			   c->base_url);
+	return c;
+fail:
+	http_client_free(c);
+	return NULL;
+}
+
+void http_client_free(struct http_client *c)
+{
+	if (!c)
+		return;
+	if (c->h)
+		curl_easy_cleanup(c->h);
+	wipe_free(c->token);
+	free(c->base_url);
+	free(c->socket_path);
+	free(c->ca_file);
+	free(c);
+}
+
+int http_set_token(struct http_client *c, const char *token)
+{
+	/* Visible ASCII only: anything else could split the header. */
+	for (const char *p = token; p && *p; p++)
+		if (*p <= ' ' || *p > '~')
+			return -1;
+	wipe_free(c->token);
+	c->token = token && *token ? xstrdup(token) : NULL;
+	return 0;
+}
+
+int http_has_token(const struct http_client *c)
+{
+	return c->token != NULL;
+}
+
+int http_is_local(const struct http_client *c)
+{
+	return c->socket_path != NULL;
+}
+
+const char *http_last_version_id(const struct http_client *c)
+{
+	return c->last_version;
+}
+
+void http_response_clear(struct http_response *r)
+{
+	size_t max = r->body.max;
+
+	buf_release(&r->body);
+	r->body.max = max;
+	wipe_free(r->token);
+	r->token = NULL;
+	r->status = 0;
+	r->version_id[0] = r->request_id[0] = r->content_type[0] = '\0';
+	r->content_length = -1;
+	r->retry_after_s = -1;
+}
+
+/* ---- header parsing ---------------------------------------------------- */
+
+/* Content-Range: "bytes 10-99/100"; a 416 has "bytes *" then "/100"; the total may be "*". */
+static int parse_content_range(const char *v, int64_t *start, int64_t *end, int64_t *total)
+{
+	char *p;
+
+	*start = *end = *total = -1;
+	if (strncasecmp(v, "bytes", 5))
+		return -1;
+	v += 5;
+	while (*v == ' ')
+		v++;
+	if (*v == '*') {
+		v++;
+	} else {
+		*start = strtoll(v, &p, 10);
+		if (p == v || *p != '-')
+			return -1;
+		v = p + 1;
+		*end = strtoll(v, &p, 10);
+		if (p == v)
+			return -1;
+		v = p;
+	}
+	if (*v++ != '/')
+		return -1;
+	if (*v != '*') {
+		*total = strtoll(v, &p, 10);
+		if (p == v)
+			return -1;
+	}
+	return 0;
+}
+
+static long parse_retry_after(const char *v)
+{
+	int64_t secs;
+	time_t when;
+
+	if (parse_i64(v, &secs) == 0)
+		return secs < 0 ? -1 : secs > 86400 ? 86400 : (long)secs;
+	when = curl_getdate(v, NULL);
+	if (when < 0)
+		return -1;
+	return when > time(NULL) ? (long)(when - time(NULL)) : 0;
+}
+
+/* A new status line: 1xx answers and proxy CONNECT answers come before the real one. */
+static void start_response(struct xfer *x, const char *line)
+{
+	const char *sp = strchr(line, ' ');
+	int64_t st = 0;
+	char code[4] = "";
+
+	if (sp)
+		copy_str(code, sizeof(code), sp + 1, strspn(sp + 1, "0123456789"));
+	http_response_clear(x->resp);
+	x->resp->status = parse_i64(code, &st) == 0 ? (long)st : 0;
+	x->range_start = x->range_end = x->range_total = -1;
+}
+
+static void take_header(struct xfer *x, const char *name, const char *v)
+{
+	struct http_response *r = x->resp;
+	int64_t n;
+
+	if (!strcasecmp(name, "Token")) {
+		wipe_free(r->token);
+		r->token = xstrdup(v);
+	} else if (!strcasecmp(name, "X-Version-ID")) {
+		copy_str(r->version_id, sizeof(r->version_id), v, strlen(v));
+		copy_str(x->c->last_version, sizeof(x->c->last_version), v, strlen(v));
+	} else if (!strcasecmp(name, "X-Request-ID")) {
+		copy_str(r->request_id, sizeof(r->request_id), v, strlen(v));
+	} else if (!strcasecmp(name, "Content-Type")) {
+		copy_str(r->content_type, sizeof(r->content_type), v, strlen(v));
+	} else if (!strcasecmp(name, "Content-Length")) {
+		r->content_length = parse_i64(v, &n) == 0 && n >= 0 ? n : -1;
+	} else if (!strcasecmp(name, "Content-Range")) {
+		parse_content_range(v, &x->range_start, &x->range_end, &x->range_total);
+	} else if (!strcasecmp(name, "Retry-After")) {
+		r->retry_after_s = parse_retry_after(v);
+	}
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * n;
+	char line[1024], *colon, *v;
+
+	copy_str(line, sizeof(line), data, len);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!strncmp(line, "HTTP/", 5)) {
+		start_response(x, line);
+	} else if ((colon = strchr(line, ':'))) {
+		*colon = '\0';
+		v = colon + 1 + strspn(colon + 1, " \t");
+		for (size_t l = strlen(v); l && (v[l - 1] == ' ' || v[l - 1] == '\t'); l--)
+			v[l - 1] = '\0';
+		take_header(x, line, v);
+	}
+	http_wipe(line, sizeof(line)); /* may have held the Token header */
+	return len;
+}
+
+/* ---- body callbacks ---------------------------------------------------- */
+
+/* Buffers a JSON or error body. An error body is only read for its message,
+ * so what does not fit is dropped; a too large success body fails. */
+static size_t keep_body(struct xfer *x, const char *p, size_t len)
+{
+	struct buf *b = &x->resp->body;
+	int is_error = x->resp->status < 200 || x->resp->status >= 300;
+	size_t cap = b->max ? b->max : (size_t)-1;
+
+	if (is_error && cap > ERROR_BODY_MAX)
+		cap = ERROR_BODY_MAX;
+	if (b->len + len <= cap) {
+		buf_add(b, p, len);
+		return len;
+	}
+	if (!is_error) {
+		x->overflow = 1;
+		return 0;
+	}
+	if (b->len < cap)
+		buf_add(b, p, cap - b->len);
+	return len;
+}
+
+/*
+ * Decides at the first body byte whether the download callback gets it: only
+ * bytes that belong at want_offset. A 200 to a Range request or a 206 for
+ * another offset is refused outright rather than appended at the wrong place.
+ */
+static int wants_body(struct xfer *x)
+{
+	long st = x->resp->status;
+
+	if (st == 200 && x->want_offset == 0)
+		return 1;
+	if (st == 206 && x->range_start == x->want_offset)
+		return 1;
+	if (st == 200 || st == 206) {
+		x->refused = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * n;
+
+	if (x->write && !x->decided) {
+		x->decided = 1;
+		x->feed = wants_body(x);
+		if (x->feed < 0)
+			return 0;
+	}
+	if (!x->feed)
+		return keep_body(x, p, len);
+	if (len && x->write(x->write_ctx, p, len, x->write_err) < 0) {
+		x->write_failed = 1;
+		return 0;
+	}
+	x->received += (int64_t)len;
+	return len;
+}
+
+static size_t on_read(char *p, size_t size, size_t n, void *ud)
+{
+	struct xfer *x = ud;
+	int64_t left = x->up_len - x->up_sent;
+	size_t want = size * n;
+	ssize_t got;
+
+	if (left <= 0)
+		return 0;
+	if ((int64_t)want > left)
+		want = (size_t)left;
+	do
+		got = pread(x->fd, p, want, (off_t)(x->up_off + x->up_sent));
+	while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		x->read_errno = errno;
+		return CURL_READFUNC_ABORT;
+	}
+	if (got == 0) {
+		x->short_read = 1;
+		return CURL_READFUNC_ABORT;
+	}
+	x->up_sent += got;
+	return (size_t)got;
+}
+
+static int on_progress(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+	struct xfer *x = ud;
+
+	if (x->c->should_stop && x->c->should_stop(x->c->stop_ctx)) {
+		x->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- trace with secrets redacted ---------------------------------------- */
+
+static int secret_header(const char *line)
+{
+	static const char *const names[] = { "authorization", "proxy-authorization", "token",
+					     "cookie", "set-cookie", NULL };
+	size_t nlen = strcspn(line, ":");
+
+	if (!line[nlen])
+		return 0;
+	for (int i = 0; names[i]; i++)
+		if (strlen(names[i]) == nlen && !strncasecmp(line, names[i], nlen))
+			return 1;
+	return 0;
+}
+
+/* Header values that are secrets become "<redacted>"; query strings are cut. */
+static void redact_line(const struct http_client *c, const char *line, size_t len, struct buf *out)
+{
+	size_t i = 0;
+
+	if (secret_header(line)) {
+		buf_addf(out, "%.*s: <redacted>", (int)strcspn(line, ":"), line);
+		return;
+	}
+	while (i < len) {
+		if (line[i] == '?') {
+			buf_adds(out, "?<redacted>");
+			while (i < len && line[i] != ' ')
+				i++;
+			continue;
+		}
+		buf_addc(out, line[i++]);
+	}
+	scrub_buf(c, out);
+}
+
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
+{
+	struct xfer *x = ud;
+	const char *mark = type == CURLINFO_TEXT ? "* " : type == CURLINFO_HEADER_IN ? "< " :
+			   type == CURLINFO_HEADER_OUT ? "> " : NULL;
+	size_t i = 0;
+
+	if (!mark) /* bodies: login passwords, tokens, archive bytes */
+		return 0;
+	while (i < size) {
+		size_t len = 0;
+		struct buf line = BUF_INIT;
+		char *copy;
+
+		while (i + len < size && data[i + len] != '\r' && data[i + len] != '\n')
+			len++;
+		copy = xstrndup(data + i, len);
+		if (len) {
+			buf_adds(&line, mark);
+			redact_line(x->c, copy, len, &line);
+			x->c->log(x->c->log_ctx, HTTP_LOG_TRACE, buf_cstr(&line));
+		}
+		http_wipe(copy, len);
+		free(copy);
+		http_wipe(line.data, line.len);
+		buf_release(&line);
+		i += len;
+		while (i < size && (data[i] == '\r' || data[i] == '\n'))
+			i++;
+	}
+	return 0;
+}
+
+/* ---- request setup ----------------------------------------------------- */
+
+static void add_header(struct xfer *x, const char *h)
+{
+	struct curl_slist *l = curl_slist_append(x->headers, h);
+
+	if (!l) {
+		fputs("mmigrate: out of memory\n", stderr);
+		abort();
+	}
+	x->headers = l;
+}
+
+static void add_auth(struct xfer *x)
+{
+	struct buf h = BUF_INIT;
+
+	buf_addf(&h, "Authorization: Bearer %s", x->c->token);
+	add_header(x, h.data);
+	http_wipe(h.data, h.len);
+	buf_release(&h);
+}
+
+/* curl_slist_free_all would leave the bearer token in freed memory. */
+static void free_headers(struct xfer *x)
+{
+	for (struct curl_slist *l = x->headers; l; l = l->next)
+		http_wipe(l->data, strlen(l->data));
+	curl_slist_free_all(x->headers);
+	x->headers = NULL;
+}
+
+static void xfer_init(struct xfer *x, struct http_client *c, const char *method, const char *path,
+		      struct http_response *resp)
+{
+	memset(x, 0, sizeof(*x));
+	x->c = c;
+	x->method = method;
+	x->resp = resp;
+	x->fd = -1;
+	x->range_start = x->range_end = x->range_total = -1;
+	show_target(method, path, x->shown, sizeof(x->shown));
+	http_response_clear(resp);
+}
+
+static void set_tls(struct http_client *c)
+{
+	curl_easy_setopt(c->h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+	curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+	if (c->ca_file)
+		curl_easy_setopt(c->h, CURLOPT_CAINFO, c->ca_file);
+}
+
+static void set_callbacks(struct xfer *x)
+{
+	CURL *h = x->c->h;
+
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+	if (x->c->log && x->c->log_level >= HTTP_LOG_TRACE) {
+		curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+		curl_easy_setopt(h, CURLOPT_DEBUGDATA, x);
+		curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+	}
+}
+
+/*
+ * Every option is set afresh per request: curl_easy_reset keeps the live
+ * connection, so requests reuse it without inheriting each other's options.
+ * No cookie engine (MMAUTHTOKEN must never be stored or sent), no
+ * redirects, no X-Requested-With.
+ */
+static int xfer_setup(struct xfer *x, const char *path, int with_auth, struct mm_error *err)
+{
+	struct http_client *c = x->c;
+	int absolute = is_absolute(path);
+	struct buf url = BUF_INIT;
+
+	if (!absolute && path[0] != '/')
+		return err_set(err, MM_EINVAL, "%s: path must start with '/'", x->shown);
+	curl_easy_reset(c->h);
+	if (absolute)
+		buf_adds(&url, path);
+	else
+		buf_addf(&url, "%s%s", c->base_url, path);
+	curl_easy_setopt(c->h, CURLOPT_URL, url.data);
+	buf_release(&url);
+	if (c->socket_path && !absolute) {
+		curl_easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
+		curl_easy_setopt(c->h, CURLOPT_PROXY, "");
+	}
+	curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c->h, CURLOPT_USERAGENT, "mmigrate/" MM_VERSION);
+	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout_s);
+	set_tls(c);
+	set_callbacks(x);
+	/* An empty Expect: stops curl waiting for 100-continue before bodies. */
+	add_header(x, "Expect:");
+	if (with_auth && !absolute && c->token && !c->socket_path)
+		add_auth(x);
+	return 0;
+}
+
+static void set_low_speed(struct xfer *x)
+{
+	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_TIME, x->c->low_speed_time_s);
+}
+
+/* ---- outcome ------------------------------------------------------------ */
+
+static int transient_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SEND_FAIL_REWIND:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* 501 (feature off) and 505 will not change by asking again. */
+static int transient_status(long st)
+{
+	return st == 408 || st == 429 || (st >= 500 && st <= 599 && st != 501 && st != 505);
+}
+
+/* One line of server text, control characters flattened, length capped. */
+static void add_flat(struct buf *out, const char *s, size_t len)
+{
+	if (len > DETAIL_MAX)
+		len = DETAIL_MAX;
+	for (size_t i = 0; i < len; i++)
+		buf_addc(out, (unsigned char)s[i] < ' ' ? ' ' : s[i]);
+	buf_rtrim(out);
+}
+
+static int app_error(const struct buf *body, char *app_id, size_t idlen, struct buf *detail)
+{
+	cJSON *j = cJSON_ParseWithLength(buf_cstr(body), body->len);
+	const cJSON *id, *msg, *det;
+	int ok = 0;
+
+	if (!cJSON_IsObject(j))
+		goto out;
+	id = cJSON_GetObjectItemCaseSensitive(j, "id");
+	msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+	det = cJSON_GetObjectItemCaseSensitive(j, "detailed_error");
+	if (!cJSON_IsString(id) && !cJSON_IsString(msg))
+		goto out;
+	if (cJSON_IsString(id))
+		copy_str(app_id, idlen, id->valuestring, strlen(id->valuestring));
+	if (cJSON_IsString(msg))
+		add_flat(detail, msg->valuestring, strlen(msg->valuestring));
+	if (cJSON_IsString(det) && *det->valuestring) {
+		buf_adds(detail, " (");
+		add_flat(detail, det->valuestring, strlen(det->valuestring));
+		buf_adds(detail, ")");
+	}
+	ok = 1;
+out:
+	cJSON_Delete(j);
+	return ok;
+}
+
+/* Proxies answer 502/504 in HTML: their <title> is the useful part. */
+static void html_title(const char *s, struct buf *detail)
+{
+	const char *t = find_ci(s, "<title>"), *e;
+
+	if (t && (e = find_ci(t, "</title>"))) {
+		t += 7;
+		add_flat(detail, t, (size_t)(e - t));
+	} else {
+		buf_adds(detail, "HTML answer (a proxy?)");
+	}
+}
+
+static void describe_body(const struct http_response *r, char *app_id, size_t idlen, struct buf *detail)
+{
+	const char *s = buf_cstr(&r->body);
+
+	app_id[0] = '\0';
+	if (!r->body.len || app_error(&r->body, app_id, idlen, detail))
+		return;
+	if (find_ci(r->content_type, "html") || find_ci(s, "<html"))
+		html_title(s, detail);
+	else
+		add_flat(detail, s + strspn(s, " \t\r\n"), strcspn(s + strspn(s, " \t\r\n"), "\r\n"));
+}
+
+static int status_error(struct xfer *x, struct mm_error *err)
+{
+	long st = x->resp->status;
+	struct buf detail = BUF_INIT;
+	char id[sizeof(err->app_id)];
+	int code = st == 404 ? MM_ENOTFOUND : transient_status(st) ? MM_ERETRY : MM_ERR;
+
+	/* A server that echoes the Authorization header must not leak it. */
+	scrub_buf(x->c, &x->resp->body);
+	describe_body(x->resp, id, sizeof(id), &detail);
+	err_set(err, code, "%s: HTTP %ld%s%s%s%s", x->shown, st, *id ? " " : "", id,
+		detail.len ? ": " : "", buf_cstr(&detail));
+	err->http_status = st;
+	copy_str(err->app_id, sizeof(err->app_id), id, strlen(id));
+	buf_release(&detail);
+	return code;
+}
+
+static int local_error(struct xfer *x, struct mm_error *err)
+{
+	if (x->write_failed) {
+		int code = err->code < 0 ? err->code : MM_ERR;
+
+		err_prefix(err, "%s", x->shown);
+		err->code = code;
+		return code;
+	}
+	if (x->read_errno)
+		return err_set(err, MM_ERR, "%s: cannot read the upload source: %s", x->shown,
+			       strerror(x->read_errno));
+	if (x->short_read)
+		return err_set(err, MM_ERR, "%s: the upload source ended after %lld of %lld bytes",
+			       x->shown, (long long)x->up_sent, (long long)x->up_len);
+	if (x->overflow)
+		return err_set(err, MM_ERR, "%s: answer larger than %zu bytes", x->shown,
+			       x->resp->body.max);
+	return 0;
+}
+
+/* Turns curl's result and the status into 0 or an MM_E* code with err filled. */
+static int xfer_result(struct xfer *x, CURLcode rc, struct mm_error *err)
+{
+	int code;
+
+	if (x->stopped)
+		return err_set(err, MM_EINTR, "%s: interrupted", x->shown);
+	if ((code = local_error(x, err)) < 0)
+		return code;
+	if (x->refused)
+		return 0; /* the caller of wants_body reports it */
+	if (rc != CURLE_OK) {
+		err_set(err, transient_curl(rc) ? MM_ERETRY : MM_ERR, "%s: %s", x->shown,
+			*x->errbuf ? x->errbuf : curl_easy_strerror(rc));
+		return err->code;
+	}
+	if ((x->resp->status >= 200 && x->resp->status < 300) || x->resp->status == 304)
+		return 0;
+	return status_error(x, err);
+}
+
+static CURLcode xfer_perform(struct xfer *x)
+{
+	int64_t t0 = mono_ms();
+	CURLcode rc;
+
+	if (x->c->should_stop && x->c->should_stop(x->c->stop_ctx)) {
+		x->stopped = 1;
+		return CURLE_ABORTED_BY_CALLBACK;
+	}
+	curl_easy_setopt(x->c->h, CURLOPT_HTTPHEADER, x->headers);
+	rc = curl_easy_perform(x->c->h);
+	if (rc == CURLE_OK)
+		client_log(x->c, HTTP_LOG_INFO, "%s: HTTP %ld%s%s in %lld ms", x->shown,
+			   x->resp->status, *x->resp->request_id ? ", request id " : "",
+			   x->resp->request_id, (long long)(mono_ms() - t0));
+	else
+		client_log(x->c, HTTP_LOG_INFO, "%s: %s after %lld ms", x->shown,
+			   *x->errbuf ? x->errbuf : curl_easy_strerror(rc), (long long)(mono_ms() - t0));
+	return rc;
+}
+
+/* ---- JSON calls with retries -------------------------------------------- */
+
+enum retry_policy { RETRY_NEVER, RETRY_REFUSED, RETRY_TRANSIENT };
+
+static enum retry_policy policy_for(const char *method, int flags)
+{
+	if (flags & HTTP_NO_RETRY)
+		return RETRY_NEVER;
+	if ((flags & HTTP_IDEMPOTENT) || !strcmp(method, "GET") || !strcmp(method, "PUT") ||
+	    !strcmp(method, "DELETE"))
+		return RETRY_TRANSIENT;
+	return RETRY_REFUSED;
+}
+
+/*
+ * A request that is not idempotent is only repeated when the server cannot
+ * have acted on it: nothing was sent, or the answer says it was refused
+ * before any handler ran (rate limiter 429, busy 503).
+ */
+static int may_retry(enum retry_policy p, long status, int nothing_sent)
+{
+	if (p == RETRY_NEVER)
+		return 0;
+	if (p == RETRY_TRANSIENT)
+		return 1;
+	return status == 429 || status == 503 || (status == 0 && nothing_sent);
+}
+
+/* Full jitter over a doubling ceiling; Retry-After wins when present. */
+static long backoff_ms(struct http_client *c, int attempt, long retry_after_s)
+{
+	long ceiling = c->backoff_base_ms;
+
+	if (retry_after_s > 0)
+		return (retry_after_s < c->retry_after_cap_s ? retry_after_s : c->retry_after_cap_s) * 1000;
+	for (int i = 0; i < attempt && ceiling < c->backoff_cap_ms; i++)
+		ceiling *= 2;
+	if (ceiling > c->backoff_cap_ms)
+		ceiling = c->backoff_cap_ms;
+	return (long)rng_below(c, (uint64_t)ceiling + 1);
+}
+
+/* Returns 1 when should_stop fired during the sleep. */
+static int sleep_or_stop(struct http_client *c, long ms)
+{
+	int64_t until = mono_ms() + ms;
+
+	for (;;) {
+		int64_t left = until - mono_ms();
+		struct timespec ts;
+
+		if (c->should_stop && c->should_stop(c->stop_ctx))
+			return 1;
+		if (left <= 0)
+			return 0;
+		if (left > STOP_SLICE_MS)
+			left = STOP_SLICE_MS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int set_method(struct xfer *x, const char *payload, struct mm_error *err)
+{
+	CURL *h = x->c->h;
+	const char *m = x->method;
+
+	if (!strcmp(m, "GET") && !payload) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		return 0;
+	}
+	if (strcmp(m, "POST") && strcmp(m, "PUT") && strcmp(m, "PATCH") && strcmp(m, "DELETE"))
+		return err_set(err, MM_EINVAL, "%s: unsupported method", x->shown);
+	if (strcmp(m, "POST"))
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m);
+	if (payload || strcmp(m, "DELETE")) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload ? payload : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(payload ? strlen(payload) : 0));
+		add_header(x, "Content-Type: application/json");
+	}
+	return 0;
+}
+
+static int json_attempt(struct http_client *c, const char *method, const char *path,
+			const char *payload, struct http_response *resp, int *nothing_sent,
+			struct mm_error *err)
+{
+	struct xfer x;
+	long sent = 0;
+	CURLcode rc;
+	int ret;
+
+	xfer_init(&x, c, method, path, resp);
+	resp->body.max = c->max_body;
+	if ((ret = xfer_setup(&x, path, 1, err)) < 0 || (ret = set_method(&x, payload, err)) < 0)
+		goto out;
+	add_header(&x, "Accept: application/json");
+	/* JSON may come gzipped; curl decodes it. Downloads never ask. */
+	curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c->h, CURLOPT_TIMEOUT, c->request_timeout_s);
+	rc = xfer_perform(&x);
+	curl_easy_getinfo(c->h, CURLINFO_REQUEST_SIZE, &sent);
+	*nothing_sent = sent == 0;
+	ret = xfer_result(&x, rc, err);
+out:
+	free_headers(&x);
+	return ret;
+}
+
+static int valid_request(const char *method, const char *path, struct mm_error *err)
+{
+	if (!method || !path || !*method)
+		return err_set(err, MM_EINVAL, "http: missing method or path");
+	if (path[0] != '/')
+		return err_set(err, MM_EINVAL, "%s: path must start with '/'", method);
+	if (strpbrk(path, " \t\r\n"))
+		return err_set(err, MM_EINVAL, "%s: path holds white space", method);
+	return 0;
+}
+
+int http_json(struct http_client *c, const char *method, const char *path, const cJSON *body,
+	      int flags, struct http_response *resp, struct mm_error *err)
+{
+	enum retry_policy policy = policy_for(method ? method : "", flags);
+	char *payload = NULL;
+	int attempt = 0, ret, nothing_sent = 0;
+
+	if ((ret = valid_request(method, path, err)) < 0)
+		return ret;
+	if (body && !(payload = cJSON_PrintUnformatted(body)))
+		return err_set(err, MM_ERR, "%s %s: cannot serialise the request", method, path);
+	for (;; attempt++) {
+		long delay;
+
+		err_clear(err);
+		ret = json_attempt(c, method, path, payload, resp, &nothing_sent, err);
+		if (ret != MM_ERETRY || attempt >= c->retries ||
+		    !may_retry(policy, resp->status, nothing_sent))
+			break;
+		delay = backoff_ms(c, attempt, resp->retry_after_s);
+		client_log(c, HTTP_LOG_WARN, "%s; retry %d of %d in %ld ms", err->msg, attempt + 1,
+			   c->retries, delay);
+		if (sleep_or_stop(c, delay)) {
+			ret = err_set(err, MM_EINTR, "%s %.*s: interrupted", method,
+				      (int)strcspn(path, "?#"), path);
+			break;
+		}
+	}
+	if (ret == MM_ERETRY && attempt > 0) {
+		size_t len = strlen(err->msg);
+
+		snprintf(err->msg + len, sizeof(err->msg) - len, " (after %d tries)", attempt + 1);
+	}
+	if (payload) {
+		http_wipe(payload, strlen(payload));
+		cJSON_free(payload);
+	}
+	return finish_err(c, ret, err);
+}
+
+/* ---- streaming ---------------------------------------------------------- */
+
+static void fill_dl_result(const struct xfer *x, struct http_dl_result *res)
+{
+	res->status = x->resp->status;
+	res->content_length = x->resp->content_length;
+	res->range_start = x->range_start;
+	res->range_end = x->range_end;
+	res->range_total = x->range_total;
+	res->received = x->received;
+	copy_str(res->content_type, sizeof(res->content_type), x->resp->content_type,
+		 strlen(x->resp->content_type));
+}
+
+/* The body of a complete answer must be as long as its headers promised. */
+static int check_dl_complete(struct xfer *x, struct mm_error *err)
+{
+	int64_t want = -1;
+
+	if (!x->decided && (x->resp->status == 200 || x->resp->status == 206))
+		wants_body(x); /* an empty body never reached on_body */
+	if (x->refused)
+		return err_set(err, MM_ERR, "%s: asked for bytes from %lld, server answered HTTP %ld%s",
+			       x->shown, (long long)x->want_offset, x->resp->status,
+			       x->resp->status == 200 ? " with the whole file (Range ignored)" :
+							 " for another range");
+	if (x->resp->status != 200 && x->resp->status != 206)
+		return err_set(err, MM_ERR, "%s: unexpected HTTP %ld for a download", x->shown,
+			       x->resp->status);
+	if (x->resp->status == 206 && x->range_end >= 0)
+		want = x->range_end - x->range_start + 1;
+	else if (x->resp->content_length >= 0)
+		want = x->resp->content_length;
+	if (want >= 0 && x->received != want)
+		return err_set(err, MM_ERETRY, "%s: body ended after %lld of %lld bytes", x->shown,
+			       (long long)x->received, (long long)want);
+	return 0;
+}
+
+int http_download_range(struct http_client *c, const char *path, int64_t offset, int with_auth,
+			http_write_fn write, void *ctx, struct http_dl_result *res,
+			struct mm_error *err)
+{
+	struct http_response resp = HTTP_RESPONSE_INIT;
+	struct xfer x;
+	char range[48];
+	CURLcode rc;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	res->content_length = res->range_start = res->range_end = res->range_total = -1;
+	if (!path || !write || offset < 0)
+		return err_set(err, MM_EINVAL, "http: bad download arguments");
+	xfer_init(&x, c, "GET", path, &resp);
+	resp.body.max = ERROR_BODY_MAX;
+	x.want_offset = offset;
+	x.write = write;
+	x.write_ctx = ctx;
+	x.write_err = err;
+	if ((ret = xfer_setup(&x, path, with_auth, err)) < 0)
+		goto out;
+	/* One open range, never If-Range: Mattermost sends no validator, so
+	 * If-Range would always get the whole file. */
+	if (offset > 0) {
+		snprintf(range, sizeof(range), "%lld-", (long long)offset);
+		curl_easy_setopt(c->h, CURLOPT_RANGE, range);
+	}
+	curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, 128L * 1024);
+	set_low_speed(&x);
+	err_clear(err);
+	rc = xfer_perform(&x);
+	ret = xfer_result(&x, rc, err);
+	if (ret == 0)
+		ret = check_dl_complete(&x, err);
+out:
+	fill_dl_result(&x, res);
+	free_headers(&x);
+	http_response_clear(&resp);
+	return finish_err(c, ret, err);
+}
+
+int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t offset,
+		      int64_t length, struct http_response *resp, struct mm_error *err)
+{
+	struct xfer x;
+	CURLcode rc;
+	int ret;
+
+	if ((ret = valid_request("POST", path, err)) < 0)
+		return ret;
+	if (fd < 0 || offset < 0 || length <= 0)
+		return err_set(err, MM_EINVAL, "POST %s: bad chunk (offset %lld, length %lld)", path,
+			       (long long)offset, (long long)length);
+	xfer_init(&x, c, "POST", path, resp);
+	resp->body.max = c->max_body;
+	x.fd = fd;
+	x.up_off = offset;
+	x.up_len = length;
+	if ((ret = xfer_setup(&x, path, 1, err)) < 0)
+		goto out;
+	/* An exact Content-Length: the server checks it against what is left,
+	 * and with chunked encoding it would silently drop extra bytes. No seek
+	 * callback either, so curl can never resend the body on its own. */
+	curl_easy_setopt(c->h, CURLOPT_POST, 1L);
+	curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)length);
+	curl_easy_setopt(c->h, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(c->h, CURLOPT_READDATA, &x);
+	curl_easy_setopt(c->h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+	add_header(&x, "Content-Type: application/octet-stream");
+	add_header(&x, "Accept: application/json");
+	set_low_speed(&x);
+	err_clear(err);
+	rc = xfer_perform(&x);
+	ret = xfer_result(&x, rc, err);
+out:
+	free_headers(&x);
+	return finish_err(c, ret, err);
+}
