@@ -475,6 +475,49 @@ static void test_unborn(void)
 	CHECK_CONTAINS(err.msg, "revision 'HEAD' not found");
 }
 
+/* A linked work tree, a name with a space, a directory reached through a symlink. */
+static void test_odd_places(void)
+{
+	struct git_provenance p;
+	struct mm_error err = MM_ERROR_INIT;
+	char dir[PATH_MAX], wt[PATH_MAX], path[PATH_MAX], link[PATH_MAX], id[128];
+	char *content = NULL;
+	size_t len;
+
+	new_repo("odd place", dir);
+	write_file(dir, "plans/acme.yaml", PLAN_V1);
+	commit_all(dir, "first");
+	CHECK(gitinfo_provenance(at(dir, "plans/acme.yaml", path), &p, &err) == 0);
+	CHECK_STR(p.workdir, dir);
+	CHECK_STR(p.commit, rev_parse(dir, "HEAD", id));
+
+	at(root, "odd-wt", wt);
+	CHECK(run(dir, "git worktree add -q -b feature '%s'", wt) == 0);
+	write_file(wt, "plans/acme.yaml", PLAN_V2);
+	commit_all(wt, "on feature");
+	CHECK(gitinfo_provenance(at(wt, "plans/acme.yaml", path), &p, &err) == 0);
+	CHECK(p.in_repo == 1 && p.dirty == 0);
+	CHECK_STR(p.workdir, wt);
+	CHECK_STR(p.branch, "feature");
+	CHECK_STR(p.commit, rev_parse(wt, "HEAD", id));
+	CHECK_STR(p.blob, rev_parse(wt, "HEAD:plans/acme.yaml", id));
+	CHECK(gitinfo_read_blob_at_commit(p.workdir, "main", "plans/acme.yaml", &content, &len, &err) == 0);
+	CHECK_STR(content, PLAN_V1);
+	free(content);
+
+	/* A missing file in a directory reached through a symlink from outside. */
+	at(root, "plans-link", link);
+	CHECK(symlink(at(dir, "plans", path), link) == 0);
+	CHECK(gitinfo_read_at_rev(at(link, "gone.yaml", path), "HEAD", &content, &len, &p, &err) ==
+	      MM_ENOTFOUND);
+	CHECK_CONTAINS(err.msg, "'plans/gone.yaml'");
+	CHECK(gitinfo_read_at_rev(at(link, "acme.yaml", path), "feature", &content, &len, &p, &err) == 0);
+	CHECK_STR(content, PLAN_V2);
+	CHECK_STR(p.workdir, dir);
+	CHECK_STR(p.branch, "feature");
+	free(content);
+}
+
 /* ---- reading at a revision ----------------------------------------------- */
 
 static void test_moved(void)
@@ -801,6 +844,7 @@ int main(void)
 	test_detached();
 	test_outside();
 	test_unborn();
+	test_odd_places();
 	test_moved();
 	test_rev();
 	test_links_in_tree();
