@@ -29,7 +29,7 @@ struct http_client {
 
 	int retries;
 	long connect_timeout_s, request_timeout_s, low_speed_time_s;
-	long backoff_base_ms, backoff_cap_ms, retry_after_cap_s;
+	long backoff_base_ms, backoff_cap_ms, retry_after_cap_s, retry_budget_s;
 	size_t max_body;
 
 	int (*should_stop)(void *);
@@ -255,6 +255,7 @@ static void copy_opts(struct http_client *c, const struct http_opts *o)
 	c->backoff_base_ms = or_default(o->backoff_base_ms, 500);
 	c->backoff_cap_ms = or_default(o->backoff_cap_ms, 30000);
 	c->retry_after_cap_s = or_default(o->retry_after_cap_s, 120);
+	c->retry_budget_s = or_default(o->retry_budget_s, 600);
 	c->max_body = o->max_body ? o->max_body : (size_t)64 << 20;
 	c->should_stop = o->should_stop;
 	c->stop_ctx = o->stop_ctx;
@@ -1043,6 +1044,7 @@ int http_json(struct http_client *c, const char *method, const char *path, const
 	      int flags, struct http_response *resp, struct mm_error *err)
 {
 	enum retry_policy policy = policy_for(method ? method : "", flags);
+	int64_t t0 = mono_ms();
 	char *payload = NULL;
 	int attempt = 0, ret, nothing_sent = 0;
 
@@ -1059,6 +1061,8 @@ int http_json(struct http_client *c, const char *method, const char *path, const
 		    !may_retry(policy, resp->status, nothing_sent))
 			break;
 		delay = backoff_ms(c, attempt, resp->retry_after_s);
+		if (mono_ms() - t0 + delay > c->retry_budget_s * 1000)
+			break;
 		client_log(c, HTTP_LOG_WARN, "%s; retry %d of %d in %ld ms", err->msg, attempt + 1,
 			   c->retries, delay);
 		if (sleep_or_stop(c, delay)) {

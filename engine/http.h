@@ -67,6 +67,7 @@ struct http_opts {
 	long backoff_base_ms;      /* first backoff ceiling, doubles per try [500] */
 	long backoff_cap_ms;       /* backoff ceiling cap [30000] */
 	long retry_after_cap_s;    /* largest Retry-After honoured [120] */
+	long retry_budget_s;       /* no new try once a call has spent this long [600] */
 	size_t max_body;           /* largest JSON answer kept [64 MiB] */
 
 	/* Polled during transfers and backoff sleeps; nonzero aborts with MM_EINTR. */
