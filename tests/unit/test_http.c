@@ -142,6 +142,31 @@ static int bytes_match(const struct buf *b, int64_t from)
 	return 1;
 }
 
+/* ---- client options ----------------------------------------------------- */
+
+static void test_client_opts(void)
+{
+	struct buf log = BUF_INIT;
+	struct http_opts o = { .base_url = "ftp://example.com" };
+	struct mm_error err = MM_ERROR_INIT;
+	struct http_client *c;
+
+	CHECK(http_client_new(&o, &err) == NULL && err.code == MM_EINVAL);
+	o.base_url = "https://example.com";
+	o.ca_file = "/nonexistent/ca.pem";
+	CHECK(http_client_new(&o, &err) == NULL);
+	CHECK_CONTAINS(err.msg, "cannot read CA file '/nonexistent/ca.pem'");
+	o.ca_file = NULL;
+	o.insecure = 1;
+	o.log = collect_log;
+	o.log_ctx = &log;
+	c = http_client_new(&o, &err);
+	CHECK(c != NULL);
+	CHECK_CONTAINS(buf_cstr(&log), "TLS certificate verification is disabled for 'https://example.com'");
+	http_client_free(c);
+	buf_release(&log);
+}
+
 /* ---- JSON calls --------------------------------------------------------- */
 
 static void test_bearer_get(void)
@@ -636,6 +661,7 @@ int main(void)
 		unsetenv(proxies[i]);
 	signal(SIGPIPE, SIG_IGN);
 	test_versions();
+	test_client_opts();
 	if (http_global_init() < 0 || start_stub() < 0) {
 		fprintf(stderr, "cannot start httpd_stub.py\n");
 		stop_stub();
