@@ -107,7 +107,7 @@ enum {
 	/* One attempt, whatever happens: transient failures come back as
 	 * MM_ERETRY and the caller decides (creating jobs and upload sessions). */
 	HTTP_NO_RETRY = 1 << 0,
-	/* A POST that may safely be repeated (cancel a job): retried like a GET. */
+	/* A POST that may safely be repeated (presign an export link): retried like a GET. */
 	HTTP_IDEMPOTENT = 1 << 1,
 };
 
