@@ -28,7 +28,9 @@ void err_prefix(struct mm_error *err, const char *fmt, ...)
 	vsnprintf(ctx, sizeof(ctx), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", ctx, old);
+	/* Keep the tail of an over-long message rather than warn about truncation. */
+	if (snprintf(err->msg, sizeof(err->msg), "%s: %.1500s", ctx, old) < 0)
+		err->msg[0] = '\0';
 }
 
 void err_clear(struct mm_error *err)

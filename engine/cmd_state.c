@@ -1,0 +1,337 @@
+/*
+ * status, reset and log: the commands that read or edit the checkpoint and
+ * the journal without running steps.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "canon.h"
+#include "cmds.h"
+#include "state.h"
+#include "util.h"
+
+static const char *jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/*
+ * Keys of step id that differ between the plan at the commit the step ran
+ * under and the current file; NULL when there is no drift or no way to tell.
+ */
+static char *step_drift(const struct git_provenance *cur, const cJSON *rev, const struct plan_step *st)
+{
+	struct git_provenance then;
+	struct mm_error err = MM_ERROR_INIT;
+	struct diags d = DIAGS_INIT;
+	struct pnode *old_root = NULL;
+	const struct pnode *old_steps, *old_step = NULL;
+	char *text = NULL, *changed = NULL;
+	size_t len;
+
+	if (!cur->in_repo || gitinfo_from_json(rev, &then, &err) < 0 || !then.in_repo || !then.commit[0])
+		return NULL;
+	if (!strcmp(then.commit, cur->commit) && !cur->dirty && !then.dirty)
+		return NULL;
+	if (gitinfo_read_blob_at_commit(cur->workdir, then.commit, then.path_in_repo, &text, &len, &err) < 0)
+		return xstrdup("(plan file not found at that revision)");
+	yaml_to_pnode(text, len, &old_root, &d);
+	old_steps = pnode_get(old_root, "steps");
+	for (size_t i = 0; old_steps && old_steps->kind == PN_SEQ && i < old_steps->n; i++) {
+		const struct pnode *id = pnode_get(old_steps->items[i], "id");
+
+		if (id && id->kind == PN_SCALAR && !strcmp(id->scalar, st->id))
+			old_step = old_steps->items[i];
+	}
+	if (!old_step) {
+		changed = xstrdup("(step not in the plan at that revision)");
+	} else {
+		cJSON *a = pnode_to_json(old_step), *b = pnode_to_json(st->node);
+
+		changed = json_changed_keys(a, b);
+		cJSON_Delete(a);
+		cJSON_Delete(b);
+		if (!*changed) {
+			free(changed);
+			changed = NULL;
+		}
+	}
+	pnode_free(old_root);
+	diags_release(&d);
+	free(text);
+	return changed;
+}
+
+static void status_text_step(const struct plan_step *st, const cJSON *rec, const char *drift)
+{
+	const cJSON *outs = cJSON_GetObjectItem(rec, "outputs"), *c;
+	const char *status = rec ? jstr(rec, "status") : NULL;
+	struct git_provenance rev;
+	struct mm_error err = MM_ERROR_INIT;
+	struct buf line = BUF_INIT;
+
+	printf("%-16s %-9s %-12s", st->id, st->type->name, status ? status : "pending");
+	if (rec && jstr(rec, "finished_at"))
+		printf(" %s", jstr(rec, "finished_at"));
+	else if (rec && jstr(rec, "started_at"))
+		printf(" started %s", jstr(rec, "started_at"));
+	printf("\n");
+	if (rec && cJSON_GetObjectItem(rec, "revision") &&
+	    gitinfo_from_json(cJSON_GetObjectItem(rec, "revision"), &rev, &err) == 0) {
+		gitinfo_summary(&rev, &line);
+		printf("    revision: %s\n", buf_cstr(&line));
+	}
+	if (drift)
+		printf("    drift: the definition changed since that revision: %s\n", drift);
+	cJSON_ArrayForEach(c, outs) {
+		char *v = cJSON_IsString(c) ? NULL : cJSON_PrintUnformatted(c);
+
+		printf("    %s = %s\n", c->string, v ? v : c->valuestring);
+		free(v);
+	}
+	if (rec && cJSON_GetObjectItem(rec, "checkpoint")) {
+		char *v = cJSON_PrintUnformatted(cJSON_GetObjectItem(rec, "checkpoint"));
+
+		printf("    checkpoint: %s\n", v);
+		free(v);
+	}
+	if (rec && jstr(rec, "error"))
+		printf("    error: %s\n", jstr(rec, "error"));
+	buf_release(&line);
+}
+
+int cmd_status(struct cli_opts *o)
+{
+	struct plan *p = NULL;
+	struct state *st = NULL;
+	struct git_provenance prov;
+	struct mm_error err = MM_ERROR_INIT;
+	cJSON *out = NULL, *steps;
+	int ret;
+
+	if ((ret = cli_load_plan(o, &p, &prov)))
+		return ret;
+	if (state_open(p->state_dir, 0, &st, &err) < 0) {
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		plan_free(p);
+		return 1;
+	}
+	out = cJSON_CreateObject();
+	cJSON_AddStringToObject(out, "plan", p->path);
+	cJSON_AddStringToObject(out, "state_dir", p->state_dir);
+	cJSON_AddItemToObject(out, "provenance", gitinfo_to_json(&prov));
+	steps = cJSON_AddArrayToObject(out, "steps");
+	if (!o->json) {
+		struct buf b = BUF_INIT;
+
+		gitinfo_summary(&prov, &b);
+		printf("plan %s (%s)\nstate %s\n\n", p->name, buf_cstr(&b), p->state_dir);
+		buf_release(&b);
+	}
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const struct plan_step *s = &p->steps[i];
+		const cJSON *rec = state_step_get(st, s->id);
+		char *drift = rec ? step_drift(&prov, cJSON_GetObjectItem(rec, "revision"), s) : NULL;
+		cJSON *item = rec ? cJSON_Duplicate(rec, 1) : cJSON_CreateObject();
+
+		cJSON_AddStringToObject(item, "id", s->id);
+		if (!rec)
+			cJSON_AddStringToObject(item, "status", "pending");
+		if (drift)
+			cJSON_AddStringToObject(item, "drift", drift);
+		cJSON_AddItemToArray(steps, item);
+		if (!o->json)
+			status_text_step(s, rec, drift);
+		free(drift);
+	}
+	if (o->json) {
+		char *s = cJSON_Print(out);
+
+		printf("%s\n", s);
+		free(s);
+	}
+	cJSON_Delete(out);
+	state_free(st);
+	plan_free(p);
+	return 0;
+}
+
+static int reset_steps(const struct cli_opts *o, struct plan *p, struct state *st, int *mark)
+{
+	struct mm_error err = MM_ERROR_INIT;
+	cJSON *forgot = cJSON_CreateArray();
+
+	for (int i = 1; i < o->nargs; i++)
+		if (sched_dependents(p, o->args[i], mark) < 0) {
+			fprintf(stderr, "mmigrate: %s has no step '%s'\n", o->plan_path, o->args[i]);
+			cJSON_Delete(forgot);
+			return 2;
+		}
+	for (size_t i = 0; i < p->nsteps; i++) {
+		if (o->nargs > 1 && !mark[i])
+			continue;
+		if (state_step_get(st, p->steps[i].id)) {
+			state_step_forget(st, p->steps[i].id);
+			cJSON_AddItemToArray(forgot, cJSON_CreateString(p->steps[i].id));
+			if (!o->quiet)
+				printf("forgot %s\n", p->steps[i].id);
+		}
+	}
+	if (state_commit(st, &err) < 0 || journal_append(st, NULL, "reset", forgot, &err) < 0) {
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+int cmd_reset(struct cli_opts *o)
+{
+	struct plan *p = NULL;
+	struct state *st = NULL;
+	struct git_provenance prov;
+	struct mm_error err = MM_ERROR_INIT;
+	int ret, fd = -1, *mark = NULL;
+
+	if ((ret = cli_load_plan(o, &p, &prov)))
+		return ret;
+	if (access(p->state_dir, F_OK) < 0) {
+		if (!o->quiet)
+			printf("nothing to reset: no state in %s\n", p->state_dir);
+		plan_free(p);
+		return 0;
+	}
+	if (lock_acquire(p->state_dir, &fd, &err) < 0 || state_open(p->state_dir, 1, &st, &err) < 0) {
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		ret = cli_exit_for(err.code);
+		goto out;
+	}
+	mark = xcalloc(p->nsteps + 1, sizeof(int));
+	ret = reset_steps(o, p, st, mark);
+out:
+	free(mark);
+	if (fd >= 0)
+		close(fd);
+	state_free(st);
+	plan_free(p);
+	return ret;
+}
+
+/* ---- log ---- */
+
+struct run_summary {
+	char run[40], start[32], end[32], outcome[24], rev[128];
+	double ms;
+	int steps_done, steps_failed;
+};
+
+static void log_event(struct run_summary *runs, size_t *n, size_t cap, const cJSON *ev)
+{
+	const char *run = jstr(ev, "run"), *event = jstr(ev, "event");
+	const cJSON *det = cJSON_GetObjectItem(ev, "details");
+	struct run_summary *r = NULL;
+
+	if (!run || !event)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp(runs[i].run, run))
+			r = &runs[i];
+	if (!r && !strcmp(event, "run-start") && *n < cap) {
+		const cJSON *prov = cJSON_GetObjectItem(det, "provenance");
+
+		r = &runs[(*n)++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->run, sizeof(r->run), "%s", run);
+		snprintf(r->start, sizeof(r->start), "%s", jstr(ev, "time") ? jstr(ev, "time") : "");
+		snprintf(r->outcome, sizeof(r->outcome), "unfinished");
+		if (jstr(prov, "commit"))
+			snprintf(r->rev, sizeof(r->rev), "%.12s%s%s%s", jstr(prov, "commit"),
+				 cJSON_IsTrue(cJSON_GetObjectItem(prov, "dirty")) ? "+dirty" : "",
+				 jstr(prov, "rev") ? " rev " : "", jstr(prov, "rev") ? jstr(prov, "rev") : "");
+		else
+			snprintf(r->rev, sizeof(r->rev), "%s",
+				 cJSON_IsTrue(cJSON_GetObjectItem(prov, "in_repo")) ? "uncommitted" : "not in git");
+	}
+	if (!r)
+		return;
+	if (!strcmp(event, "step-done"))
+		r->steps_done++;
+	else if (!strcmp(event, "step-failed"))
+		r->steps_failed++;
+	else if (!strcmp(event, "run-end")) {
+		snprintf(r->outcome, sizeof(r->outcome), "%s", jstr(det, "outcome") ? jstr(det, "outcome") : "?");
+		snprintf(r->end, sizeof(r->end), "%s", jstr(ev, "time") ? jstr(ev, "time") : "");
+		r->ms = cJSON_GetNumberValue(cJSON_GetObjectItem(det, "duration_ms"));
+	}
+}
+
+static void log_print(const struct cli_opts *o, const struct run_summary *runs, size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	if (!o->json)
+		printf("%-20s %-12s %-10s %5s %5s  %s\n", "started", "outcome", "duration", "done", "fail",
+		       "revision");
+	for (size_t i = 0; i < n; i++) {
+		const struct run_summary *r = &runs[i];
+		cJSON *j = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(j, "run", r->run);
+		cJSON_AddStringToObject(j, "started", r->start);
+		cJSON_AddStringToObject(j, "outcome", r->outcome);
+		cJSON_AddNumberToObject(j, "duration_ms", r->ms);
+		cJSON_AddNumberToObject(j, "steps_done", r->steps_done);
+		cJSON_AddNumberToObject(j, "steps_failed", r->steps_failed);
+		cJSON_AddStringToObject(j, "revision", r->rev);
+		cJSON_AddItemToArray(arr, j);
+		if (!o->json)
+			printf("%-20s %-12s %9.1fs %5d %5d  %s\n", r->start, r->outcome, r->ms / 1000.0,
+			       r->steps_done, r->steps_failed, r->rev);
+	}
+	if (o->json) {
+		char *s = cJSON_Print(arr);
+
+		printf("%s\n", s);
+		free(s);
+	}
+	cJSON_Delete(arr);
+}
+
+int cmd_log(struct cli_opts *o)
+{
+	struct plan *p = NULL;
+	struct git_provenance prov;
+	struct buf path = BUF_INIT;
+	struct run_summary *runs = NULL;
+	size_t n = 0, cap = 4096;
+	char *line = NULL;
+	size_t lcap = 0;
+	FILE *f;
+	int ret;
+
+	if ((ret = cli_load_plan(o, &p, &prov)))
+		return ret;
+	buf_addf(&path, "%s/journal.jsonl", p->state_dir);
+	f = fopen(path.data, "r");
+	runs = xcalloc(cap, sizeof(*runs));
+	while (f && getline(&line, &lcap, f) > 0) {
+		cJSON *ev = cJSON_Parse(line);
+
+		log_event(runs, &n, cap, ev);
+		cJSON_Delete(ev);
+	}
+	if (f)
+		fclose(f);
+	else if (!o->json)
+		printf("no runs recorded in %s\n", p->state_dir);
+	log_print(o, runs, n);
+	free(line);
+	free(runs);
+	buf_release(&path);
+	plan_free(p);
+	return 0;
+}

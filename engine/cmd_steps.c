@@ -1,0 +1,23 @@
+/* `mmigrate steps`: the registry, as a user reads it. */
+#include <stdio.h>
+
+#include "cmds.h"
+#include "step.h"
+
+static const char *const kind_names[] = { "string", "bool", "int", "duration", "size", "path", "list" };
+
+int cmd_steps(struct cli_opts *o)
+{
+	for (const struct step_type *const *t = step_types_all(); *t; t++) {
+		printf("%s: %s%s\n", (*t)->name, (*t)->summary,
+		       (*t)->server == SERVER_REQUIRED ? " (needs server)" : "");
+		for (const struct param_spec *ps = (*t)->params; ps && ps->name; ps++)
+			printf("    %-26s %-8s %s%s%s%s\n", ps->name, kind_names[ps->kind], ps->required ? "required. " : "",
+			       ps->doc ? ps->doc : "", ps->def ? "; default " : "", ps->def ? ps->def : "");
+		printf("    outputs:");
+		for (const char *const *out = (*t)->outputs; out && *out; out++)
+			printf(" %s", *out);
+		printf("\n");
+	}
+	return 0;
+}

@@ -1,0 +1,337 @@
+#include "jobs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "util.h"
+
+#define JOBS_SCAN 200 /* jobs listed when looking for one to adopt: newest first */
+
+static const char *const live_statuses[] = { "pending", "in_progress", "cancel_requested", "success", NULL };
+
+static int status_is_live(const char *s)
+{
+	for (const char *const *l = live_statuses; *l; l++)
+		if (!strcmp(*l, s))
+			return 1;
+	return 0;
+}
+
+static const char *data_str(const cJSON *data, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int job_matches(const struct mm_job *j, const char *key, const char *val)
+{
+	const char *v;
+
+	if (!key)
+		return 1;
+	v = data_str(j->data, key);
+	return v && !strcmp(v, val);
+}
+
+static int in_array(const cJSON *arr, const char *id)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, arr)
+		if (cJSON_IsString(c) && !strcmp(c->valuestring, id))
+			return 1;
+	return 0;
+}
+
+int with_reauth(struct step_ctx *ctx, struct http_client **c,
+		int (*fn)(struct http_client *c, void *arg, struct mm_error *err), void *arg,
+		struct mm_error *err)
+{
+	int ret = fn(*c, arg, err);
+
+	if (ret < 0 && err->http_status == 401 && !ctx->dry_run) {
+		struct mm_error rerr = MM_ERROR_INIT;
+
+		if (step_reauth(ctx, &rerr) < 0) {
+			err_prefix(err, "%s", rerr.msg);
+			return ret;
+		}
+		err_clear(err);
+		ret = fn(*c, arg, err);
+	}
+	return ret;
+}
+
+struct list_arg {
+	const char *type;
+	struct mm_job *jobs;
+	size_t n;
+};
+
+static int list_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct list_arg *la = arg;
+
+	return mm_list_jobs(c, la->type, 0, JOBS_SCAN, &la->jobs, &la->n, err);
+}
+
+/*
+ * The newest live job of type matching key/val that is not in `exclude`
+ * (NULL: any). 1 found, 0 none, <0 error.
+ */
+static int find_job(struct step_ctx *ctx, struct http_client *c, const char *type, const char *key,
+		    const char *val, const cJSON *exclude, struct mm_job *out, struct mm_error *err)
+{
+	struct list_arg la = { type, NULL, 0 };
+	int found = 0;
+
+	if (with_reauth(ctx, &c, list_fn, &la, err) < 0)
+		return MM_ERR;
+	for (size_t i = 0; i < la.n && !found; i++) {
+		struct mm_job *j = &la.jobs[i];
+
+		if (!status_is_live(j->status) || !job_matches(j, key, val) || (exclude && in_array(exclude, j->id)))
+			continue;
+		*out = *j;
+		memset(j, 0, sizeof(*j)); /* ownership of data moves to out */
+		found = 1;
+	}
+	mm_jobs_free(la.jobs, la.n);
+	return found;
+}
+
+static cJSON *live_ids(struct step_ctx *ctx, struct http_client *c, const char *type, struct mm_error *err)
+{
+	struct list_arg la = { type, NULL, 0 };
+	cJSON *ids;
+
+	if (with_reauth(ctx, &c, list_fn, &la, err) < 0)
+		return NULL;
+	ids = cJSON_CreateArray();
+	for (size_t i = 0; i < la.n; i++)
+		cJSON_AddItemToArray(ids, cJSON_CreateString(la.jobs[i].id));
+	mm_jobs_free(la.jobs, la.n);
+	return ids;
+}
+
+/* Checkpoint = the step's current checkpoint with key set; saved at once. */
+static int ckpt_put(struct step_ctx *ctx, const char *key, cJSON *val, struct mm_error *err)
+{
+	cJSON *ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
+
+	cJSON_DeleteItemFromObjectCaseSensitive(ck, key);
+	cJSON_AddItemToObject(ck, key, val);
+	return ckpt_save(ctx, ck, err);
+}
+
+static int record_job(struct step_ctx *ctx, const struct mm_job *job, struct mm_error *err)
+{
+	cJSON *ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
+
+	cJSON_DeleteItemFromObject(ck, "creating");
+	cJSON_DeleteItemFromObject(ck, "job_id");
+	cJSON_DeleteItemFromObject(ck, "wait_started_at");
+	cJSON_AddStringToObject(ck, "job_id", job->id);
+	cJSON_AddNumberToObject(ck, "wait_started_at", (double)now_ms());
+	return ckpt_save(ctx, ck, err);
+}
+
+struct create_arg {
+	const char *type;
+	const cJSON *data;
+	struct mm_job *job;
+};
+
+static int create_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct create_arg *ca = arg;
+
+	return mm_create_job(c, ca->type, ca->data, ca->job, err);
+}
+
+struct get_arg {
+	const char *id;
+	struct mm_job *job;
+};
+
+static int get_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct get_arg *ga = arg;
+
+	mm_job_clear(ga->job);
+	return mm_get_job(c, ga->id, ga->job, err);
+}
+
+static int adopt(struct step_ctx *ctx, struct mm_job *job, const char *why, struct mm_error *err)
+{
+	step_log(ctx, "adopting %s job %s (%s): %s", job->type, job->id, job->status, why);
+	return record_job(ctx, job, err);
+}
+
+int job_start(struct step_ctx *ctx, struct http_client *c, const char *type, const cJSON *data,
+	      const char *match_key, const char *match_val, int reuse_existing, struct mm_job *job,
+	      struct mm_error *err)
+{
+	const char *id = ckpt_str(ctx, "job_id");
+	const cJSON *before = cJSON_GetObjectItem(ctx->ckpt, "jobs_before");
+	struct get_arg ga = { id, job };
+	struct create_arg ca = { type, data, job };
+	cJSON *ids;
+	int found, rc;
+
+	if (id) /* recorded by an earlier run: never create another */
+		return with_reauth(ctx, &c, get_fn, &ga, err);
+	if (cJSON_IsTrue(cJSON_GetObjectItem(ctx->ckpt, "creating")) || reuse_existing) {
+		/* An earlier run may have created the job and died before recording it. */
+		found = find_job(ctx, c, type, match_key, match_val, reuse_existing ? NULL : before, job, err);
+		if (found < 0)
+			return MM_ERR;
+		if (found)
+			return adopt(ctx, job, reuse_existing ? "a job for this file already exists"
+							       : "created by an interrupted run", err);
+	}
+	if (!(ids = live_ids(ctx, c, type, err)))
+		return MM_ERR;
+	if (ckpt_put(ctx, "jobs_before", ids, err) < 0 || ckpt_put(ctx, "creating", cJSON_CreateTrue(), err) < 0)
+		return MM_ERR;
+	rc = with_reauth(ctx, &c, create_fn, &ca, err);
+	if (rc == MM_ERETRY) {
+		/* No answer: the job may exist. Look before trying again. */
+		struct mm_error ferr = MM_ERROR_INIT;
+
+		found = find_job(ctx, c, type, match_key, match_val,
+				 cJSON_GetObjectItem(ctx->ckpt, "jobs_before"), job, &ferr);
+		if (found > 0)
+			return adopt(ctx, job, "created although the answer was lost", err);
+		if (found == 0) {
+			err_clear(err);
+			rc = with_reauth(ctx, &c, create_fn, &ca, err);
+		}
+	}
+	if (rc < 0)
+		return rc;
+	step_log(ctx, "created %s job %s", type, job->id);
+	return record_job(ctx, job, err);
+}
+
+/* A string that changes whenever the job shows any sign of life. */
+static char *job_signature(const struct mm_job *j)
+{
+	struct buf b = BUF_INIT;
+	char *data = cJSON_PrintUnformatted(j->data);
+
+	buf_addf(&b, "%s|%lld|%lld|%lld|%s", j->status, (long long)j->progress,
+		 (long long)j->last_activity_at, (long long)j->start_at, data ? data : "");
+	free(data);
+	return buf_detach(&b);
+}
+
+static int job_failed(const struct mm_job *j, struct mm_error *err)
+{
+	const char *msg = data_str(j->data, "error"), *line = data_str(j->data, "line_number");
+
+	if (line)
+		return err_set(err, MM_ERR, "%s job %s ended '%s' at line %s: %s", j->type, j->id, j->status,
+			       line, msg ? msg : "(no error text)");
+	return err_set(err, MM_ERR, "%s job %s ended '%s': %s", j->type, j->id, j->status,
+		       msg ? msg : "(no error text)");
+}
+
+static int check_limits(struct step_ctx *ctx, const struct job_wait_opts *o, const struct mm_job *job,
+			int64_t now, struct mm_error *err)
+{
+	double started = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "wait_started_at"));
+	double changed = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "last_change_at"));
+
+	if (o->timeout_s && started > 0 && now - (int64_t)started > o->timeout_s * 1000)
+		return err_set(err, MM_ERR,
+			       "%s job %s still '%s' after the step's timeout of %llds; the job was left "
+			       "on the server (raise 'timeout' and apply again to keep waiting)",
+			       job->type, job->id, job->status, (long long)o->timeout_s);
+	if (o->stall_timeout_s && changed > 0 && now - (int64_t)changed > o->stall_timeout_s * 1000)
+		return err_set(err, MM_ERR,
+			       "%s job %s shows no change for %llds (status '%s'); a job left in_progress by "
+			       "a server restart never finishes, and a pending one means jobs are not "
+			       "running (JobSettings.RunJobs)",
+			       job->type, job->id, (long long)o->stall_timeout_s, job->status);
+	return 0;
+}
+
+int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o,
+	     struct mm_job *job, struct mm_error *err)
+{
+	int64_t interval = o->poll_min_ms ? o->poll_min_ms : 1000;
+	int64_t cap = o->poll_max_ms ? o->poll_max_ms : 10000;
+	char *sig = NULL, *last = xstrdup(ckpt_str(ctx, "signature") ? ckpt_str(ctx, "signature") : "");
+	int ret;
+
+	for (;;) {
+		struct get_arg ga = { ckpt_str(ctx, "job_id"), job };
+		int64_t now = now_ms();
+
+		if (!job->id[0] || strcmp(job->id, ga.id)) {
+			if ((ret = with_reauth(ctx, &c, get_fn, &ga, err)) < 0)
+				break;
+		}
+		if (!strcmp(job->status, "success")) {
+			ret = 0;
+			break;
+		}
+		if (mm_job_is_terminal(job->status)) {
+			ret = job_failed(job, err);
+			break;
+		}
+		sig = job_signature(job);
+		if (strcmp(sig, last) || !cJSON_GetObjectItem(ctx->ckpt, "last_change_at")) {
+			cJSON *ck = cJSON_Duplicate(ctx->ckpt, 1);
+
+			cJSON_DeleteItemFromObject(ck, "last_change_at");
+			cJSON_DeleteItemFromObject(ck, "signature");
+			cJSON_AddNumberToObject(ck, "last_change_at", (double)now);
+			cJSON_AddStringToObject(ck, "signature", sig);
+			if ((ret = ckpt_save(ctx, ck, err)) < 0)
+				break;
+			step_log(ctx, "job %s: %s", job->id, job->status);
+			free(last);
+			last = sig;
+			sig = NULL;
+		}
+		free(sig);
+		sig = NULL;
+		if ((ret = check_limits(ctx, o, job, now, err)) < 0)
+			break;
+		if ((ret = step_sleep(ctx, interval)) < 0) {
+			err_set(err, MM_EINTR, "stopped while waiting for job %s (it keeps running on the server)",
+				job->id);
+			break;
+		}
+		interval = interval * 3 / 2 > cap ? cap : interval * 3 / 2;
+		job->id[0] = '\0'; /* fetch again */
+	}
+	free(sig);
+	free(last);
+	return ret;
+}
+
+int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct mm_error *err)
+{
+	const char *id = ckpt_str(ctx, "job_id");
+	struct mm_job job = MM_JOB_INIT;
+	struct http_client *c;
+
+	if (!id) {
+		buf_addf(out, "would create a %s job", type);
+		return 0;
+	}
+	if (!step_server_readonly_ok(ctx)) {
+		buf_addf(out, "would keep waiting for %s job %s", type, id);
+		return 0;
+	}
+	if (!(c = step_client(ctx, err)) || mm_get_job(c, id, &job, err) < 0)
+		return MM_ERR;
+	buf_addf(out, "would keep waiting for %s job %s, now '%s'", type, id, job.status);
+	mm_job_clear(&job);
+	return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * jobs: creating and waiting for server jobs (export_process, import_process,
+ * extract_content) so that no job is ever started twice and waiting
+ * survives restarts.
+ *
+ *   job_start(ctx, c, type, data, match_key, match_val, &job, err)
+ *       adopts a job an interrupted run created but never recorded, or creates
+ *       one; the job id is checkpointed before this returns
+ *   job_wait(ctx, c, &opts, &job, err)
+ *       polls GET /jobs/{id} until a terminal status; timeout and stall
+ *       timeout are measured from checkpointed times, so they span restarts
+ *
+ * Checkpoint keys used (the step's own keys may sit beside them):
+ *   job_id, jobs_before (ids that existed before we created ours),
+ *   creating (true between saving jobs_before and recording job_id),
+ *   wait_started_at, last_change_at (ms, local clock).
+ */
+#ifndef MM_JOBS_H
+#define MM_JOBS_H
+
+#include "mm.h"
+#include "step.h"
+
+struct job_wait_opts {
+	int64_t timeout_s;       /* overall, from the job's creation; 0: none */
+	int64_t stall_timeout_s; /* no change of status/progress/activity/data; 0: none */
+	int64_t poll_min_ms;     /* first poll interval [1000] */
+	int64_t poll_max_ms;     /* cap of the growing interval [10000] */
+};
+
+/*
+ * match_key/match_val: only a job whose data[match_key] == match_val counts
+ * as ours or as a duplicate (import_file for imports); NULL to match any job
+ * of the type. Statuses that count as "already there": pending, in_progress,
+ * cancel_requested, success. With reuse_existing, such a job that existed
+ * before we ever started is adopted too (an import of this file must never
+ * run twice). job is filled (caller clears with mm_job_clear).
+ */
+int job_start(struct step_ctx *ctx, struct http_client *c, const char *type, const cJSON *data,
+	      const char *match_key, const char *match_val, int reuse_existing, struct mm_job *job,
+	      struct mm_error *err);
+
+/* 0 when the job succeeded; MM_ERR with the server's data.error (and line) otherwise. */
+int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o,
+	     struct mm_job *job, struct mm_error *err);
+
+/* Dry run: "job J is in_progress (started 3m ago)" or what would be created. GETs only. */
+int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct mm_error *err);
+
+/* Calls fn with the server client, logging in again once after a 401. */
+int with_reauth(struct step_ctx *ctx, struct http_client **c,
+		int (*fn)(struct http_client *c, void *arg, struct mm_error *err), void *arg,
+		struct mm_error *err);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * Server connections of a run: one http_client per plan server, created and
+ * logged into on first use. Credentials are expanded from ${env:}/${file:}
+ * only here, handed to libcurl, and wiped; they never reach the state,
+ * the journal or a message.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "interp.h"
+#include "mm.h"
+#include "run.h"
+#include "step.h"
+#include "util.h"
+
+struct server_conn {
+	const struct plan_server *sv;
+	struct http_client *client;
+	int authed;
+	struct mm_user me;
+	char version[32];
+	struct run *run;
+};
+
+static int conn_should_stop(void *ctx)
+{
+	const struct run *r = ctx;
+
+	return r->stop && *r->stop;
+}
+
+static void conn_log(void *ctx, enum http_log_level level, const char *line)
+{
+	struct server_conn *sc = ctx;
+
+	run_event(sc->run, NULL, level == HTTP_LOG_WARN ? "warning" : "http", NULL, "%s: %s",
+		  sc->sv->name, line);
+}
+
+/* Expands a credential or address field; caller frees with interp_free_secret. */
+static char *expand_field(struct run *r, const struct plan_server *sv, const char *field,
+			  const char *value, struct mm_error *err)
+{
+	struct interp_env env = { r->plan->dir, NULL, NULL };
+	char *out = NULL;
+
+	if (interp_expand(value, &env, &out, err) < 0) {
+		err_prefix(err, "server '%s', '%s'", sv->name, field);
+		return NULL;
+	}
+	return out;
+}
+
+static int conn_open(struct run *r, struct server_conn *sc, struct mm_error *err)
+{
+	const struct plan_server *sv = sc->sv;
+	struct http_opts o = { 0 };
+	char *url = NULL, *ca = NULL;
+	int ret = MM_ERR;
+
+	if (sv->url && !(url = expand_field(r, sv, "url", sv->url, err)))
+		goto out;
+	if (sv->ca_file) {
+		struct buf b = BUF_INIT;
+
+		buf_addf(&b, "%s%s%s", sv->ca_file[0] == '/' ? "" : r->plan->dir,
+			 sv->ca_file[0] == '/' ? "" : "/", sv->ca_file);
+		ca = buf_detach(&b);
+	}
+	o.base_url = url;
+	o.socket_path = sv->socket;
+	o.ca_file = ca;
+	o.insecure = sv->insecure;
+	o.retries = (int)(sv->retries >= 0 ? sv->retries : r->plan->retries);
+	if (o.retries == 0)
+		o.retries = HTTP_RETRIES_NONE;
+	o.should_stop = conn_should_stop;
+	o.stop_ctx = r;
+	o.log = conn_log;
+	o.log_ctx = sc;
+	o.log_level = r->verbose ? HTTP_LOG_INFO : HTTP_LOG_WARN;
+	if (sv->insecure)
+		run_event(r, NULL, "warning", NULL,
+			  "server '%s': TLS verification is off (insecure_skip_tls_verify: true)", sv->name);
+	sc->client = http_client_new(&o, err);
+	if (!sc->client) {
+		err_prefix(err, "server '%s'", sv->name);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(url);
+	free(ca);
+	return ret;
+}
+
+static int conn_login(struct run *r, struct server_conn *sc, struct mm_error *err)
+{
+	const struct plan_server *sv = sc->sv;
+	char *user = NULL, *pass = NULL, *mfa = NULL, *token = NULL;
+	int ret = MM_ERR;
+
+	if (sv->socket)
+		return 0; /* local mode: the socket is the credential */
+	if (sv->token) {
+		if (!(token = expand_field(r, sv, "token", sv->token->scalar, err)))
+			goto out;
+		if (http_set_token(sc->client, token) < 0) {
+			err_set(err, MM_ERR, "server '%s': the token holds spaces or control characters", sv->name);
+			goto out;
+		}
+		ret = 0;
+		goto out;
+	}
+	if (!(user = expand_field(r, sv, "username", sv->username->scalar, err)) ||
+	    !(pass = expand_field(r, sv, "password", sv->password->scalar, err)) ||
+	    (sv->mfa && !(mfa = expand_field(r, sv, "mfa", sv->mfa->scalar, err))))
+		goto out;
+	ret = mm_login(sc->client, user, pass, mfa, &sc->me, err);
+	if (ret < 0)
+		err_prefix(err, "server '%s': cannot log in as '%s'", sv->name, user);
+out:
+	interp_free_secret(user);
+	interp_free_secret(pass);
+	interp_free_secret(mfa);
+	interp_free_secret(token);
+	return ret;
+}
+
+/* Who we are, and whether that account and server can do a migration. */
+static int conn_check(struct server_conn *sc, struct mm_error *err)
+{
+	const struct plan_server *sv = sc->sv;
+
+	if (sv->socket) {
+		snprintf(sc->me.username, sizeof(sc->me.username), "(local mode)");
+		sc->me.is_system_admin = 1;
+	}
+	if (!sv->socket && mm_get_me(sc->client, &sc->me, sc->version, err) < 0) {
+		if (err->http_status == 401)
+			err_prefix(err, "server '%s': the credentials were refused", sv->name);
+		else
+			err_prefix(err, "server '%s'", sv->name);
+		return MM_ERR;
+	}
+	if (sv->socket && mm_version_from_header(http_last_version_id(sc->client), sc->version) < 0)
+		sc->version[0] = '\0';
+	if (!sc->me.is_system_admin)
+		return err_set(err, MM_ERR,
+			       "server '%s': account '%s' is not a system admin (roles '%s'); exports and "
+			       "imports need the system_admin role",
+			       sv->name, sc->me.username, sc->me.roles);
+	if (sc->version[0] && !mm_version_at_least(sc->version, 5, 33))
+		return err_set(err, MM_ERR,
+			       "server '%s' runs Mattermost %s; migrations need 5.33 or later (export "
+			       "download and import upload arrived in 5.33)",
+			       sv->name, sc->version);
+	return 0;
+}
+
+static struct server_conn *conn_for(struct run *r, const char *server, struct mm_error *err)
+{
+	const struct plan_server *sv = plan_server_find(r->plan, server);
+	size_t i;
+
+	if (!sv) {
+		err_set(err, MM_ERR, "server '%s' is not declared", server);
+		return NULL;
+	}
+	i = (size_t)(sv - r->plan->servers);
+	if (!r->conns)
+		r->conns = xcalloc(r->plan->nservers, sizeof(*r->conns));
+	if (!r->conns[i]) {
+		r->conns[i] = xcalloc(1, sizeof(struct server_conn));
+		r->conns[i]->sv = sv;
+		r->conns[i]->run = r;
+	}
+	return r->conns[i];
+}
+
+static int conn_auth(struct run *r, struct server_conn *sc, struct mm_error *err)
+{
+	if (!sc->client && conn_open(r, sc, err) < 0)
+		return MM_ERR;
+	if (conn_login(r, sc, err) < 0 || conn_check(sc, err) < 0)
+		return MM_ERR;
+	sc->authed = 1;
+	return 0;
+}
+
+struct http_client *run_client(struct run *r, const char *server, const char *step_id,
+			       struct mm_error *err)
+{
+	struct server_conn *sc = conn_for(r, server, err);
+
+	if (!sc)
+		return NULL;
+	if (!sc->authed) {
+		if (r->offline)
+			return err_set(err, MM_ERR, "offline: no requests to server '%s'", server), NULL;
+		if (r->dry_run && sc->sv->username)
+			return err_set(err, MM_ERR,
+				       "server '%s' uses a password login, which is a POST; plan makes none "
+				       "(use a personal access token for an exact dry run)",
+				       server), NULL;
+		if (conn_auth(r, sc, err) < 0)
+			return NULL;
+	}
+	return sc->client;
+}
+
+int step_reauth(struct step_ctx *ctx, struct mm_error *err)
+{
+	struct mm_error lerr = MM_ERROR_INIT;
+	struct server_conn *sc = conn_for(ctx->run, ctx->step->server, &lerr);
+
+	if (!sc)
+		return err_set(err, MM_ERR, "%s", lerr.msg);
+	if (!sc->sv->username)
+		return err_set(err, MM_ERR, "server '%s' refused the token (401); renew it", sc->sv->name);
+	step_warn(ctx, "session on '%s' expired; logging in again", sc->sv->name);
+	sc->authed = 0;
+	return conn_auth(ctx->run, sc, err);
+}
+
+static struct server_conn *conn_of(const struct step_ctx *ctx)
+{
+	struct mm_error err = MM_ERROR_INIT;
+
+	return ctx->step->server ? conn_for(ctx->run, ctx->step->server, &err) : NULL;
+}
+
+const struct mm_user *step_server_user(const struct step_ctx *ctx)
+{
+	struct server_conn *sc = conn_of(ctx);
+
+	return sc ? &sc->me : NULL;
+}
+
+const char *step_server_version(const struct step_ctx *ctx)
+{
+	struct server_conn *sc = conn_of(ctx);
+
+	return sc ? sc->version : "";
+}
+
+int step_server_readonly_ok(const struct step_ctx *ctx)
+{
+	struct server_conn *sc = conn_of(ctx);
+
+	return sc && !ctx->offline && !sc->sv->username;
+}
+
+void run_close_conns(struct run *r)
+{
+	for (size_t i = 0; r->conns && i < r->plan->nservers; i++) {
+		if (!r->conns[i])
+			continue;
+		http_client_free(r->conns[i]->client);
+		free(r->conns[i]);
+	}
+	free(r->conns);
+	r->conns = NULL;
+}
+
+void run_release(struct run *r)
+{
+	run_close_conns(r);
+}

@@ -1,0 +1,116 @@
+/*
+ * step: what a step type is, and what the engine hands a step while it runs.
+ *
+ * A step type is data plus a small vtable (nginx's ngx_command_t, git's
+ * commands[]): a name, the table of keys it accepts, the outputs it
+ * produces, and hooks. Generic code in plan.c rejects unknown, missing and
+ * ill-typed keys from `params`; `check` only judges meaning.
+ *
+ *   steps.c: step_types[] = { &step_auth, &step_export, ... }   (one line per type)
+ *   sched.c: type->run(ctx, err)   → 0 done, <0 failed (MM_EINTR: stopped safely)
+ *
+ * While running, a step:
+ *   - reads its resolved parameters with param_str/param_int/param_bool/param_path,
+ *   - finds its previous progress in ctx->ckpt (NULL on a fresh start),
+ *   - saves resume data the moment it has any with ckpt_save(ctx, json),
+ *   - writes its results into ctx->outputs (an object owned by the engine),
+ *   - polls step_should_stop(ctx) at safe points and returns MM_EINTR.
+ */
+#ifndef MM_STEP_H
+#define MM_STEP_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "error.h"
+
+struct run;
+struct plan;
+struct plan_step;
+struct http_client;
+
+enum param_kind {
+	P_STRING,
+	P_BOOL,
+	P_INT,
+	P_DURATION, /* "90s", "12h", "1h30m" or seconds; resolved to seconds */
+	P_SIZE,     /* "64MiB", "5MB" or bytes; resolved to bytes */
+	P_PATH,     /* relative paths resolve against the plan file's directory */
+	P_STRLIST,  /* a sequence of strings */
+};
+
+struct param_spec {
+	const char *name;
+	enum param_kind kind;
+	int required;
+	const char *def; /* default as written in a plan, or NULL */
+	const char *doc;
+};
+
+enum step_server_use { SERVER_NONE, SERVER_OPTIONAL, SERVER_REQUIRED };
+
+struct step_ctx {
+	struct run *run;
+	struct plan_step *step;
+	const cJSON *ckpt; /* resume data of an earlier run with the same fingerprint, or NULL */
+	cJSON *outputs;    /* the step fills it; owned by the engine */
+	int dry_run;       /* describe: only GET requests; offline: none at all */
+	int offline;
+};
+
+struct step_type {
+	const char *name;
+	const char *summary;
+	enum step_server_use server;
+	const struct param_spec *params;  /* terminated by { NULL } */
+	const char *const *outputs;       /* names other steps may reference; NULL-terminated */
+	/* Meaning checks on the plan as written; adds "message" strings through diag. */
+	int (*check)(const struct plan *, const struct plan_step *,
+		     void (*diag)(void *dctx, const char *key, const char *fmt, ...), void *dctx);
+	/* Dry run: appends what apply would do now to out. Only GET requests, none offline. */
+	int (*describe)(struct step_ctx *, struct buf *out, struct mm_error *);
+	int (*run)(struct step_ctx *, struct mm_error *);
+};
+
+/* steps.c: the registry. NULL when unknown. */
+const struct step_type *step_type_find(const char *name);
+const struct step_type *const *step_types_all(void); /* NULL-terminated */
+const struct param_spec *step_param_find(const struct step_type *, const char *key);
+int step_type_has_output(const struct step_type *, const char *key);
+
+/* Resolved parameters; NULL / def when absent. param_path: absolute, caller frees. */
+const char *param_str(const struct step_ctx *, const char *name);
+int64_t param_int(const struct step_ctx *, const char *name, int64_t def);
+int param_bool(const struct step_ctx *, const char *name, int def);
+char *param_path(const struct step_ctx *, const char *name);
+const cJSON *param_json(const struct step_ctx *, const char *name);
+
+/* Records resume data now (state.json committed before return). Takes ownership of ckpt. */
+int ckpt_save(struct step_ctx *, cJSON *ckpt, struct mm_error *);
+/* A string in the checkpoint, or NULL. */
+const char *ckpt_str(const struct step_ctx *, const char *key);
+
+/* The authenticated client for the step's server (logs in on first use). Owned by the run. */
+struct http_client *step_client(struct step_ctx *, struct mm_error *);
+/* After a 401: logs in again with the plan's credentials (once per call). */
+int step_reauth(struct step_ctx *, struct mm_error *);
+/* Who the step's server connection is logged in as (valid after step_client). */
+struct mm_user;
+const struct mm_user *step_server_user(const struct step_ctx *);
+const char *step_server_version(const struct step_ctx *);
+/* Dry runs: 1 when the server can be queried with GET only (token or socket, not a login). */
+int step_server_readonly_ok(const struct step_ctx *);
+/* The step's server name, or NULL. */
+const char *step_server_name(const struct step_ctx *);
+const char *step_id(const struct step_ctx *);
+/* Where artefacts go by default: the state directory. */
+const char *step_state_dir(const struct step_ctx *);
+int step_should_stop(const struct step_ctx *);
+/* Progress for the user (suppressed by --quiet, one JSON event with --output json). */
+void step_log(const struct step_ctx *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void step_warn(const struct step_ctx *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sleeps up to ms, waking early when asked to stop; returns MM_EINTR then. */
+int step_sleep(const struct step_ctx *, int64_t ms);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * What a running step may ask of the engine (declared in step.h):
+ * resolved parameters, checkpoints, its server connection, progress output.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "run.h"
+#include "util.h"
+
+const cJSON *param_json(const struct step_ctx *ctx, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(ctx->step->resolved, name);
+}
+
+const char *param_str(const struct step_ctx *ctx, const char *name)
+{
+	const cJSON *v = param_json(ctx, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int64_t param_int(const struct step_ctx *ctx, const char *name, int64_t def)
+{
+	const cJSON *v = param_json(ctx, name);
+
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+}
+
+int param_bool(const struct step_ctx *ctx, const char *name, int def)
+{
+	const cJSON *v = param_json(ctx, name);
+
+	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+char *param_path(const struct step_ctx *ctx, const char *name)
+{
+	const char *p = param_str(ctx, name);
+	struct buf b = BUF_INIT;
+
+	if (!p)
+		return NULL;
+	if (p[0] == '/')
+		return xstrdup(p);
+	buf_addf(&b, "%s/%s", ctx->run->plan->dir, p);
+	return buf_detach(&b);
+}
+
+int ckpt_save(struct step_ctx *ctx, cJSON *ckpt, struct mm_error *err)
+{
+	struct run *r = ctx->run;
+	cJSON *rec = state_step(r->state, ctx->step->id);
+
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, "checkpoint");
+	cJSON_AddItemToObject(rec, "checkpoint", ckpt);
+	ctx->ckpt = ckpt;
+	if (state_commit(r->state, err) < 0) {
+		err_prefix(err, "cannot save checkpoint");
+		return MM_ERR;
+	}
+	return journal_append(r->state, ctx->step->id, "checkpoint", cJSON_Duplicate(ckpt, 1), err);
+}
+
+const char *ckpt_str(const struct step_ctx *ctx, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->ckpt, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const char *step_server_name(const struct step_ctx *ctx)
+{
+	return ctx->step->server;
+}
+
+const char *step_id(const struct step_ctx *ctx)
+{
+	return ctx->step->id;
+}
+
+const char *step_state_dir(const struct step_ctx *ctx)
+{
+	return ctx->run->plan->state_dir;
+}
+
+int step_should_stop(const struct step_ctx *ctx)
+{
+	return ctx->run->stop && *ctx->run->stop;
+}
+
+struct http_client *step_client(struct step_ctx *ctx, struct mm_error *err)
+{
+	if (!ctx->step->server)
+		return err_set(err, MM_ERR, "step '%s' has no server", ctx->step->id), NULL;
+	return run_client(ctx->run, ctx->step->server, ctx->step->id, err);
+}
+
+static void step_vemit(const struct step_ctx *ctx, const char *event, const char *fmt, va_list ap)
+{
+	struct buf b = BUF_INIT;
+
+	buf_vaddf(&b, fmt, ap);
+	run_event(ctx->run, ctx->step->id, event, NULL, "%s", buf_cstr(&b));
+	buf_release(&b);
+}
+
+void step_log(const struct step_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	step_vemit(ctx, "progress", fmt, ap);
+	va_end(ap);
+}
+
+void step_warn(const struct step_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	step_vemit(ctx, "warning", fmt, ap);
+	va_end(ap);
+}
+
+int step_sleep(const struct step_ctx *ctx, int64_t ms)
+{
+	int64_t until = mono_ms() + ms;
+
+	while (mono_ms() < until) {
+		struct timespec ts = { 0, 100 * 1000000L };
+
+		if (step_should_stop(ctx))
+			return MM_EINTR;
+		nanosleep(&ts, NULL);
+	}
+	return step_should_stop(ctx) ? MM_EINTR : 0;
+}

@@ -1,0 +1,182 @@
+/*
+ * export: run an export_process job on the source and find the file it
+ * wrote. The job id is checkpointed the moment the server returns it; an
+ * interrupted run adopts the job instead of starting a second export.
+ *
+ * The file name: <jobid>_export.zip on 7.2+; before that a random name that
+ * can only be found by listing /exports before and after (API doc 4.5), so
+ * both lists are taken and the job id name is preferred when present.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs.h"
+#include "mm.h"
+#include "step.h"
+#include "util.h"
+
+static const struct param_spec export_params[] = {
+	{ "attachments", P_BOOL, 0, "true", "include file attachments" },
+	{ "archived_channels", P_BOOL, 0, "true", "include archived channels (9.1+)" },
+	{ "profile_pictures", P_BOOL, 0, "false", "include profile pictures (recent servers)" },
+	{ "roles_and_schemes", P_BOOL, 0, "true", "include roles and schemes (recent servers)" },
+	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)" },
+	{ "stall_timeout", P_DURATION, 0, "2h", "give up when the job shows no change this long; 0: never" },
+	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks" },
+	{ NULL },
+};
+
+static const char *const export_outputs[] = { "job_id", "file", NULL };
+
+static cJSON *export_data(const struct step_ctx *ctx)
+{
+	cJSON *d = cJSON_CreateObject();
+
+	/* The server only honours the exact string "true" (API doc 1.1). */
+	cJSON_AddStringToObject(d, "include_attachments", param_bool(ctx, "attachments", 1) ? "true" : "false");
+	cJSON_AddStringToObject(d, "include_archived_channels",
+				param_bool(ctx, "archived_channels", 1) ? "true" : "false");
+	cJSON_AddStringToObject(d, "include_profile_pictures",
+				param_bool(ctx, "profile_pictures", 0) ? "true" : "false");
+	cJSON_AddStringToObject(d, "include_roles_and_schemes",
+				param_bool(ctx, "roles_and_schemes", 1) ? "true" : "false");
+	return d;
+}
+
+struct names_arg {
+	char **names;
+	size_t n;
+};
+
+static int list_exports_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct names_arg *na = arg;
+
+	return mm_list_exports(c, &na->names, &na->n, err);
+}
+
+/* Records the exports present before our job, once: the pre-7.2 name finder needs them. */
+static int remember_exports(struct step_ctx *ctx, struct http_client *c, struct mm_error *err)
+{
+	struct names_arg na = { NULL, 0 };
+	cJSON *ck, *arr;
+
+	if (cJSON_GetObjectItem(ctx->ckpt, "exports_before") || ckpt_str(ctx, "job_id"))
+		return 0;
+	if (with_reauth(ctx, &c, list_exports_fn, &na, err) < 0)
+		return MM_ERR;
+	ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(ck, "exports_before");
+	for (size_t i = 0; i < na.n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(na.names[i]));
+	mm_names_free(na.names, na.n);
+	return ckpt_save(ctx, ck, err);
+}
+
+static int was_there(const cJSON *before, const char *name)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, before)
+		if (cJSON_IsString(c) && !strcmp(c->valuestring, name))
+			return 1;
+	return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && !strcmp(s + ls - lx, suffix);
+}
+
+/* The file our job wrote: <jobid>_export.zip, else the one new *_export.zip. */
+static int find_export_file(struct step_ctx *ctx, struct http_client *c, const char *job_id,
+			    char **file, struct mm_error *err)
+{
+	const cJSON *before = cJSON_GetObjectItem(ctx->ckpt, "exports_before");
+	struct names_arg na = { NULL, 0 };
+	char want[64];
+	size_t fresh = 0;
+	const char *pick = NULL;
+	int ret = 0;
+
+	snprintf(want, sizeof(want), "%s_export.zip", job_id);
+	if (with_reauth(ctx, &c, list_exports_fn, &na, err) < 0)
+		return MM_ERR;
+	for (size_t i = 0; i < na.n; i++) {
+		if (!strcmp(na.names[i], want)) {
+			pick = na.names[i];
+			fresh = 1;
+			break;
+		}
+		if (ends_with(na.names[i], "_export.zip") && !was_there(before, na.names[i])) {
+			pick = na.names[i];
+			fresh++;
+		}
+	}
+	if (!pick)
+		ret = err_set(err, MM_ERR,
+			      "export job %s succeeded but no new export file is listed by GET /api/v4/exports "
+			      "(expected '%s')",
+			      job_id, want);
+	else if (fresh > 1)
+		ret = err_set(err, MM_ERR,
+			      "export job %s succeeded and %zu new export files appeared; cannot tell which "
+			      "is ours (another export ran at the same time?)",
+			      job_id, fresh);
+	else
+		*file = xstrdup(pick);
+	mm_names_free(na.names, na.n);
+	return ret;
+}
+
+static int export_run(struct step_ctx *ctx, struct mm_error *err)
+{
+	struct http_client *c = step_client(ctx, err);
+	struct job_wait_opts wo = { 0 };
+	struct mm_job job = MM_JOB_INIT;
+	cJSON *data = NULL;
+	char *file = NULL;
+	int ret = MM_ERR;
+
+	if (!c)
+		return MM_ERR;
+	if (remember_exports(ctx, c, err) < 0)
+		goto out;
+	data = export_data(ctx);
+	if ((ret = job_start(ctx, c, "export_process", data, NULL, NULL, 0, &job, err)) < 0)
+		goto out;
+	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
+	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 2 * 3600);
+	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
+	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0)
+		goto out;
+	if ((ret = find_export_file(ctx, c, job.id, &file, err)) < 0)
+		goto out;
+	cJSON_AddStringToObject(ctx->outputs, "job_id", job.id);
+	cJSON_AddStringToObject(ctx->outputs, "file", file);
+	step_log(ctx, "export job %s wrote '%s'", job.id, file);
+	ret = 0;
+out:
+	cJSON_Delete(data);
+	mm_job_clear(&job);
+	free(file);
+	return ret;
+}
+
+static int export_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *err)
+{
+	return job_describe(ctx, "export_process", out, err);
+}
+
+const struct step_type step_export = {
+	.name = "export",
+	.summary = "run an export job on the server and find its file",
+	.server = SERVER_REQUIRED,
+	.params = export_params,
+	.outputs = export_outputs,
+	.describe = export_describe,
+	.run = export_run,
+};

@@ -1,0 +1,190 @@
+/*
+ * State commit through a failing syscall seam: whichever call fails (open,
+ * write, fsync, rename, the directory fsync), the previous state.json stays
+ * whole and readable. Locking: a second holder gets MM_ELOCKED naming the pid.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "state.h"
+
+struct failing {
+	int calls;
+	int fail_at; /* 1-based call number to fail, 0: never */
+};
+
+static struct failing F;
+
+static int fail_now(void)
+{
+	if (F.fail_at && ++F.calls == F.fail_at) {
+		errno = ENOSPC;
+		return 1;
+	}
+	return 0;
+}
+
+static int f_open(const char *p, int fl, mode_t m) { return fail_now() ? -1 : open(p, fl, m); }
+static ssize_t f_write(int fd, const void *b, size_t n) { return fail_now() ? -1 : write(fd, b, n); }
+static int f_fsync(int fd) { return fail_now() ? -1 : fsync(fd); }
+static int f_rename(const char *a, const char *b) { return fail_now() ? -1 : rename(a, b); }
+static int f_close(int fd) { return close(fd); }
+
+static const struct sys_ops failing_sys = { f_open, f_write, f_fsync, f_rename, f_close, NULL };
+
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = calloc(1, 1 << 16);
+	size_t n;
+
+	if (!f)
+		return buf;
+	n = fread(buf, 1, (1 << 16) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void test_commit_failures(const char *dir)
+{
+	struct mm_error err = MM_ERROR_INIT;
+	struct state *st = NULL;
+	char path[512], tmp[512];
+	char *before;
+
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	snprintf(tmp, sizeof(tmp), "%s/state.json.tmp", dir);
+	CHECK(state_open(dir, 1, &st, &err) == 0);
+	cJSON_AddStringToObject(state_step(st, "a"), "status", "done");
+	CHECK(state_commit(st, &err) == 0);
+	before = read_all(path);
+	CHECK_CONTAINS(before, "\"done\"");
+	/* Calls in one commit: open tmp, write, fsync, rename, open dir, fsync dir. */
+	for (int n = 1; n <= 6; n++) {
+		struct state *again = NULL;
+		char *after;
+
+		F.calls = 0;
+		F.fail_at = n;
+		st->sys = &failing_sys;
+		cJSON_DeleteItemFromObject(state_step(st, "a"), "status");
+		cJSON_AddStringToObject(state_step(st, "a"), "status", "running");
+		CHECK(state_commit(st, &err) == MM_ERR);
+		CHECK_CONTAINS(err.msg, "No space left on device");
+		after = read_all(path);
+		if (n <= 4) {
+			/* Before the rename: the old file, byte for byte, and no temp left behind. */
+			CHECK_STR(after, before);
+			CHECK(access(tmp, F_OK) < 0);
+		} else {
+			/* After the rename only the directory fsync failed: the new file is whole. */
+			CHECK_CONTAINS(after, "\"running\"");
+		}
+		CHECK(state_open(dir, 1, &again, &err) == 0);
+		CHECK(again && state_step_get(again, "a") != NULL);
+		state_free(again);
+		free(after);
+		/* Put the old content back for the next round. */
+		st->sys = &sys_posix;
+		cJSON_DeleteItemFromObject(state_step(st, "a"), "status");
+		cJSON_AddStringToObject(state_step(st, "a"), "status", "done");
+		CHECK(state_commit(st, &err) == 0);
+	}
+	{
+		struct stat sb;
+
+		CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	}
+	free(before);
+	state_free(st);
+}
+
+static void test_corrupt_state(const char *dir)
+{
+	struct mm_error err = MM_ERROR_INIT;
+	struct state *st = NULL;
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/state.json", dir);
+	f = fopen(path, "w");
+	fputs("{\"steps\": {\"a\": tru", f);
+	fclose(f);
+	CHECK(state_open(dir, 1, &st, &err) == MM_ERR);
+	CHECK_CONTAINS(err.msg, "is not a valid mmigrate state file");
+	unlink(path);
+}
+
+static void test_journal(const char *dir)
+{
+	struct mm_error err = MM_ERROR_INIT;
+	struct state *st = NULL;
+	char path[512], *text;
+
+	CHECK(state_open(dir, 1, &st, &err) == 0);
+	CHECK(journal_append(st, "a", "step-start", NULL, &err) == 0);
+	CHECK(journal_append(st, NULL, "run-end", cJSON_CreateObject(), &err) == 0);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", dir);
+	text = read_all(path);
+	CHECK_CONTAINS(text, "\"step\":\"a\",\"event\":\"step-start\"}\n");
+	CHECK_CONTAINS(text, "\"event\":\"run-end\"");
+	CHECK_CONTAINS(text, st->run_id);
+	free(text);
+	state_free(st);
+}
+
+static void test_lock(const char *dir)
+{
+	struct mm_error err = MM_ERROR_INIT;
+	int pipefd[2], fd = -1;
+	char c, want[64];
+	pid_t child;
+
+	CHECK(pipe(pipefd) == 0);
+	child = fork();
+	if (child == 0) {
+		int cfd;
+
+		if (lock_acquire(dir, &cfd, &err) < 0)
+			_exit(1);
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(pipefd[0], &c, 1) == 1);
+	CHECK(lock_acquire(dir, &fd, &err) == MM_ELOCKED);
+	snprintf(want, sizeof(want), "(pid %ld)", (long)child);
+	CHECK_CONTAINS(err.msg, want);
+	/* The holder dies: the lock goes with it, no stale lock to clear. */
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	CHECK(lock_acquire(dir, &fd, &err) == 0);
+	close(fd);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/mmigrate-state-XXXXXX";
+	char sub[600], cmd[700];
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/deep/state", dir);
+	test_commit_failures(sub);
+	test_corrupt_state(sub);
+	test_journal(sub);
+	test_lock(sub);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+	return check_done();
+}
