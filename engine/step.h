@@ -86,6 +86,10 @@ int param_bool(const struct step_ctx *, const char *name, int def);
 char *param_path(const struct step_ctx *, const char *name);
 const cJSON *param_json(const struct step_ctx *, const char *name);
 
+/* Outputs of the earlier step of type `type` that parameter `param` refers to
+ * (archive: ${steps.dl.path} → dl's outputs), or NULL. Owned by the state. */
+const cJSON *step_linked_outputs(const struct step_ctx *, const char *param, const char *type);
+
 /* Records resume data now (state.json committed before return). Takes ownership of ckpt. */
 int ckpt_save(struct step_ctx *, cJSON *ckpt, struct mm_error *);
 /* A string in the checkpoint, or NULL. */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "interp.h"
 #include "run.h"
 #include "util.h"
 
@@ -138,4 +139,33 @@ int step_sleep(const struct step_ctx *ctx, int64_t ms)
 		nanosleep(&ts, NULL);
 	}
 	return step_should_stop(ctx) ? MM_EINTR : 0;
+}
+
+struct link_scan {
+	const struct plan *plan;
+	const char *type;
+	const char *found;
+};
+
+static void link_ref(void *ctx, enum interp_source src, const char *arg, const char *key)
+{
+	struct link_scan *ls = ctx;
+	const struct plan_step *up;
+
+	if (src != INTERP_STEP || ls->found)
+		return;
+	up = plan_step_find(ls->plan, arg);
+	if (up && up->type && !strcmp(up->type->name, ls->type))
+		ls->found = up->id;
+}
+
+const cJSON *step_linked_outputs(const struct step_ctx *ctx, const char *param, const char *type)
+{
+	const struct pnode *v = pnode_get(ctx->step->node, param);
+	struct link_scan ls = { ctx->run->plan, type, NULL };
+	struct mm_error err = MM_ERROR_INIT;
+
+	if (!v || v->kind != PN_SCALAR || interp_scan(v->scalar, link_ref, &ls, &err) < 0 || !ls.found)
+		return NULL;
+	return cJSON_GetObjectItem(state_step_get(ctx->run->state, ls.found), "outputs");
 }

@@ -15,7 +15,7 @@ static const struct step_type *const step_types[] = {
 /*	&step_download, */
 /*	&step_upload, */
 /*	&step_process, */
-/*	&step_verify, */
+	&step_verify,
 /*	&step_config, */
 /*	&step_cleanup, */
 /*	&step_extract, */

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing mmigrate needs on Debian 12, and only
+# what is missing (apt-get needs root; nothing happens when all is there).
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config git python3 ca-certificates zip unzip
+	libyaml-dev libcurl4-openssl-dev libcjson-dev libzip-dev libgit2-dev libssl-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
