@@ -13,8 +13,8 @@ static const struct step_type *const step_types[] = {
 	&step_auth,
 	&step_export,
 /*	&step_download, */
-/*	&step_upload, */
-/*	&step_process, */
+	&step_upload,
+	&step_process,
 	&step_verify,
 /*	&step_config, */
 /*	&step_cleanup, */

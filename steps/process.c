@@ -1,0 +1,305 @@
+/*
+ * process: run the import_process job for a file in the server's import
+ * directory (normally ${steps.upload.name}) and wait for it.
+ *
+ * An import of a file is never started twice: job_start adopts any pending,
+ * running or successful import job whose data.import_file is this file, and
+ * the job id is checkpointed the moment the server returns it. A successful
+ * import deletes the file from the import directory, so a file that is not
+ * listed and has no job is an error we explain rather than a job we start
+ * only to see it fail.
+ *
+ * stall_timeout defaults to 0 (off): an import job does not touch
+ * last_activity_at or progress while it runs (API doc 3.1), so for hours the
+ * only sign of life is status "in_progress", and any stall timeout would
+ * give up on a healthy import. Use 'timeout', or set stall_timeout to catch
+ * a job stuck in "pending" (jobs not running on the server).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs.h"
+#include "mm.h"
+#include "plan.h"
+#include "step.h"
+#include "util.h"
+
+#define JOBS_SCAN 200 /* newest import jobs looked at for one of this file */
+
+static const struct param_spec process_params[] = {
+	{ "file", P_STRING, 1, NULL, "name in the import directory, e.g. ${steps.upload.name}" },
+	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)" },
+	{ "stall_timeout", P_DURATION, 0, "0",
+	  "give up when the job shows no change this long; 0: never (a running import shows none)" },
+	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks" },
+	{ "extract_content", P_BOOL, 0, "false", "extract text from document attachments while importing" },
+	{ "workers", P_INT, 0, NULL, "import parallelism (recent servers; default: the server's CPUs)" },
+	{ NULL },
+};
+
+static const char *const process_outputs[] = { "job_id", NULL };
+
+static const char *const live_statuses[] = { "pending", "in_progress", "cancel_requested", "success", NULL };
+
+static cJSON *import_data(const struct step_ctx *ctx)
+{
+	cJSON *d = cJSON_CreateObject();
+	int64_t workers = param_int(ctx, "workers", 0);
+
+	/* Every value a string; local_mode "false": the name is in the import directory (API doc 3.3.2). */
+	cJSON_AddStringToObject(d, "import_file", param_str(ctx, "file"));
+	cJSON_AddStringToObject(d, "local_mode", "false");
+	cJSON_AddStringToObject(d, "extract_content", param_bool(ctx, "extract_content", 0) ? "true" : "false");
+	if (workers > 0) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%lld", (long long)workers);
+		cJSON_AddStringToObject(d, "workers", n);
+	}
+	return d;
+}
+
+struct names_arg {
+	char **names;
+	size_t n;
+};
+
+static int list_imports_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct names_arg *a = arg;
+
+	return mm_list_imports(c, &a->names, &a->n, err);
+}
+
+struct jobs_arg {
+	struct mm_job *jobs;
+	size_t n;
+};
+
+static int list_jobs_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct jobs_arg *a = arg;
+
+	return mm_list_jobs(c, "import_process", 0, JOBS_SCAN, &a->jobs, &a->n, err);
+}
+
+static int call(struct step_ctx *ctx, struct http_client *c,
+		int (*fn)(struct http_client *, void *, struct mm_error *), void *arg, struct mm_error *err)
+{
+	/* Dry runs never log in again: that would be a POST. */
+	return ctx->dry_run ? fn(c, arg, err) : with_reauth(ctx, &c, fn, arg, err);
+}
+
+/* 1 when GET /imports lists file, 0 when not, <0 on error. */
+static int import_listed(struct step_ctx *ctx, struct http_client *c, const char *file, struct mm_error *err)
+{
+	struct names_arg na = { NULL, 0 };
+	int found = 0;
+
+	if (call(ctx, c, list_imports_fn, &na, err) < 0)
+		return MM_ERR;
+	for (size_t i = 0; i < na.n && !found; i++)
+		found = !strcmp(na.names[i], file);
+	mm_names_free(na.names, na.n);
+	return found;
+}
+
+static int is_live(const char *status)
+{
+	for (const char *const *s = live_statuses; *s; s++)
+		if (!strcmp(*s, status))
+			return 1;
+	return 0;
+}
+
+/* The newest pending/running/successful import job of file: 1 (job filled), 0 none, <0 error. */
+static int existing_job(struct step_ctx *ctx, struct http_client *c, const char *file, struct mm_job *job,
+			struct mm_error *err)
+{
+	struct jobs_arg ja = { NULL, 0 };
+	int found = 0;
+
+	if (call(ctx, c, list_jobs_fn, &ja, err) < 0)
+		return MM_ERR;
+	for (size_t i = 0; i < ja.n && !found; i++) {
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(ja.jobs[i].data, "import_file");
+
+		if (!is_live(ja.jobs[i].status) || !cJSON_IsString(f) || strcmp(f->valuestring, file))
+			continue;
+		*job = ja.jobs[i];
+		memset(&ja.jobs[i], 0, sizeof(ja.jobs[i])); /* job owns the data now */
+		found = 1;
+	}
+	mm_jobs_free(ja.jobs, ja.n);
+	return found;
+}
+
+static int file_gone(const char *file, struct mm_error *err)
+{
+	return err_set(err, MM_ERR,
+		       "'%s' is not in the server's import directory (GET /api/v4/imports) and no import "
+		       "job for it exists: it was imported already (a successful import deletes the file) "
+		       "or removed by the retention job (ImportSettings.RetentionDays); upload it again "
+		       "('mmigrate reset' on the upload step)",
+		       file);
+}
+
+/* A failed job: the server's words, and what to do about them. */
+static int import_failed(struct step_ctx *ctx, struct mm_error *err)
+{
+	char why[sizeof(err->msg)];
+
+	if (err->code == MM_EINTR)
+		return MM_EINTR;
+	memcpy(why, err->msg, sizeof(why));
+	return err_set(err, MM_ERR,
+		       "%.1700s; the job is kept in the checkpoint, so apply reports it again: fix the cause "
+		       "and run 'mmigrate reset' on step '%s' to start a new import",
+		       why, step_id(ctx));
+}
+
+static int process_run(struct step_ctx *ctx, struct mm_error *err)
+{
+	const char *file = param_str(ctx, "file");
+	struct http_client *c = step_client(ctx, err);
+	struct job_wait_opts wo = { 0 };
+	struct mm_job job = MM_JOB_INIT;
+	cJSON *data = NULL;
+	int ret = MM_ERR, listed;
+
+	if (!c)
+		return MM_ERR;
+	if (!ckpt_str(ctx, "job_id")) {
+		/* Before creating: a job of this file may exist, or the file may be gone. */
+		if ((ret = existing_job(ctx, c, file, &job, err)) < 0)
+			goto out;
+		mm_job_clear(&job);
+		job = (struct mm_job)MM_JOB_INIT;
+		if (ret == 0) {
+			if ((listed = import_listed(ctx, c, file, err)) < 0) {
+				ret = MM_ERR;
+				goto out;
+			}
+			if (!listed) {
+				ret = file_gone(file, err);
+				goto out;
+			}
+		}
+	}
+	data = import_data(ctx);
+	if ((ret = job_start(ctx, c, "import_process", data, "import_file", file, 1, &job, err)) < 0)
+		goto out;
+	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
+	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 0);
+	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
+	if (wo.poll_max_ms < 1000)
+		wo.poll_max_ms = 1000;
+	step_log(ctx, "waiting for import job %s of '%s'", job.id, file);
+	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0) {
+		if (mm_job_is_terminal(job.status))
+			ret = import_failed(ctx, err);
+		goto out;
+	}
+	cJSON_AddStringToObject(ctx->outputs, "job_id", job.id);
+	step_log(ctx, "import job %s imported '%s'", job.id, file);
+	ret = 0;
+out:
+	cJSON_Delete(data);
+	mm_job_clear(&job);
+	return ret;
+}
+
+static const char *job_data(const struct mm_job *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j->data, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void describe_job(const struct mm_job *j, struct buf *out)
+{
+	const char *line = job_data(j, "line_number"), *msg = job_data(j, "error");
+
+	if (!strcmp(j->status, "success")) {
+		buf_addf(out, "import job %s succeeded; would record it and finish", j->id);
+	} else if (mm_job_is_terminal(j->status)) {
+		buf_addf(out, "would fail again: import job %s ended '%s'", j->id, j->status);
+		if (line)
+			buf_addf(out, " at line %s", line);
+		buf_addf(out, ": %s (reset the step to start a new import)", msg ? msg : "(no error text)");
+	} else {
+		buf_addf(out, "would keep waiting for import job %s, now '%s'", j->id, j->status);
+	}
+}
+
+static int process_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *err)
+{
+	const char *file = param_str(ctx, "file"), *id = ckpt_str(ctx, "job_id");
+	struct mm_job job = MM_JOB_INIT;
+	struct http_client *c;
+	int ret = MM_ERR, found;
+
+	if (!step_server_readonly_ok(ctx)) {
+		if (id)
+			buf_addf(out, "would keep waiting for import job %s", id);
+		else
+			buf_addf(out, "would start an import job for '%s', unless one exists", file);
+		buf_adds(out, ctx->offline ? " (offline: not checked)" : " (not checked: a password login is a POST)");
+		return 0;
+	}
+	if (!(c = step_client(ctx, err)))
+		return MM_ERR;
+	if (id) {
+		if ((ret = mm_get_job(c, id, &job, err)) < 0)
+			goto out;
+		describe_job(&job, out);
+		ret = 0;
+		goto out;
+	}
+	if ((found = existing_job(ctx, c, file, &job, err)) < 0)
+		goto out;
+	if (found) {
+		buf_addf(out, "would adopt import job %s of '%s' ('%s') instead of starting another; ", job.id,
+			 file, job.status);
+		describe_job(&job, out);
+		ret = 0;
+		goto out;
+	}
+	if ((found = import_listed(ctx, c, file, err)) < 0)
+		goto out;
+	if (found)
+		buf_addf(out, "would start an import_process job for '%s' and wait for it", file);
+	else
+		buf_addf(out, "would fail: '%s' is not in the import directory and no import job for it exists",
+			 file);
+	ret = 0;
+out:
+	mm_job_clear(&job);
+	return ret;
+}
+
+static int process_check(const struct plan *p, const struct plan_step *st,
+			 void (*diag)(void *dctx, const char *key, const char *fmt, ...), void *dctx)
+{
+	const struct pnode *w = pnode_get(st->node, "workers"), *f = pnode_get(st->node, "file");
+	int64_t n;
+
+	if (w && w->kind == PN_SCALAR && w->scalar && !parse_i64(w->scalar, &n) && n < 1)
+		diag(dctx, "workers", "'workers' must be at least 1");
+	if (f && f->kind == PN_SCALAR && f->scalar && (!*f->scalar || strchr(f->scalar, '/')))
+		diag(dctx, "file", "'file' is a name in the server's import directory (e.g. "
+			"${steps.upload.name}), not a path");
+	return 0;
+}
+
+const struct step_type step_process = {
+	.name = "process",
+	.summary = "start the import job for an uploaded file and wait for it",
+	.server = SERVER_REQUIRED,
+	.params = process_params,
+	.outputs = process_outputs,
+	.check = process_check,
+	.describe = process_describe,
+	.run = process_run,
+};

@@ -1,0 +1,753 @@
+/*
+ * upload: put a local archive on the target server as an import upload
+ * session (API doc section 5), in chunks, so that no single request outgrows
+ * a proxy's body limit (nginx: 100 MB) or an S3-backed server's 30 s
+ * per-request timeout.
+ *
+ * The server appends every body at the session's current file_offset and has
+ * no duplicate check: a chunk resent after a lost answer is stored twice. So
+ * the only loop is: GET the session → send [file_offset, +chunk) → after any
+ * failure, GET again. The server's offset is the truth; ours is only a hint
+ * for dry runs.
+ *
+ * Checkpoint (resume data), in the order it is written:
+ *   phase "creating", file_size, sha256, filename, uploads_before
+ *       before POST /uploads: the size and digest the session is for, and the
+ *       import sessions that already existed, so that a run that died between
+ *       the POST and the next write can find and adopt its session
+ *   phase "uploading", upload_id, offset
+ *       the moment the server returns the session id; offset after progress
+ * A rerun refuses to continue a session if the local file's size or SHA-256
+ * changed. A 404 for a recorded session means it completed (or expired): the
+ * import directory listing tells which.
+ *
+ * There is no first_chunk_size: the first chunk is max(chunk_size, 5 MiB)
+ * (the server throws away a first chunk below 5 MiB that is not the whole
+ * file), which no proxy or S3 timeout cares about.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "jobs.h"
+#include "mm.h"
+#include "plan.h"
+#include "step.h"
+#include "util.h"
+
+#define MIB (1024 * 1024LL)
+#define FIRST_CHUNK_MIN (5 * MIB) /* API doc 5.4: app.upload.upload_data.first_part_too_small */
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_CAP_MS 15000
+
+static const struct param_spec upload_params[] = {
+	{ "file", P_PATH, 1, NULL, "the local archive to upload, e.g. ${steps.download.path}" },
+	{ "filename", P_STRING, 0, NULL, "name on the server (default: the file's base name)" },
+	{ "chunk_size", P_SIZE, 0, "64MiB", "bytes per request; the first one is at least 5 MiB" },
+	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the file (hex); refuse to upload otherwise" },
+	{ "retries", P_INT, 0, "8", "failed attempts in a row, without progress, before giving up" },
+	{ NULL },
+};
+
+static const char *const upload_outputs[] = { "upload_id", "name", "size", "sha256", NULL };
+
+struct upload {
+	char *path;
+	const char *filename;
+	int64_t size, chunk, retries;
+	char sha[65];
+	char id[MM_ID_LEN + 1];
+	cJSON *before; /* import sessions that existed before ours (creating phase) */
+	int fd;
+};
+
+/* ---- the local file ----------------------------------------------------- */
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* Size and SHA-256 of fd, read from the start in 1 MiB blocks. */
+static int hash_file(const struct step_ctx *ctx, int fd, const char *path, int64_t *size, char hex[65],
+		     struct mm_error *err)
+{
+	static const char digits[] = "0123456789abcdef";
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *block = xmalloc(MIB), sum[EVP_MAX_MD_SIZE];
+	unsigned int sumlen = 0;
+	int64_t total = 0;
+	int ret = MM_ERR;
+
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		err_set(err, MM_ERR, "cannot compute SHA-256: OpenSSL failed");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = pread(fd, block, MIB, total);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_set(err, MM_ERR, "cannot read '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		EVP_DigestUpdate(md, block, (size_t)n);
+		total += n;
+		if (step_should_stop(ctx)) {
+			ret = err_set(err, MM_EINTR, "stopped while computing the SHA-256 of '%s'", path);
+			goto out;
+		}
+	}
+	EVP_DigestFinal_ex(md, sum, &sumlen);
+	for (unsigned int i = 0; i < sumlen && i < 32; i++) {
+		hex[2 * i] = digits[sum[i] >> 4];
+		hex[2 * i + 1] = digits[sum[i] & 15];
+	}
+	hex[64] = '\0';
+	*size = total;
+	ret = 0;
+out:
+	EVP_MD_CTX_free(md);
+	free(block);
+	return ret;
+}
+
+static int open_local(const struct step_ctx *ctx, struct upload *u, struct mm_error *err)
+{
+	const char *want = param_str(ctx, "sha256");
+
+	u->fd = open(u->path, O_RDONLY | O_CLOEXEC);
+	if (u->fd < 0)
+		return err_set(err, MM_ERR, "cannot open '%s': %s", u->path, strerror(errno));
+	if (hash_file(ctx, u->fd, u->path, &u->size, u->sha, err) < 0)
+		return err->code;
+	if (u->size == 0)
+		return err_set(err, MM_ERR, "'%s' is empty; there is nothing to import", u->path);
+	if (want && strcasecmp(want, u->sha))
+		return err_set(err, MM_ERR, "'%s' has SHA-256 %s, but the step expects %s; not uploading it",
+			       u->path, u->sha, want);
+	return 0;
+}
+
+/* The checkpoint describes the file it was made for; a changed file must not be appended. */
+static int same_file(const struct step_ctx *ctx, const struct upload *u, struct mm_error *err)
+{
+	const char *sha = ckpt_str(ctx, "sha256"), *name = ckpt_str(ctx, "filename");
+	double size = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "file_size"));
+	const char *id = ckpt_str(ctx, "upload_id");
+
+	if (!ctx->ckpt || !sha)
+		return 0;
+	if ((int64_t)size != u->size || strcmp(sha, u->sha) || (name && strcmp(name, u->filename)))
+		return err_set(err, MM_ERR,
+			       "'%s' changed since %s%s was started (then %lld bytes, SHA-256 %.12s…; now "
+			       "%lld bytes, SHA-256 %.12s…); the server may hold bytes of the old file: run "
+			       "'mmigrate reset' on this step to upload the new one",
+			       u->path, id ? "upload session " : "its upload", id ? id : "", (long long)size,
+			       sha, (long long)u->size, u->sha);
+	return 0;
+}
+
+/* ---- checkpoint ----------------------------------------------------------- */
+
+static int save(struct step_ctx *ctx, const struct upload *u, int64_t offset, struct mm_error *err)
+{
+	cJSON *ck = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(ck, "phase", u->id[0] ? "uploading" : "creating");
+	cJSON_AddNumberToObject(ck, "file_size", (double)u->size);
+	cJSON_AddStringToObject(ck, "sha256", u->sha);
+	cJSON_AddStringToObject(ck, "filename", u->filename);
+	if (u->id[0]) {
+		cJSON_AddStringToObject(ck, "upload_id", u->id);
+		cJSON_AddNumberToObject(ck, "offset", (double)offset);
+	} else {
+		cJSON_AddItemToObject(ck, "uploads_before", cJSON_Duplicate(u->before, 1));
+	}
+	return ckpt_save(ctx, ck, err);
+}
+
+static int64_t recorded_offset(const struct step_ctx *ctx)
+{
+	const cJSON *v = cJSON_GetObjectItem(ctx->ckpt, "offset");
+
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+}
+
+/* ---- server calls (through with_reauth: a 401 logs in again once) -------- */
+
+struct uploads_arg {
+	struct mm_upload *ups;
+	size_t n;
+};
+
+static int list_uploads_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct uploads_arg *a = arg;
+
+	return mm_list_my_uploads(c, &a->ups, &a->n, err);
+}
+
+struct get_arg {
+	const char *id;
+	struct mm_upload *up;
+};
+
+static int get_upload_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct get_arg *a = arg;
+
+	return mm_get_upload(c, a->id, a->up, err);
+}
+
+struct create_arg {
+	const char *filename;
+	int64_t size;
+	struct mm_upload *up;
+};
+
+static int create_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct create_arg *a = arg;
+
+	return mm_create_upload(c, a->filename, a->size, a->up, err);
+}
+
+struct names_arg {
+	char **names;
+	size_t n;
+};
+
+static int list_imports_fn(struct http_client *c, void *arg, struct mm_error *err)
+{
+	struct names_arg *a = arg;
+
+	return mm_list_imports(c, &a->names, &a->n, err);
+}
+
+/* 1 when GET /imports lists name, 0 when not, <0 on error. */
+static int import_listed(struct step_ctx *ctx, struct http_client *c, const char *name,
+			 struct mm_error *err)
+{
+	struct names_arg na = { NULL, 0 };
+	int found = 0;
+
+	if (ctx->dry_run ? mm_list_imports(c, &na.names, &na.n, err) < 0
+			 : with_reauth(ctx, &c, list_imports_fn, &na, err) < 0)
+		return MM_ERR;
+	for (size_t i = 0; i < na.n && !found; i++)
+		found = !strcmp(na.names[i], name);
+	mm_names_free(na.names, na.n);
+	return found;
+}
+
+static int in_array(const cJSON *arr, const char *s)
+{
+	const cJSON *c;
+
+	cJSON_ArrayForEach(c, arr)
+		if (cJSON_IsString(c) && !strcmp(c->valuestring, s))
+			return 1;
+	return 0;
+}
+
+static int is_ours(const struct mm_upload *up, const char *filename, int64_t size, const cJSON *before)
+{
+	return !strcmp(up->type, "import") && !strcmp(up->filename, base_name(filename)) &&
+	       up->file_size == size && !in_array(before, up->id);
+}
+
+/*
+ * An incomplete import session of this file that did not exist before we
+ * started creating one: made by a run that died before recording it, or by a
+ * POST whose answer was lost. 1 found (id filled), 0 none, <0 error.
+ */
+static int find_session(struct step_ctx *ctx, struct http_client *c, const char *filename, int64_t size,
+			const cJSON *before, char id[MM_ID_LEN + 1], struct mm_error *err)
+{
+	struct uploads_arg ua = { NULL, 0 };
+	int found = 0;
+
+	if (ctx->dry_run ? mm_list_my_uploads(c, &ua.ups, &ua.n, err) < 0
+			 : with_reauth(ctx, &c, list_uploads_fn, &ua, err) < 0)
+		return MM_ERR;
+	for (size_t i = 0; i < ua.n; i++) {
+		if (!is_ours(&ua.ups[i], filename, size, before))
+			continue;
+		if (found && !ctx->dry_run)
+			step_warn(ctx, "upload session %s also matches; leaving it (the retention job removes it)",
+				  ua.ups[i].id);
+		if (!found)
+			memcpy(id, ua.ups[i].id, MM_ID_LEN + 1);
+		found = 1;
+	}
+	free(ua.ups);
+	return found;
+}
+
+static cJSON *import_session_ids(const struct mm_upload *ups, size_t n)
+{
+	cJSON *ids = cJSON_CreateArray();
+
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(ups[i].type, "import"))
+			cJSON_AddItemToArray(ids, cJSON_CreateString(ups[i].id));
+	return ids;
+}
+
+/* ---- creating the session --------------------------------------------------- */
+
+static int create_refused(const struct upload *u, struct mm_error *err)
+{
+	char why[sizeof(err->msg)];
+
+	memcpy(why, err->msg, sizeof(why));
+	if (!strcmp(err->app_id, "api.file.cloud_upload.app_error"))
+		return err_set(err, MM_ERR,
+			       "the target is Mattermost Cloud, which refuses import uploads through the "
+			       "API (api.file.cloud_upload.app_error); importing into Cloud goes through "
+			       "Mattermost Support: open a ticket and hand them the archive");
+	if (err->http_status == 413)
+		return err_set(err, MM_ERR,
+			       "the server refuses a %lld-byte import: FileSettings.MaxFileSize is smaller "
+			       "than the archive; raise it to at least %lld bytes (a 'config' step before "
+			       "this one, or System Console > Environment > File Storage > Maximum File "
+			       "Size) and apply again (%s)",
+			       (long long)u->size, (long long)u->size, why);
+	return err->code;
+}
+
+static int backoff(const struct step_ctx *ctx, int64_t attempt)
+{
+	int64_t ms = BACKOFF_BASE_MS;
+
+	for (int64_t i = 1; i < attempt && ms < BACKOFF_CAP_MS; i++)
+		ms *= 2;
+	if (ms > BACKOFF_CAP_MS)
+		ms = BACKOFF_CAP_MS;
+	ms = ms / 2 + rand() % (ms / 2 + 1); /* jitter: many plans against one server */
+	return step_sleep(ctx, ms);
+}
+
+/* POST /uploads, never twice for one answer: an unsure failure is looked up first. */
+static int create_session(struct step_ctx *ctx, struct http_client *c, struct upload *u,
+			  struct mm_error *err)
+{
+	struct create_arg ca = { u->filename, u->size, NULL };
+	struct mm_upload up;
+	int rc, found;
+
+	ca.up = &up;
+	for (int64_t attempt = 1;; attempt++) {
+		rc = with_reauth(ctx, &c, create_fn, &ca, err);
+		if (rc == 0) {
+			memcpy(u->id, up.id, sizeof(u->id));
+			return 0;
+		}
+		if (rc != MM_ERETRY)
+			return create_refused(u, err);
+		/* No clear answer: the session may exist. Look before trying again. */
+		struct mm_error ferr = MM_ERROR_INIT;
+
+		found = find_session(ctx, c, u->filename, u->size, u->before, u->id, &ferr);
+		if (found > 0) {
+			step_log(ctx, "upload session %s was created although the answer was lost", u->id);
+			return 0;
+		}
+		if (attempt > u->retries)
+			return err->code;
+		step_warn(ctx, "%s; trying again", err->msg);
+		if (backoff(ctx, attempt) < 0)
+			return err_set(err, MM_EINTR, "stopped before creating the upload session");
+	}
+}
+
+/* Finds the session of an earlier run, or creates one; u->id is checkpointed on return. */
+static int open_session(struct step_ctx *ctx, struct http_client *c, struct upload *u,
+			struct mm_error *err)
+{
+	const char *id = ckpt_str(ctx, "upload_id");
+	struct uploads_arg ua = { NULL, 0 };
+	int found;
+
+	if (id) {
+		if (!mm_id_valid(id))
+			return err_set(err, MM_ERR, "the checkpoint holds an invalid upload id '%.40s'", id);
+		memcpy(u->id, id, sizeof(u->id));
+		return 0;
+	}
+	if (ctx->ckpt && !strcmp(ckpt_str(ctx, "phase") ? ckpt_str(ctx, "phase") : "", "creating")) {
+		/* The last run died between POST /uploads and recording its answer. */
+		u->before = cJSON_Duplicate(cJSON_GetObjectItem(ctx->ckpt, "uploads_before"), 1);
+		found = find_session(ctx, c, u->filename, u->size, u->before, u->id, err);
+		if (found < 0)
+			return MM_ERR;
+		if (found) {
+			step_log(ctx, "adopting upload session %s, created by an interrupted run", u->id);
+			return save(ctx, u, 0, err);
+		}
+		cJSON_Delete(u->before);
+		u->before = NULL;
+	}
+	if (with_reauth(ctx, &c, list_uploads_fn, &ua, err) < 0)
+		return MM_ERR;
+	u->before = import_session_ids(ua.ups, ua.n);
+	free(ua.ups);
+	if (save(ctx, u, 0, err) < 0 || create_session(ctx, c, u, err) < 0)
+		return err->code ? err->code : MM_ERR;
+	step_log(ctx, "created upload session %s for '%s' (%lld bytes)", u->id, u->filename, (long long)u->size);
+	return save(ctx, u, 0, err);
+}
+
+/* ---- sending ------------------------------------------------------------------ */
+
+/* Failures that no retry can fix. */
+static int chunk_refused(const struct upload *u, int64_t len, struct mm_error *err)
+{
+	char why[sizeof(err->msg)];
+
+	if (err->code == MM_EINTR)
+		return MM_EINTR;
+	memcpy(why, err->msg, sizeof(why));
+	if (!strcmp(err->app_id, "api.file.cloud_upload.app_error"))
+		return create_refused(u, err);
+	if (err->http_status == 413)
+		return err_set(err, MM_ERR,
+			       "a %lld-byte request to upload session %s was refused as too large: a proxy "
+			       "in front of the server (nginx client_max_body_size, an ingress limit) or "
+			       "FileSettings.MaxFileSize caps request bodies; lower 'chunk_size' or raise "
+			       "the limit (%s)",
+			       (long long)len, u->id, why);
+	if (err->http_status == 403 || err->http_status == 501 ||
+	    !strcmp(err->app_id, "app.upload.upload_data.first_part_too_small.app_error"))
+		return err->code;
+	return 0;
+}
+
+/* The session is gone: it completed if the import directory has the file. */
+static int session_gone(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
+			const char *name, struct mm_error *err)
+{
+	int listed = import_listed(ctx, c, name, err);
+
+	if (listed < 0)
+		return MM_ERR;
+	if (listed)
+		return 0;
+	return err_set(err, MM_ERR,
+		       "upload session %s no longer exists and '%s' is not in the import directory: the "
+		       "session expired (ImportSettings.RetentionDays) or the file was imported or deleted "
+		       "already; run 'mmigrate reset' on this step to upload again",
+		       u->id, name);
+}
+
+static int send_chunk(struct step_ctx *ctx, struct http_client *c, struct upload *u, int64_t offset,
+		      int *complete, struct mm_error *err)
+{
+	int64_t len = offset == 0 && u->chunk < FIRST_CHUNK_MIN ? FIRST_CHUNK_MIN : u->chunk;
+	struct stat st;
+
+	if (len > u->size - offset)
+		len = u->size - offset;
+	if (fstat(u->fd, &st) < 0 || st.st_size != u->size)
+		return err_set(err, MM_ERR, "'%s' changed size while it was being uploaded; not sending more",
+			       u->path);
+	if (mm_upload_chunk(c, u->id, u->fd, offset, len, complete, err) == 0)
+		return 0;
+	return chunk_refused(u, len, err) < 0 ? err->code : MM_ERETRY;
+}
+
+/*
+ * GET → send from the server's offset → GET ..., until the server answers
+ * 200 or the session is gone. Gives up after u->retries failures in a row
+ * that moved nothing.
+ */
+static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *u, const char *name,
+		    struct mm_error *err)
+{
+	int64_t last = -1, fails = 0;
+	struct mm_upload up;
+	struct get_arg ga = { u->id, &up };
+	int rc, complete = 0;
+
+	for (;;) {
+		if (step_should_stop(ctx))
+			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume",
+				       u->id);
+		rc = with_reauth(ctx, &c, get_upload_fn, &ga, err);
+		if (rc == MM_ENOTFOUND)
+			return session_gone(ctx, c, u, name, err);
+		if (rc < 0)
+			return rc;
+		if (up.file_size != u->size)
+			return err_set(err, MM_ERR, "upload session %s is for %lld bytes, but '%s' has %lld",
+				       u->id, (long long)up.file_size, u->path, (long long)u->size);
+		if (up.file_offset >= u->size)
+			return err_set(err, MM_ERR,
+				       "the server holds all %lld bytes of upload session %s but did not "
+				       "complete it (on S3-backed servers a file above 5 GB cannot be moved "
+				       "into place: app.upload.upload_data.move_file.app_error)",
+				       (long long)u->size, u->id);
+		if (up.file_offset != last) {
+			if (last >= 0 && up.file_offset > last)
+				fails = 0;
+			if (up.file_offset != recorded_offset(ctx) && (rc = save(ctx, u, up.file_offset, err)) < 0)
+				return rc;
+			step_log(ctx, "upload %s: %lld of %lld bytes on the server (%d%%)", u->id,
+				 (long long)up.file_offset, (long long)u->size,
+				 (int)(up.file_offset * 100 / u->size));
+			last = up.file_offset;
+		}
+		rc = send_chunk(ctx, c, u, up.file_offset, &complete, err);
+		if (rc == 0 && complete)
+			break;
+		if (rc == 0)
+			continue;
+		if (rc != MM_ERETRY)
+			return rc;
+		if (++fails > u->retries) {
+			char why[sizeof(err->msg)];
+
+			memcpy(why, err->msg, sizeof(why));
+			return err_set(err, MM_ERR, "upload session %s made no progress in %lld attempts: %.1500s",
+				       u->id, (long long)fails, why);
+		}
+		step_warn(ctx, "%s; asking the server how much it stored", err->msg);
+		if (err->http_status != 401 && backoff(ctx, fails) < 0)
+			return err_set(err, MM_EINTR, "stopped uploading session %s", u->id);
+		err_clear(err);
+	}
+	/* 200: the server moved the file into its import directory. */
+	step_log(ctx, "upload %s complete: %lld bytes", u->id, (long long)u->size);
+	rc = import_listed(ctx, c, name, err);
+	if (rc < 0)
+		return MM_ERR;
+	if (!rc)
+		return err_set(err, MM_ERR, "upload session %s completed, but GET /api/v4/imports does not list '%s'",
+			       u->id, name);
+	return 0;
+}
+
+static int upload_run(struct step_ctx *ctx, struct mm_error *err)
+{
+	struct upload u = { .fd = -1 };
+	struct http_client *c;
+	struct mm_upload named = { 0 };
+	char name[sizeof(named.filename) + MM_ID_LEN + 2];
+	int ret = MM_ERR;
+
+	u.path = param_path(ctx, "file");
+	u.filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u.path);
+	u.chunk = param_int(ctx, "chunk_size", 64 * MIB);
+	u.retries = param_int(ctx, "retries", 8);
+	if ((ret = open_local(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0)
+		goto out;
+	ret = MM_ERR;
+	if (!(c = step_client(ctx, err)))
+		goto out;
+	if ((ret = open_session(ctx, c, &u, err)) < 0)
+		goto out;
+	memcpy(named.id, u.id, sizeof(named.id));
+	snprintf(named.filename, sizeof(named.filename), "%s", u.filename);
+	if (mm_import_name(&named, name, sizeof(name)) < 0) {
+		ret = err_set(err, MM_ERR, "file name '%.200s' is too long", u.filename);
+		goto out;
+	}
+	if ((ret = transfer(ctx, c, &u, name, err)) < 0)
+		goto out;
+	cJSON_AddStringToObject(ctx->outputs, "upload_id", u.id);
+	cJSON_AddStringToObject(ctx->outputs, "name", name);
+	cJSON_AddNumberToObject(ctx->outputs, "size", (double)u.size);
+	cJSON_AddStringToObject(ctx->outputs, "sha256", u.sha);
+	step_log(ctx, "'%s' is in the import directory as '%s'", u.path, name);
+	ret = 0;
+out:
+	if (u.fd >= 0)
+		close(u.fd);
+	cJSON_Delete(u.before);
+	free(u.path);
+	return ret;
+}
+
+/* ---- dry run ------------------------------------------------------------------- */
+
+static int64_t chunks_for(int64_t size, int64_t chunk)
+{
+	int64_t first = chunk < FIRST_CHUNK_MIN ? FIRST_CHUNK_MIN : chunk;
+
+	return size <= first ? 1 : 1 + (size - first + chunk - 1) / chunk;
+}
+
+/* Online dry run of a recorded session: GETs only. */
+static int describe_session(struct step_ctx *ctx, const struct upload *u, struct buf *out,
+			    struct mm_error *err)
+{
+	struct http_client *c = step_client(ctx, err);
+	struct mm_upload up, named = { 0 };
+	char name[sizeof(named.filename) + MM_ID_LEN + 2];
+	int rc;
+
+	if (!c)
+		return MM_ERR;
+	rc = mm_get_upload(c, u->id, &up, err);
+	if (rc == 0) {
+		buf_addf(out, "would resume upload session %s at byte %lld of %lld (%d%%)", u->id,
+			 (long long)up.file_offset, (long long)up.file_size,
+			 (int)(up.file_offset * 100 / (up.file_size ? up.file_size : 1)));
+		return 0;
+	}
+	if (rc != MM_ENOTFOUND)
+		return rc;
+	memcpy(named.id, u->id, sizeof(named.id));
+	snprintf(named.filename, sizeof(named.filename), "%s", u->filename);
+	mm_import_name(&named, name, sizeof(name));
+	err_clear(err);
+	if ((rc = import_listed(ctx, c, name, err)) < 0)
+		return rc;
+	if (rc)
+		buf_addf(out, "upload session %s completed; would confirm '%s' and finish", u->id, name);
+	else
+		buf_addf(out, "would fail: upload session %s is gone and '%s' is not in the import directory "
+			 "(reset the step to upload again)", u->id, name);
+	return 0;
+}
+
+/* What the server's MaxFileSize says about this upload, when it can be read. */
+static void describe_limit(struct step_ctx *ctx, struct http_client *c, int64_t size, struct buf *out)
+{
+	struct mm_error cerr = MM_ERROR_INIT;
+	cJSON *cfg = NULL;
+	const cJSON *max;
+
+	if (mm_get_config(c, &cfg, &cerr) < 0)
+		return;
+	max = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "FileSettings"), "MaxFileSize");
+	if (cJSON_IsNumber(max) && max->valuedouble < (double)size)
+		buf_addf(out, "; note: FileSettings.MaxFileSize is %.0f bytes now, below the file's %lld: "
+			 "it must be raised before this step runs", max->valuedouble, (long long)size);
+	cJSON_Delete(cfg);
+}
+
+static int describe_new(struct step_ctx *ctx, const struct upload *u, struct buf *out, struct mm_error *err)
+{
+	struct http_client *c;
+	const char *phase = ckpt_str(ctx, "phase");
+	int found;
+
+	if (phase && !strcmp(phase, "creating")) {
+		if (!step_server_readonly_ok(ctx)) {
+			buf_addf(out, "would adopt the upload session an interrupted run created, or create one%s",
+				 ctx->offline ? " (offline: not checked)" : "");
+			return 0;
+		}
+		if (!(c = step_client(ctx, err)))
+			return MM_ERR;
+		char id[MM_ID_LEN + 1];
+
+		found = find_session(ctx, c, u->filename, u->size, cJSON_GetObjectItem(ctx->ckpt, "uploads_before"),
+				     id, err);
+		if (found < 0)
+			return MM_ERR;
+		if (found) {
+			buf_addf(out, "would adopt upload session %s (created by an interrupted run) and send "
+				 "'%s' from the server's offset", id, u->filename);
+			return 0;
+		}
+	}
+	buf_addf(out, "would create an import upload session for '%s' (%lld bytes, SHA-256 %.12s…) and send it "
+		 "in %lld request(s) of up to %lld bytes", u->filename, (long long)u->size, u->sha,
+		 (long long)chunks_for(u->size, u->chunk), (long long)u->chunk);
+	if (step_server_readonly_ok(ctx) && (c = step_client(ctx, err)))
+		describe_limit(ctx, c, u->size, out);
+	else if (!ctx->offline && !step_server_readonly_ok(ctx))
+		buf_adds(out, " (server not checked: a password login is a POST)");
+	return 0;
+}
+
+static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *err)
+{
+	struct upload u = { .fd = -1 };
+	const char *id = ckpt_str(ctx, "upload_id");
+	int ret;
+
+	u.path = param_path(ctx, "file");
+	u.filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u.path);
+	u.chunk = param_int(ctx, "chunk_size", 64 * MIB);
+	if ((ret = open_local(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0)
+		goto out;
+	if (!id) {
+		ret = describe_new(ctx, &u, out, err);
+		goto out;
+	}
+	snprintf(u.id, sizeof(u.id), "%s", id);
+	if (step_server_readonly_ok(ctx)) {
+		ret = describe_session(ctx, &u, out, err);
+		goto out;
+	}
+	buf_addf(out, "would resume upload session %s from the server's offset (last seen: byte %.0f of %lld)%s",
+		 id, cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "offset")), (long long)u.size,
+		 ctx->offline ? "; offline: not checked" : "; not checked: a password login is a POST");
+	ret = 0;
+out:
+	if (u.fd >= 0)
+		close(u.fd);
+	free(u.path);
+	return ret;
+}
+
+/* ---- plan checks ----------------------------------------------------------------- */
+
+static int is_hex64(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!strchr("0123456789abcdefABCDEF", s[n]))
+			return 0;
+	return n == 64;
+}
+
+static const char *literal(const struct plan_step *st, const char *key)
+{
+	const struct pnode *v = pnode_get(st->node, key);
+
+	/* Interpolated values are only known at run time. */
+	return v && v->kind == PN_SCALAR && v->scalar && !strstr(v->scalar, "${") ? v->scalar : NULL;
+}
+
+static int upload_check(const struct plan *p, const struct plan_step *st,
+			void (*diag)(void *dctx, const char *key, const char *fmt, ...), void *dctx)
+{
+	const char *name = literal(st, "filename"), *sha = literal(st, "sha256"), *retries = literal(st, "retries");
+	int64_t n;
+
+	if (name && (!*name || strchr(name, '/') || strchr(name, '\\') || !strcmp(name, ".") || !strcmp(name, "..")))
+		diag(dctx, "filename", "'filename' must be a plain file name without directories, not '%s'", name);
+	if (sha && !is_hex64(sha))
+		diag(dctx, "sha256", "'sha256' must be 64 hexadecimal digits");
+	if (retries && !parse_i64(retries, &n) && n < 0)
+		diag(dctx, "retries", "'retries' cannot be negative");
+	return 0;
+}
+
+const struct step_type step_upload = {
+	.name = "upload",
+	.summary = "upload a local archive as an import upload session, in resumable chunks",
+	.server = SERVER_REQUIRED,
+	.params = upload_params,
+	.outputs = upload_outputs,
+	.check = upload_check,
+	.describe = upload_describe,
+	.run = upload_run,
+};
