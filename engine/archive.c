@@ -372,8 +372,8 @@ static void pipeline_quit(struct pipeline *p)
  * Returns 0 (a read error is left in p->failed/p->msg), MM_EINTR when asked
  * to stop, or -1 when no thread can be started.
  */
-static int stream_lines(read_fn read, void *src, struct splitter *sp, struct stopper *stop,
-	struct pipeline *p, struct mm_error *err)
+static int stream_lines(const char *path, read_fn read, void *src, struct splitter *sp,
+	struct stopper *stop, struct pipeline *p, struct mm_error *err)
 {
 	pthread_t reader;
 	const char *data;
@@ -402,9 +402,9 @@ static int stream_lines(read_fn read, void *src, struct splitter *sp, struct sto
 	}
 	pipeline_quit(p);
 	pthread_join(reader, NULL);
-	if (!ret && should_stop(stop))
-		ret = MM_EINTR;
-	if (!ret)
+	if (ret || should_stop(stop))
+		ret = err_set(err, MM_EINTR, "check of '%s' interrupted", path);
+	else
 		split_end(sp);
 out:
 	for (int i = 0; i < NBLOCKS; i++)
@@ -740,7 +740,7 @@ static int check_jsonl(struct verify *v, struct mm_error *err)
 		ret = 0;
 		goto out;
 	}
-	if ((ret = stream_lines(zip_entry_read, zf, &sp, &v->stop, &p, err)) < 0)
+	if ((ret = stream_lines(v->path, zip_entry_read, zf, &sp, &v->stop, &p, err)) < 0)
 		goto out;
 	if (p.failed)
 		zproblem(&v->zip, v->path, (long)v->jsonl, name, "%s", p.msg);
@@ -806,7 +806,8 @@ static void collect_errors(struct verify *v)
 	struct msglist all = { 0 };
 
 	zproblems_move(&v->zip, &v->crc.probs);
-	qsort(v->zip.v, v->zip.n, sizeof(*v->zip.v), cmp_zprob);
+	if (v->zip.n)
+		qsort(v->zip.v, v->zip.n, sizeof(*v->zip.v), cmp_zprob);
 	for (size_t i = 0; i < v->zip.n; i++) {
 		if (keeps(rep->max_shown, all.n))
 			msglist_push(&all, v->zip.v[i].msg);
@@ -907,7 +908,7 @@ int archive_verify_jsonl(const char *jsonl_path, const struct archive_opts *opts
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	start_hash(&v);
 	v.rep->jsonl = xstrdup(jsonl_path);
-	if ((ret = stream_lines(fd_read, &fd, &sp, &v.stop, &p, err)) < 0)
+	if ((ret = stream_lines(jsonl_path, fd_read, &fd, &sp, &v.stop, &p, err)) < 0)
 		goto out;
 	if (p.failed)
 		zproblem(&v.zip, v.path, -1, NULL, "%s", p.msg);
