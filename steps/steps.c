@@ -12,11 +12,11 @@ extern const struct step_type step_auth, step_export, step_download, step_upload
 static const struct step_type *const step_types[] = {
 	&step_auth,
 	&step_export,
-/*	&step_download, */
+	&step_download,
 	&step_upload,
 	&step_process,
 	&step_verify,
-/*	&step_config, */
+	&step_config,
 /*	&step_cleanup, */
 /*	&step_extract, */
 	&step_exec,
