@@ -8,6 +8,7 @@
  * consumes changed. Credentials are never part of it.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,24 @@ static cJSON *resolve_value(const struct param_spec *ps, const struct pnode *v,
 	return out;
 }
 
+/* The resolved parameters as they may be persisted: secret ones replaced by their digest. */
+static cJSON *persistable_params(const struct plan_step *st)
+{
+	cJSON *out = cJSON_Duplicate(st->resolved, 1);
+
+	for (const struct param_spec *ps = st->type->params; ps && ps->name; ps++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(out, ps->name);
+		char hex[65], tag[80];
+
+		if (!ps->secret || !cJSON_IsString(v))
+			continue;
+		sha256_hex(v->valuestring, strlen(v->valuestring), hex);
+		snprintf(tag, sizeof(tag), "(secret sha256:%.16s)", hex);
+		cJSON_ReplaceItemInObjectCaseSensitive(out, ps->name, cJSON_CreateString(tag));
+	}
+	return out;
+}
+
 /* {"params":{...},"server":{"name","url"},"type"} — canonical order is applied when hashing. */
 static cJSON *fingerprint_input(const struct run *r, const struct plan_step *st)
 {
@@ -112,7 +131,7 @@ static cJSON *fingerprint_input(const struct run *r, const struct plan_step *st)
 		cJSON_AddStringToObject(s, "name", sv->name);
 		cJSON_AddStringToObject(s, sv->socket ? "socket" : "url", sv->socket ? sv->socket : sv->url);
 	}
-	cJSON_AddItemReferenceToObject(in, "params", st->resolved);
+	cJSON_AddItemToObject(in, "params", persistable_params(st));
 	return in;
 }
 
@@ -210,7 +229,7 @@ static int record_start(struct run *r, struct plan_step *st, const char *fp, enu
 	set_str(rec, "status", "running");
 	set_str(rec, "fingerprint", fp);
 	set_str(rec, "run", r->state->run_id);
-	set_item(rec, "definition", cJSON_Duplicate(st->resolved, 1));
+	set_item(rec, "definition", persistable_params(st));
 	if (r->provenance)
 		set_item(rec, "revision", cJSON_Duplicate(r->provenance, 1));
 	cJSON_DeleteItemFromObject(rec, "error");

@@ -46,6 +46,9 @@ struct param_spec {
 	int required;
 	const char *def; /* default as written in a plan, or NULL */
 	const char *doc;
+	/* The value may carry a credential (a presigned URL): state, journal and
+	 * fingerprint only ever see its SHA-256. */
+	int secret;
 };
 
 enum step_server_use { SERVER_NONE, SERVER_OPTIONAL, SERVER_REQUIRED };
