@@ -17,7 +17,7 @@ static const struct step_type *const step_types[] = {
 	&step_process,
 	&step_verify,
 	&step_config,
-/*	&step_cleanup, */
+	&step_cleanup,
 /*	&step_extract, */
 	&step_exec,
 	NULL,
