@@ -18,7 +18,7 @@ static const struct step_type *const step_types[] = {
 	&step_verify,
 	&step_config,
 	&step_cleanup,
-/*	&step_extract, */
+	&step_extract,
 	&step_exec,
 	NULL,
 };
