@@ -45,8 +45,9 @@
 #define CONFIG_SHOW 80                                  /* longest value shown in a message */
 
 static const struct param_spec config_params[] = {
-	{ "set", P_STRLIST, 0, NULL, "settings to change, each \"Section.Setting=value\"" },
-	{ "restore", P_STRING, 0, NULL, "put back what an earlier config step changed: ${steps.ID.previous}" },
+	{ .name = "set", .kind = P_STRLIST, .doc = "settings to change, each \"Section.Setting=value\"" },
+	{ .name = "restore", .kind = P_STRING,
+	  .doc = "put back what an earlier config step changed: ${steps.ID.previous}" },
 	{ NULL },
 };
 
