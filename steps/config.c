@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "interp.h"
 #include "jobs.h"
@@ -55,6 +56,21 @@ static const char *const config_outputs[] = { "changed", "previous", NULL };
 
 /* Settings the server refuses to change through the API (403 not_allowed_security). */
 static const char *const config_locked[] = { "ImportSettings.Directory", "PluginSettings.EnableUploads", NULL };
+
+/*
+ * Secrets (API doc 7.1). The server masks them only when set, so an empty
+ * one reads as "" and would pass the mask test; writing one would put it
+ * into the state, the journal and the step's log. Plugin secrets are only
+ * recognisable by their mask.
+ */
+static const char *const config_secrets[] = {
+	"LdapSettings.BindPassword", "FileSettings.PublicLinkSalt", "FileSettings.AmazonS3SecretAccessKey",
+	"EmailSettings.SMTPPassword", "GitLabSettings.Secret", "GoogleSettings.Secret",
+	"Office365Settings.Secret", "OpenIdSettings.Secret", "SqlSettings.DataSource",
+	"SqlSettings.DataSourceReplicas", "SqlSettings.AtRestEncryptKey", "ElasticsearchSettings.Password",
+	"MessageExportSettings.GlobalRelaySettings.SMTPPassword", "ServiceSettings.SplitKey",
+	"CacheSettings.RedisPassword", NULL,
+};
 
 struct setting {
 	char *path;  /* "FileSettings.MaxFileSize", as written */
@@ -94,12 +110,24 @@ static struct setting *settings_add(struct settings *ss, const char *path, size_
 	return s;
 }
 
-static int locked_setting(const char *path)
+/* The server matches setting names without regard to case (Go's JSON decoding). */
+static int in_list(const char *const *list, const char *path)
 {
-	for (const char *const *l = config_locked; *l; l++)
-		if (!strcmp(*l, path))
+	for (; *list; list++)
+		if (!strcasecmp(*list, path))
 			return 1;
 	return 0;
+}
+
+/* NULL when the step may change the setting, else why not. */
+static const char *forbidden(const char *path)
+{
+	if (in_list(config_locked, path))
+		return "cannot be changed through the API (the server refuses with not_allowed_security)";
+	if (in_list(config_secrets, path))
+		return "is a secret; config steps do not change secrets (the old value cannot be read back, "
+		       "and the new one would land in the state and the log)";
+	return NULL;
 }
 
 /* NULL when fine, else why the dotted path cannot name a setting. */
@@ -267,9 +295,8 @@ static int settings_resolve(struct settings *ss, const cJSON *cfg, struct mm_err
 		struct setting *s = &ss->v[i];
 		const cJSON *cur = setting_find(cfg, s->path, &s->keys);
 
-		if (locked_setting(s->path))
-			return err_set(err, MM_EINVAL, "'%s' cannot be changed through the API (the server "
-						       "refuses with not_allowed_security)", s->path);
+		if (forbidden(s->path))
+			return err_set(err, MM_EINVAL, "'%s' %s", s->path, forbidden(s->path));
 		if (!cur)
 			return err_set(err, MM_ERR, "'%s' is not in the server's configuration: misspelt, or "
 						    "hidden from this account (Cloud hides restricted settings)",
@@ -590,8 +617,8 @@ static void check_set(const struct pnode *v, void (*diag)(void *dctx, const char
 		path = xstrndup(s, (size_t)(eq - s));
 		if (path_problem(path))
 			diag(dctx, "set", "'set' entry '%s': %s", s, path_problem(path));
-		else if (locked_setting(path))
-			diag(dctx, "set", "'%s' cannot be changed through the API (the server refuses)", path);
+		else if (forbidden(path))
+			diag(dctx, "set", "'%s' %s", path, forbidden(path));
 		else if (!strcmp(eq + 1, CONFIG_MASK))
 			diag(dctx, "set", "'%s': the value is the server's secret mask, not a value", path);
 		for (size_t j = 0; j < i; j++) {
