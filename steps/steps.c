@@ -12,7 +12,7 @@ extern const struct step_type step_auth, step_export, step_download, step_upload
 static const struct step_type *const step_types[] = {
 	&step_auth,
 	&step_export,
-/*	&step_download, */
+	&step_download,
 	&step_upload,
 	&step_process,
 	&step_verify,
