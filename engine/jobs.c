@@ -322,7 +322,7 @@ int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct
 	struct http_client *c;
 
 	if (!id) {
-		buf_addf(out, "would create a %s job", type);
+		buf_addf(out, "would create an %s job", type);
 		return 0;
 	}
 	if (!step_server_readonly_ok(ctx)) {
