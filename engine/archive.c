@@ -1008,9 +1008,18 @@ static cJSON *string_array(char **v, size_t n)
 	return a;
 }
 
+static cJSON *counts_json(const struct bulk_counts *c)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (size_t i = 0; i < sizeof(count_fields) / sizeof(count_fields[0]); i++)
+		cJSON_AddNumberToObject(o, count_fields[i].key, (double)count_at(c, count_fields[i].off));
+	return o;
+}
+
 cJSON *archive_report_json(const struct archive_report *rep)
 {
-	cJSON *o = cJSON_CreateObject(), *counts = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "archive", rep->archive);
 	if (rep->jsonl)
@@ -1021,16 +1030,23 @@ cJSON *archive_report_json(const struct archive_report *rep)
 	cJSON_AddStringToObject(o, "sha256", rep->sha256);
 	cJSON_AddNumberToObject(o, "entries", (double)rep->entries);
 	cJSON_AddNumberToObject(o, "lines", (double)rep->lines);
-	for (size_t i = 0; i < sizeof(count_fields) / sizeof(count_fields[0]); i++)
-		cJSON_AddNumberToObject(counts, count_fields[i].key,
-			(double)count_at(&rep->counts, count_fields[i].off));
-	cJSON_AddItemToObject(o, "counts", counts);
+	cJSON_AddItemToObject(o, "counts", counts_json(&rep->counts));
 	cJSON_AddNumberToObject(o, "error_count", (double)rep->error_count);
 	cJSON_AddItemToObject(o, "errors", string_array(rep->errors, rep->nerrors));
 	cJSON_AddItemToObject(o, "unused_attachments", string_array(rep->unused, rep->nunused));
 	cJSON_AddNumberToObject(o, "export_warnings", (double)rep->export_warnings);
 	cJSON_AddNumberToObject(o, "elapsed_ms", (double)rep->elapsed_ms);
 	return o;
+}
+
+void archive_report_outputs(const struct archive_report *rep, cJSON *outputs)
+{
+	cJSON_AddNumberToObject(outputs, "size", (double)rep->size);
+	cJSON_AddStringToObject(outputs, "sha256", rep->sha256);
+	cJSON_AddNumberToObject(outputs, "lines", (double)rep->lines);
+	cJSON_AddNumberToObject(outputs, "errors", (double)rep->error_count);
+	cJSON_AddNumberToObject(outputs, "unused_attachments", (double)rep->nunused);
+	cJSON_AddItemToObject(outputs, "counts", counts_json(&rep->counts));
 }
 
 int archive_report_foreach_team(const struct archive_report *rep,

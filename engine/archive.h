@@ -102,6 +102,13 @@ void archive_report_print(const struct archive_report *rep, FILE *out);
  */
 cJSON *archive_report_json(const struct archive_report *rep);
 
+/*
+ * Adds a verify step's outputs to `outputs` (an object the caller owns):
+ * size, sha256, lines, errors (the total), unused_attachments (a count) and
+ * counts{...} with the keys of archive_report_json.
+ */
+void archive_report_outputs(const struct archive_report *rep, cJSON *outputs);
+
 /* Name sets in file order, for reconciling against the target server; see
  * bulk_state_foreach_* for the callbacks. Return the callback's non-zero stop value. */
 int archive_report_foreach_team(const struct archive_report *rep,

@@ -422,6 +422,15 @@ static void test_print_and_json(void)
 	CHECK_CONTAINS(js, rep->sha256);
 	free(js);
 	cJSON_Delete(j);
+
+	j = cJSON_CreateObject();
+	archive_report_outputs(rep, j);
+	js = cJSON_PrintUnformatted(j);
+	CHECK_CONTAINS(js, "\"lines\":21,\"errors\":0,\"unused_attachments\":2,\"counts\":{\"roles\":1,");
+	CHECK_CONTAINS(js, rep->sha256);
+	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "size")) == (double)rep->size);
+	free(js);
+	cJSON_Delete(j);
 	archive_report_free(rep);
 
 	rep = verify("blank_line", NULL);
