@@ -589,7 +589,7 @@ static void check_scheme_ref(struct lc *c, const char *prefix, const char *schem
 
 	if (!e)
 		undefined(c, prefix, "scheme", "scheme", scheme);
-	else if (e->a != want)
+	else if (e->a && e->a != want) /* a scheme without a valid scope is reported on its own line */
 		fproblem(c, prefix, "scheme", "scheme %s has scope \"%s\", need \"%s\"", q(&qb, scheme),
 			e->a == SCOPE_TEAM ? "team" : "channel", want == SCOPE_TEAM ? "team" : "channel");
 }
@@ -1489,7 +1489,7 @@ void bulk_check_line(struct bulk_state *st, const char *line, size_t len, unsign
 	if (!json) {
 		size_t col = end && end >= line && end <= line + len ? (size_t)(end - line) + 1 : 1;
 
-		problem(&c, NULL, "invalid JSON at column %zu", col);
+		problem(&c, NULL, "invalid JSON near column %zu", col);
 		return;
 	}
 	if (!cJSON_IsObject(json))
