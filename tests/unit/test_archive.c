@@ -14,6 +14,22 @@
 #include "util.h"
 
 static char dir[] = "/tmp/mm-archive-test-XXXXXX";
+static char generator[1024];
+
+/* The generator beside this file's directory, whatever the working directory. */
+static void find_generator(void)
+{
+	const char *slash = strrchr(__FILE__, '/');
+	struct stat st;
+
+	if (slash && __FILE__[0] == '/') {
+		snprintf(generator, sizeof(generator), "%.*s/../archive/mkarchive.py",
+			(int)(slash - __FILE__), __FILE__);
+		if (stat(generator, &st) == 0)
+			return;
+	}
+	snprintf(generator, sizeof(generator), "../archive/mkarchive.py");
+}
 
 /* Each expected message follows "<dir>/<case>.zip". */
 struct expect {
@@ -452,7 +468,7 @@ static void test_all_cases_listed(const char *python)
 	FILE *p;
 	int n = 0;
 
-	snprintf(cmd, sizeof(cmd), "%s ../archive/mkarchive.py --list", python);
+	snprintf(cmd, sizeof(cmd), "%s '%s' --list", python, generator);
 	if (!(p = popen(cmd, "r"))) {
 		CHECK(0);
 		return;
@@ -483,7 +499,8 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	snprintf(cmd, sizeof(cmd), "%s ../archive/mkarchive.py %s", python, dir);
+	find_generator();
+	snprintf(cmd, sizeof(cmd), "%s '%s' %s", python, generator, dir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot generate the test archives: %s\n", cmd);
 		return 1;
