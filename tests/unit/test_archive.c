@@ -464,7 +464,7 @@ static void test_print_and_json(void)
 /* Every case the generator writes has its expectations here. */
 static void test_all_cases_listed(const char *python)
 {
-	char cmd[512], name[128];
+	char cmd[1536], name[128];
 	FILE *p;
 	int n = 0;
 
@@ -493,7 +493,7 @@ static void test_all_cases_listed(const char *python)
 int main(void)
 {
 	const char *python = getenv("PYTHON") ? getenv("PYTHON") : "python3";
-	char cmd[1024];
+	char cmd[1536];
 
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
