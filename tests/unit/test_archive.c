@@ -503,7 +503,8 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "%s '%s' %s", python, generator, dir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot generate the test archives: %s\n", cmd);
-		return 1;
+		CHECK(0);
+		goto out;
 	}
 	test_all_cases_listed(python);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -515,6 +516,7 @@ int main(void)
 	test_interrupt();
 	test_bare_jsonl();
 	test_print_and_json();
+out:
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
