@@ -69,7 +69,7 @@ static int local_target(const struct step_ctx *ctx, const char *entry, char **ta
 	char *slash, *parent = NULL, *plan_dir = real_dir(p->dir), *state_dir = real_dir(p->state_dir);
 	char *plan_file = realpath(p->path, NULL);
 	const char *base;
-	int ret = MM_EINVAL;
+	int ret = MM_ERR;
 
 	*target = NULL;
 	buf_addf(&abs, "%s%s%s", entry[0] == '/' ? "" : p->dir, entry[0] == '/' ? "" : "/", entry);
@@ -123,7 +123,7 @@ static int local_exists(const char *entry, const char *target, int64_t *size, st
 		return err_set(err, MM_ERR, "cannot stat '%s': %s", entry, strerror(errno));
 	}
 	if (S_ISDIR(st.st_mode))
-		return err_set(err, MM_EINVAL, "'local' entry '%s' is a directory; cleanup deletes files only",
+		return err_set(err, MM_ERR, "'local' entry '%s' is a directory; cleanup deletes files only",
 			       entry);
 	if (size)
 		*size = (int64_t)st.st_size;
@@ -175,7 +175,7 @@ static int delete_remote(struct step_ctx *ctx, struct http_client *c, const char
 
 	if (ret == MM_ENOTFOUND && is_import && !strcmp(err->app_id, "api.context.404.app_error")) {
 		step_warn(ctx, "cannot delete import '%s': unsupported on this server (no DELETE /imports; "
-			       "it goes when ImportSettings.RetentionDays expire)", name);
+			       "the server removes it after ImportSettings.RetentionDays)", name);
 		err_clear(err);
 		return 0;
 	}

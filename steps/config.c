@@ -155,12 +155,12 @@ static int parse_set(const cJSON *list, struct settings *ss, struct mm_error *er
 		struct setting *st;
 
 		if (!eq)
-			return err_set(err, MM_EINVAL, "'set' entry '%.*s' is not \"Section.Setting=value\"",
+			return err_set(err, MM_ERR, "'set' entry '%.*s' is not \"Section.Setting=value\"",
 				       CONFIG_SHOW, s ? s : "");
 		st = settings_add(ss, s, (size_t)(eq - s));
 		st->raw = xstrdup(eq + 1);
 		if ((why = path_problem(st->path)))
-			return err_set(err, MM_EINVAL, "'set' entry '%.*s': %s", CONFIG_SHOW, s, why);
+			return err_set(err, MM_ERR, "'set' entry '%.*s': %s", CONFIG_SHOW, s, why);
 	}
 	return 0;
 }
@@ -173,12 +173,12 @@ static int parse_restore(const char *text, struct settings *ss, struct mm_error 
 
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
-		return err_set(err, MM_EINVAL, "'restore' is not the JSON object a config step records as "
+		return err_set(err, MM_ERR, "'restore' is not the JSON object a config step records as "
 					       "'previous'; write '${steps.ID.previous}'");
 	}
 	cJSON_ArrayForEach(e, j) {
 		if (cJSON_IsArray(e) || cJSON_IsObject(e) || path_problem(e->string)) {
-			ret = err_set(err, MM_EINVAL, "'restore' holds '%.*s', which is not a single setting",
+			ret = err_set(err, MM_ERR, "'restore' holds '%.*s', which is not a single setting",
 				      CONFIG_SHOW, e->string);
 			break;
 		}
@@ -194,11 +194,11 @@ static int settings_from_params(const struct step_ctx *ctx, struct settings *ss,
 	const char *restore = param_str(ctx, "restore");
 
 	if (set && restore)
-		return err_set(err, MM_EINVAL, "use 'set' or 'restore', not both");
+		return err_set(err, MM_ERR, "use 'set' or 'restore', not both");
 	if (restore)
 		return parse_restore(restore, ss, err);
 	if (!cJSON_GetArraySize(set))
-		return err_set(err, MM_EINVAL, "nothing to do: 'set' is missing or empty");
+		return err_set(err, MM_ERR, "nothing to do: 'set' is missing or empty");
 	return parse_set(set, ss, err);
 }
 
@@ -251,20 +251,20 @@ static cJSON *typed_like(const cJSON *cur, const struct setting *s, struct mm_er
 	if (cJSON_IsNumber(cur) || (cJSON_IsNull(cur) && !parse_i64(s->raw, &n))) {
 		if (!parse_i64(s->raw, &n) || !parse_size(s->raw, &n))
 			return cJSON_CreateNumber((double)n);
-		err_set(err, MM_EINVAL, "'%s' is a number on this server, and '%.*s' is neither a number "
+		err_set(err, MM_ERR, "'%s' is a number on this server, and '%.*s' is neither a number "
 					"nor a size like 10GiB", s->path, CONFIG_SHOW, s->raw);
 		return NULL;
 	}
 	if (cJSON_IsBool(cur) || (cJSON_IsNull(cur) && is_bool)) {
 		if (is_bool)
 			return cJSON_CreateBool(!strcmp(s->raw, "true"));
-		err_set(err, MM_EINVAL, "'%s' is true or false on this server, not '%.*s'", s->path,
+		err_set(err, MM_ERR, "'%s' is true or false on this server, not '%.*s'", s->path,
 			CONFIG_SHOW, s->raw);
 		return NULL;
 	}
 	if (cJSON_IsString(cur) || cJSON_IsNull(cur))
 		return cJSON_CreateString(s->raw);
-	err_set(err, MM_EINVAL, "'%s' is a list or a section on this server; only single values can be set",
+	err_set(err, MM_ERR, "'%s' is a list or a section on this server; only single values can be set",
 		s->path);
 	return NULL;
 }
@@ -296,19 +296,19 @@ static int settings_resolve(struct settings *ss, const cJSON *cfg, struct mm_err
 		const cJSON *cur = setting_find(cfg, s->path, &s->keys);
 
 		if (forbidden(s->path))
-			return err_set(err, MM_EINVAL, "'%s' %s", s->path, forbidden(s->path));
+			return err_set(err, MM_ERR, "'%s' %s", s->path, forbidden(s->path));
 		if (!cur)
 			return err_set(err, MM_ERR, "'%s' is not in the server's configuration: misspelt, or "
 						    "hidden from this account (Cloud hides restricted settings)",
 				       s->path);
 		if (is_mask(cur))
-			return err_set(err, MM_EINVAL, "'%s' is a secret (the server masks it), so its old value "
+			return err_set(err, MM_ERR, "'%s' is a secret (the server masks it), so its old value "
 						       "cannot be read to restore or verify; config steps do not "
 						       "change secrets", s->path);
 		if (s->raw && !(s->want = typed_like(cur, s, err)))
-			return MM_EINVAL;
+			return MM_ERR;
 		if (is_mask(s->want))
-			return err_set(err, MM_EINVAL, "'%s': refusing to write the secret mask", s->path);
+			return err_set(err, MM_ERR, "'%s': refusing to write the secret mask", s->path);
 		s->old = cJSON_Duplicate(cur, 1);
 	}
 	return 0;
@@ -412,9 +412,10 @@ static int verify(const struct settings *ss, const cJSON *cfg, struct mm_error *
 		free(want);
 	}
 	if (bad)
-		err_set(err, MM_ERR, "the server accepted the patch but did not keep %zu setting(s): %s (writes "
-				     "to restricted settings are silently ignored on Cloud and with "
-				     "ExperimentalSettings.RestrictSystemAdmin)", bad, buf_cstr(&b));
+		err_set(err, MM_ERR, "the server accepted the patch but did not keep %zu of %zu setting(s): %s "
+				     "(writes to restricted settings are silently ignored on Cloud and with "
+				     "ExperimentalSettings.RestrictSystemAdmin); the old values are checkpointed",
+			bad, ss->n, buf_cstr(&b));
 	buf_release(&b);
 	return bad ? MM_ERR : 0;
 }
@@ -476,6 +477,11 @@ static int config_run(struct step_ctx *ctx, struct mm_error *err)
 		return MM_ERR;
 	if ((ret = settings_from_params(ctx, &ss, err)) < 0)
 		goto out;
+	if (!ss.n) { /* the step to restore changed nothing */
+		step_log(ctx, "nothing to put back");
+		set_outputs(ctx, &ss);
+		goto out;
+	}
 	if ((ret = read_config(ctx, c, &cfg, err)) < 0 || (ret = settings_resolve(&ss, cfg, err)) < 0)
 		goto out;
 	if ((ret = remember_old(ctx, &ss, err)) < 0)
