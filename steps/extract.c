@@ -119,14 +119,14 @@ static int extract_range(const struct step_ctx *ctx, int64_t *from, int64_t *to,
 	const char *f = param_str(ctx, "from"), *t = param_str(ctx, "to"), *saved = ckpt_str(ctx, "to");
 
 	if (parse_when(f ? f : "0", from) < 0)
-		return err_set(err, MM_EINVAL, "'from' is '%s', not a date, an RFC 3339 time or epoch seconds", f);
+		return err_set(err, MM_ERR, "'from' is '%s', not a date, an RFC 3339 time or epoch seconds", f);
 	*to = now_ms() / 1000;
 	if (saved && !parse_i64(saved, to))
 		t = NULL; /* chosen by an earlier run: keep it */
 	if (t && parse_when(t, to) < 0)
-		return err_set(err, MM_EINVAL, "'to' is '%s', not a date, an RFC 3339 time or epoch seconds", t);
+		return err_set(err, MM_ERR, "'to' is '%s', not a date, an RFC 3339 time or epoch seconds", t);
 	if (*from > *to)
-		return err_set(err, MM_EINVAL, "'from' is after 'to'");
+		return err_set(err, MM_ERR, "'from' is after 'to'");
 	return 0;
 }
 
@@ -143,6 +143,27 @@ static int remember_range(struct step_ctx *ctx, int64_t from, int64_t to, struct
 	snprintf(num, sizeof(num), "%lld", (long long)to);
 	cJSON_AddStringToObject(ck, "to", num);
 	return ckpt_save(ctx, ck, err);
+}
+
+/*
+ * A job that ended in error or canceled is forgotten (the range is kept):
+ * extracting text again does no harm, so the next apply starts a new job
+ * instead of reporting the dead one forever.
+ */
+static int forget_failed_job(struct step_ctx *ctx, struct mm_error *err)
+{
+	static const char *const job_keys[] = { "job_id", "jobs_before", "creating", "wait_started_at",
+						"last_change_at", "signature", NULL };
+	struct mm_error serr = MM_ERROR_INIT;
+	cJSON *ck = cJSON_Duplicate(ctx->ckpt, 1);
+	char why[sizeof(err->msg)];
+
+	memcpy(why, err->msg, sizeof(why)); /* err_set must not read what it overwrites */
+	for (const char *const *k = job_keys; *k; k++)
+		cJSON_DeleteItemFromObjectCaseSensitive(ck, *k);
+	if (ckpt_save(ctx, ck, &serr) < 0)
+		return err_set(err, MM_ERR, "%.1000s (and %.900s)", why, serr.msg);
+	return err_set(err, MM_ERR, "%.1900s; the next apply starts a new extraction job", why);
 }
 
 static const char *data_or_empty(const cJSON *data, const char *key)
@@ -178,8 +199,11 @@ static int extract_run(struct step_ctx *ctx, struct mm_error *err)
 	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
 	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 2 * 3600);
 	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
-	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0)
+	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0) {
+		if (ret != MM_EINTR && mm_job_is_terminal(job.status))
+			ret = forget_failed_job(ctx, err);
 		goto out;
+	}
 	processed = data_or_empty(job.data, "processed");
 	errors = data_or_empty(job.data, "errors");
 	cJSON_AddStringToObject(ctx->outputs, "job_id", job.id);
