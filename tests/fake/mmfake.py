@@ -289,7 +289,10 @@ def decode_json_value(raw: bytes):
     stripped = text.lstrip(" \t\r\n")
     if not stripped:
         raise ValueError("EOF")
-    value, _ = json.JSONDecoder().raw_decode(stripped)
+    try:
+        value, _ = json.JSONDecoder().raw_decode(stripped)
+    except RecursionError:
+        raise ValueError("json: exceeded max depth") from None
     return value
 
 
@@ -1193,6 +1196,8 @@ class BulkImporter:
     def import_line(self, line_no: int, line: bytes) -> None:
         try:
             obj = json.loads(line.decode("utf-8"))
+        except RecursionError:
+            raise ImportFailed("app.import.bulk_import.json_decode.error", "exceeded max depth") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ImportFailed("app.import.bulk_import.json_decode.error", str(exc) or "unexpected end of JSON input")
         if not isinstance(obj, dict):
