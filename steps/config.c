@@ -29,6 +29,12 @@
  * settings it hides, ImportSettings.Directory and PluginSettings.EnableUploads
  * are refused: their old value cannot be read back, or the server refuses
  * every change to them.
+ *
+ * Known gap: when a finished `set` step runs again because its definition
+ * changed (10GiB edited to 20GiB before the restore ran), the engine has
+ * already dropped its earlier outputs, so the "old" values it records are
+ * the ones it set itself, and a restore puts those back. Run the restore
+ * first, or 'mmigrate reset' both steps after restoring by hand.
  */
 #include <stdio.h>
 #include <stdlib.h>
