@@ -734,8 +734,8 @@ enum { P_DIFF = 0, P_SAME = 1, P_NORANGE = 2 };
  * server's and stops there. P_SAME: fd holds a prefix of the server's file
  * (*total its size, -1 unknown); P_DIFF: it does not (why says how).
  */
-static int probe(struct dl *d, int fd, int64_t have, int64_t *total, char *why, size_t wlen,
-		 struct mm_error *err)
+static int probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, char *why,
+		 size_t wlen, struct mm_error *err)
 {
 	int64_t off = have <= d->overlap ? 0 : have - d->overlap;
 
@@ -774,8 +774,9 @@ static int probe(struct dl *d, int fd, int64_t have, int64_t *total, char *why, 
 				return v;
 			continue;
 		}
-		if (rc != MM_ERETRY || tries >= 2)
+		if (rc != MM_ERETRY || tries + 1 >= tries_max)
 			return rc < 0 ? rc : err_set(err, MM_ERR, "%s: the answer ended early", d->shown);
+		step_warn(d->ctx, "%s; checking again in %ld s", err->msg, 1L << tries);
 		if (step_sleep(d->ctx, 1000L << tries) < 0)
 			return err_set(err, MM_EINTR, "interrupted");
 	}
@@ -792,7 +793,7 @@ static int learn_size(struct dl *d, struct mm_error *err)
 	struct mm_error e = MM_ERROR_INIT;
 	int64_t total = -1;
 	char why[160] = "";
-	int p = probe(d, d->fd, d->have, &total, why, sizeof(why), &e);
+	int p = probe(d, d->fd, d->have, 1, &total, why, sizeof(why), &e);
 
 	if (p == MM_EINTR)
 		return err_set(err, MM_EINTR, "%s", e.msg);
@@ -819,7 +820,7 @@ static int adopt_final(struct dl *d, struct mm_error *err)
 
 	if (fd < 0)
 		return 0;
-	p = probe(d, fd, have, &total, why, sizeof(why), err);
+	p = probe(d, fd, have, 3, &total, why, sizeof(why), err);
 	if (p < 0 && p != MM_EINTR && ckpt_num_key(d->ctx, "total", &ck) && ck == have &&
 	    !strcmp(ckpt_str(d->ctx, "source") ? ckpt_str(d->ctx, "source") : "", d->source)) {
 		step_warn(d->ctx, "cannot check '%s' against the server (%s); keeping it: its size is the "
@@ -914,7 +915,7 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 		goto out;
 	if (held && (fd = open(held, O_RDONLY | O_CLOEXEC)) < 0)
 		have = 0;
-	if ((ret = p = probe(&d, fd, fd < 0 ? 0 : have, &total, why, sizeof(why), err)) < 0)
+	if ((ret = p = probe(&d, fd, fd < 0 ? 0 : have, 1, &total, why, sizeof(why), err)) < 0)
 		goto out;
 	ret = 0;
 	if (fd < 0)
