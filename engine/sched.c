@@ -294,6 +294,9 @@ static int run_step(struct run *r, struct plan_step *st, const char *fp, enum de
 		return 0;
 	}
 	*err = serr;
+	/* A step's own failure is exit 1 whatever code it used: the plan was valid. */
+	if (rc != MM_EINTR)
+		rc = MM_ERR;
 	err->code = rc;
 	err_prefix(err, "step '%s' (%s:%d)", st->id, r->plan->path, st->node->line);
 	return rc;

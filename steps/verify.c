@@ -24,7 +24,8 @@ static const struct param_spec verify_params[] = {
 	{ NULL },
 };
 
-static const char *const verify_outputs[] = { "counts", "errors", "size", "sha256", "missing", "fewer_posts", NULL };
+static const char *const verify_outputs[] = { "counts", "errors", "size", "sha256", "lines", "unused_attachments",
+					    "missing", "fewer_posts", NULL };
 
 struct reconcile {
 	struct step_ctx *ctx;
@@ -190,17 +191,6 @@ static int stop_cb(void *ctx)
 	return step_should_stop(ctx);
 }
 
-static void report_to_outputs(struct step_ctx *ctx, const struct archive_report *rep)
-{
-	cJSON *j = archive_report_json(rep);
-
-	cJSON_AddItemToObject(ctx->outputs, "counts", cJSON_Duplicate(cJSON_GetObjectItem(j, "counts"), 1));
-	cJSON_AddNumberToObject(ctx->outputs, "errors", (double)rep->error_count);
-	cJSON_AddNumberToObject(ctx->outputs, "size", (double)rep->size);
-	cJSON_AddStringToObject(ctx->outputs, "sha256", rep->sha256);
-	cJSON_Delete(j);
-}
-
 static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 {
 	struct archive_opts ao = ARCHIVE_OPTS_INIT;
@@ -216,7 +206,7 @@ static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 		goto out;
 	for (size_t i = 0; i < rep->nerrors; i++)
 		step_log(ctx, "%s", rep->errors[i]);
-	report_to_outputs(ctx, rep);
+	archive_report_outputs(rep, ctx->outputs);
 	step_log(ctx, "%lu lines, %lu errors, %llu bytes, sha256 %s", rep->lines, rep->error_count,
 		 (unsigned long long)rep->size, rep->sha256);
 	if ((ret = check_linked(ctx, rep, err)) < 0)
