@@ -151,6 +151,20 @@ class FakeServer:
         except OSError:
             return ""
 
+    @property
+    def state_dir(self) -> str:
+        return self.options.get("state_dir") or os.path.join(self.dir, "state")
+
+    @property
+    def export_dir(self) -> str:
+        """Where export files live (ExportSettings.Directory inside the file store)."""
+        return os.path.join(self.state_dir, "data", "export")
+
+    @property
+    def import_dir(self) -> str:
+        """Where uploaded import files live (incomplete ones end in .tmp)."""
+        return os.path.join(self.state_dir, "data", "import")
+
     # -- credentials ------------------------------------------------------------
     @property
     def admin_token(self) -> str:

@@ -515,6 +515,13 @@ class ImportTests(unittest.TestCase):
         again = DST.wait_job(again["id"])
         self.assertEqual(again["status"], "error")
         self.assertNotIn("line_number", again["data"])
+        # Importing the same archive again matches everything: nothing is duplicated.
+        us = new_upload(DST, len(archive), "again.zip")
+        self.assertEqual(DST.request("POST", f"/uploads/{us['id']}", archive).status, 200)
+        job = DST.request("POST", "/jobs", {"type": "import_process",
+                                            "data": {"import_file": f"{us['id']}_again.zip"}}).json()
+        self.assertEqual(DST.wait_job(job["id"])["status"], "success")
+        self.assertEqual(DST.model()["counts"], target["counts"])
         # Reconciliation can be made to find something missing.
         DST.delete_channel("eng", "off-topic")
         self.assertNotIn("off-topic", [c["name"] for t in DST.model()["teams"] if t["name"] == "eng"
@@ -611,9 +618,11 @@ class ServerVariantTests(unittest.TestCase):
             self.assertRegex(name, r"^[ybndrfg8ejkmcpqxot1uwisza345h769]{26}_export\.zip$")
 
     def test_cloud_refuses_import_uploads(self):
-        with FakeServer(cloud=True) as cloud:
+        with FakeServer(cloud=True, fault={"jobs_stay_pending": True}) as cloud:
             resp = cloud.request("POST", "/uploads", {"type": "import", "filename": "a.zip", "file_size": 10})
             assert_app_error(self, resp, 400, "api.file.cloud_upload.app_error")
+            self.assertNotIn("MaxFileSize", cloud.request("GET", "/config").json()["FileSettings"])
+            self.assertTrue(cloud.control("GET", "faults")["jobs_stay_pending"])  # --fault at startup
 
     def test_local_mode_socket(self):
         with tempfile.TemporaryDirectory() as tmp:
