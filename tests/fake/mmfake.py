@@ -1963,10 +1963,12 @@ class JobAborted(Exception):
 
 def go_base(name: str) -> str:
     """filepath.Base on Linux."""
-    name = name.rstrip("/")
     if not name:
-        return "/" if name != "" else "."
-    return name.rsplit("/", 1)[-1]
+        return "."
+    stripped = name.rstrip("/")
+    if not stripped:
+        return "/"
+    return stripped.rsplit("/", 1)[-1]
 
 
 # ---------------------------------------------------------------------------
