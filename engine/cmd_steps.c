@@ -4,7 +4,8 @@
 #include "cmds.h"
 #include "step.h"
 
-static const char *const kind_names[] = { "string", "bool", "int", "duration", "size", "path", "list" };
+static const char *const kind_names[] = { "string", "bool", "int", "duration", "size", "path", "list",
+					   "step id" };
 
 int cmd_steps(struct cli_opts *o)
 {

@@ -447,6 +447,7 @@ static const char *param_kind_text(enum param_kind k)
 	case P_DURATION: return "a duration like 90s, 15m, 12h or 1h30m";
 	case P_SIZE: return "a size like 64MiB or 5242880";
 	case P_STRLIST: return "a list of strings";
+	case P_STEPREF: return "the id of an earlier step";
 	default: return "a string";
 	}
 }
@@ -566,6 +567,19 @@ static void step_check_diag(void *dctx, const char *key, const char *fmt, ...)
 	buf_release(&b);
 }
 
+/* A P_STEPREF written as a bare id is the reference ${steps.ID.<ref_output>}. */
+static void check_stepref_params(struct ref_check *rc, const struct plan_step *st)
+{
+	for (const struct param_spec *ps = st->type->params; ps && ps->name; ps++) {
+		const struct pnode *v = pnode_get(st->node, ps->name);
+
+		if (ps->kind != P_STEPREF || !v || v->kind != PN_SCALAR || interp_has_refs(v->scalar))
+			continue;
+		rc->at = v;
+		check_step_ref(rc, v->scalar, ps->ref_output);
+	}
+}
+
 static void load_steps(struct plan *p, const struct pnode *steps, struct diags *d)
 {
 	if (!steps) {
@@ -603,6 +617,7 @@ static void load_steps(struct plan *p, const struct pnode *steps, struct diags *
 		check_refs(&rc, st->node);
 		if (!st->type)
 			continue;
+		check_stepref_params(&rc, st);
 		check_step_params(st, st->node, d);
 		check_step_server(p, st, st->node, d);
 		if (st->type->check)

@@ -93,8 +93,18 @@ static cJSON *resolve_value(const struct param_spec *ps, const struct pnode *v,
 		}
 		return arr;
 	}
-	if (interp_expand(v->scalar, env, &s, err) < 0)
+	if (ps->kind == P_STEPREF && !interp_has_refs(v->scalar)) {
+		struct buf ref = BUF_INIT;
+		int rc;
+
+		buf_addf(&ref, "${steps.%s.%s}", v->scalar, ps->ref_output);
+		rc = interp_expand(ref.data, env, &s, err);
+		buf_release(&ref);
+		if (rc < 0)
+			return NULL;
+	} else if (interp_expand(v->scalar, env, &s, err) < 0) {
 		return NULL;
+	}
 	out = typed_value(ps, s, err);
 	free(s);
 	return out;
@@ -438,6 +448,20 @@ static void dep_ref(void *ctx, enum interp_source src, const char *arg, const ch
 		ds->hit = 1;
 }
 
+static int node_uses(const struct pnode *n, const char *id);
+
+/* Uses through ${steps.ID...} anywhere, or a P_STEPREF naming ID. */
+static int step_uses(const struct plan_step *st, const char *id)
+{
+	for (const struct param_spec *ps = st->type ? st->type->params : NULL; ps && ps->name; ps++) {
+		const struct pnode *v = pnode_get(st->node, ps->name);
+
+		if (ps->kind == P_STEPREF && v && v->kind == PN_SCALAR && !strcmp(v->scalar, id))
+			return 1;
+	}
+	return node_uses(st->node, id);
+}
+
 static int node_uses(const struct pnode *n, const char *id)
 {
 	struct dep_scan ds = { id, 0 };
@@ -463,7 +487,7 @@ int sched_dependents(const struct plan *p, const char *id, int *mark)
 	/* Steps only use earlier steps, so one forward pass closes the set. */
 	for (size_t i = root->index + 1; i < p->nsteps; i++)
 		for (size_t j = 0; j < i && !mark[i]; j++)
-			if (mark[j] && node_uses(p->steps[i].node, p->steps[j].id))
+			if (mark[j] && step_uses(&p->steps[i], p->steps[j].id))
 				mark[i] = 1;
 	return 0;
 }

@@ -38,6 +38,7 @@ enum param_kind {
 	P_SIZE,     /* "64MiB", "5MB" or bytes; resolved to bytes */
 	P_PATH,     /* relative paths resolve against the plan file's directory */
 	P_STRLIST,  /* a sequence of strings */
+	P_STEPREF,  /* the id of an earlier step; resolves to its output `ref_output` */
 };
 
 struct param_spec {
@@ -49,6 +50,7 @@ struct param_spec {
 	/* The value may carry a credential (a presigned URL): state, journal and
 	 * fingerprint only ever see its SHA-256. */
 	int secret;
+	const char *ref_output; /* P_STEPREF: which output of the named step the value stands for */
 };
 
 enum step_server_use { SERVER_NONE, SERVER_OPTIONAL, SERVER_REQUIRED };

@@ -53,8 +53,8 @@
 
 static const struct param_spec config_params[] = {
 	{ .name = "set", .kind = P_STRLIST, .doc = "settings to change, each \"Section.Setting=value\"" },
-	{ .name = "restore", .kind = P_STRING,
-	  .doc = "put back what an earlier config step changed: ${steps.ID.previous}" },
+	{ .name = "restore", .kind = P_STEPREF, .ref_output = "previous",
+	  .doc = "put back what an earlier config step changed: its id (or ${steps.ID.previous})" },
 	{ NULL },
 };
 
@@ -600,6 +600,17 @@ static void check_restore(const struct plan *p, const struct pnode *v,
 {
 	struct restore_ref r = { p, diag, dctx, 0 };
 	struct mm_error err = MM_ERROR_INIT;
+	const struct plan_step *up;
+
+	if (v->kind == PN_SCALAR && !interp_has_refs(v->scalar)) {
+		/* A bare id (product.md's `restore: STEP`); unknown and later ids are
+		 * reported by the generic reference checks. */
+		up = plan_step_find(p, v->scalar);
+		if (up && up->type && strcmp(up->type->name, "config"))
+			diag(dctx, "restore", "'restore' names step '%s' (type %s); it takes a config step",
+			     v->scalar, up->type->name);
+		return;
+	}
 
 	if (v->kind != PN_SCALAR || interp_scan(v->scalar, restore_ref_fn, &r, &err) < 0)
 		return; /* reported by the generic checks */

@@ -64,7 +64,7 @@ RAISE = """  - id: raise
       - FileSettings.EnableFileAttachments=true
       - TeamSettings.SiteName=Migrating
 """
-RESTORE = """  - {id: lower, type: config, server: mm, restore: "${steps.raise.previous}"}
+RESTORE = """  - {id: lower, type: config, server: mm, restore: raise}
 """
 
 
@@ -151,10 +151,13 @@ class ConfigTest(FakeCase):
         self.assertIn("'TeamSettings.MaxUsersPerTeam' is a number on this server", r.stderr)
         p = self.plan("""  - {id: c, type: config, server: mm, set: [ImportSettings.Directory=/tmp/x]}
   - {id: d, type: config, server: mm, restore: d-was-here}
+  - {id: e, type: exec, command: "true"}
+  - {id: f, type: config, server: mm, restore: e}
 """, name="c")
         r = self.mm("validate", p, want=2)
         self.assertIn("'ImportSettings.Directory' cannot be changed through the API", r.stderr)
-        self.assertIn("write '${steps.ID.previous}'", r.stderr)
+        self.assertIn("reference to unknown step 'd-was-here'", r.stderr)
+        self.assertIn("'restore' names step 'e' (type exec); it takes a config step", r.stderr)
         self.assertEqual(self.writes(), [])
 
     def test_setting_that_does_not_stick(self):
