@@ -1004,7 +1004,7 @@ static int set_method(struct xfer *x, const char *payload, struct mm_error *err)
 }
 
 static int json_attempt(struct http_client *c, const char *method, const char *path,
-			const char *payload, struct http_response *resp, int *nothing_sent,
+			const char *payload, int fresh, struct http_response *resp, int *nothing_sent,
 			struct mm_error *err)
 {
 	struct xfer x;
@@ -1020,7 +1020,16 @@ static int json_attempt(struct http_client *c, const char *method, const char *p
 	/* JSON may come gzipped; curl decodes it. Downloads never ask. */
 	curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c->h, CURLOPT_TIMEOUT, c->request_timeout_s);
+	/*
+	 * libcurl silently resends a request whose reused connection turns out
+	 * dead before any answer byte. For a POST that creates a job or an
+	 * upload session the server may already have acted on the first copy:
+	 * two exports, two imports. A fresh connection is never "reused", so
+	 * that retry cannot happen; the caller decides what to do instead.
+	 */
+	curl_easy_setopt(c->h, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
 	rc = xfer_perform(&x);
+	curl_easy_setopt(c->h, CURLOPT_FRESH_CONNECT, 0L);
 	curl_easy_getinfo(c->h, CURLINFO_REQUEST_SIZE, &sent);
 	*nothing_sent = sent == 0;
 	ret = xfer_result(&x, rc, err);
@@ -1056,7 +1065,7 @@ int http_json(struct http_client *c, const char *method, const char *path, const
 		long delay;
 
 		err_clear(err);
-		ret = json_attempt(c, method, path, payload, resp, &nothing_sent, err);
+		ret = json_attempt(c, method, path, payload, policy != RETRY_TRANSIENT, resp, &nothing_sent, err);
 		if (ret != MM_ERETRY || attempt >= c->retries ||
 		    !may_retry(policy, resp->status, nothing_sent))
 			break;

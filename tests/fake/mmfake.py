@@ -1706,6 +1706,8 @@ class Faults:
                 raise ValueError("errors: body must be auto|json|html|text|empty")
         if key == "delay" and not isinstance(spec.get("seconds"), (int, float)):
             raise ValueError("delay: seconds is required")
+        if key == "delay" and spec.get("phase", "before") not in ("before", "after"):
+            raise ValueError("delay: phase must be 'before' or 'after'")
         if key in ("job_fail", "job_stall") and not isinstance(spec.get("type"), str):
             raise ValueError(f"{key}: type (the job type) is required")
         if key in ("download_drop", "upload_cut"):
@@ -1781,8 +1783,8 @@ class Faults:
     def take_lose_response(self, method: str, path: str) -> bool:
         return self._take_matching("lose_response", method, path) is not None
 
-    def take_delay(self, method: str, path: str) -> float:
-        entry = self._take_matching("delay", method, path)
+    def take_delay(self, method: str, path: str, phase: str = "before") -> float:
+        entry = self._take_matching("delay", method, path, lambda e: e.get("phase", "before") == phase)
         return float(entry["seconds"]) if entry else 0.0
 
     def take_one(self, key: str):
@@ -3697,6 +3699,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp = getattr(app, route.handler)(req)
         if resp is STREAMED:
             return
+        # "after": the request took effect, the answer is late (a client killed
+        # now never learns the id of what it created).
+        delay = app.faults.take_delay(req.method, req.path, "after")
+        if delay:
+            req.fault = "delay_after"
+            time.sleep(delay)
         if app.faults.take_lose_response(req.method, req.path):
             req.fault = "lose_response"
             req.outcome = "response_lost"

@@ -87,11 +87,14 @@ def wait_for(predicate, timeout=60, interval=0.02, what="condition"):
 
 
 def kill9(proc):
-    """SIGKILL: no handler runs, nothing is saved on the way out."""
+    """SIGKILL: no handler runs, nothing is saved on the way out. Returns
+    what the process had printed (stdout + stderr)."""
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    out = proc.stdout.read() + proc.stderr.read()
     proc.stdout.close()
     proc.stderr.close()
+    return out
 
 
 def finish(proc, timeout=120):
