@@ -167,14 +167,15 @@ static int fsync_dir_of(const char *path, struct mm_error *err)
 	return ret;
 }
 
-static const char *ckpt_num_key(const struct step_ctx *ctx, const char *key, int64_t *out)
+/* A number in the checkpoint into *out; 0 when there is none. */
+static int ckpt_num(const struct step_ctx *ctx, const char *key, int64_t *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->ckpt, key);
 
 	if (!cJSON_IsNumber(v))
-		return NULL;
+		return 0;
 	*out = (int64_t)v->valuedouble;
-	return key;
+	return 1;
 }
 
 static void sha_hex(EVP_MD_CTX *sha, char hex[65])
@@ -236,6 +237,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 		safe_url(url, d->shown, sizeof(d->shown));
 		snprintf(d->source, sizeof(d->source), "url:%s", d->shown);
 		base = file_name_of(url, 1);
+		d->is_zip = strlen(base) > 4 && !strcasecmp(base + strlen(base) - 4, ".zip");
 	} else {
 		return err_set(err, MM_EINVAL, "give 'export' (a file on the server) or an http(s) 'url'");
 	}
@@ -383,9 +385,9 @@ static void load_ckpt(struct dl *d, int64_t *synced, int *rebooted)
 	*rebooted = 0;
 	if (!src || strcmp(src, d->source))
 		return;
-	if (!ckpt_num_key(d->ctx, "total", &d->total))
+	if (!ckpt_num(d->ctx, "total", &d->total))
 		d->total = -1;
-	if (!ckpt_num_key(d->ctx, "synced", synced))
+	if (!ckpt_num(d->ctx, "synced", synced))
 		*synced = -1;
 	boot_id(now);
 	*rebooted = boot && *now && strcmp(boot, now);
@@ -821,7 +823,7 @@ static int adopt_final(struct dl *d, struct mm_error *err)
 	if (fd < 0)
 		return 0;
 	p = probe(d, fd, have, 3, &total, why, sizeof(why), err);
-	if (p < 0 && p != MM_EINTR && ckpt_num_key(d->ctx, "total", &ck) && ck == have &&
+	if (p < 0 && p != MM_EINTR && ckpt_num(d->ctx, "total", &ck) && ck == have &&
 	    !strcmp(ckpt_str(d->ctx, "source") ? ckpt_str(d->ctx, "source") : "", d->source)) {
 		step_warn(d->ctx, "cannot check '%s' against the server (%s); keeping it: its size is the "
 			  "one recorded", d->path, err->msg);
@@ -879,7 +881,7 @@ static void describe_local(struct dl *d, const char *reason, struct buf *out)
 {
 	int64_t part = file_size(d->part), final = file_size(d->path), total = -1;
 
-	if (!ckpt_num_key(d->ctx, "total", &total))
+	if (!ckpt_num(d->ctx, "total", &total))
 		total = -1;
 	if (part > 0 && total >= 0)
 		buf_addf(out, "would resume at byte %lld of %lld", (long long)part, (long long)total);

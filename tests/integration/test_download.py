@@ -92,6 +92,14 @@ class DownloadCase(unittest.TestCase):
     def gets(self, since=0, marker="/exports/"):
         return [e for e in self.srv.log(since) if e["method"] == "GET" and marker in e["path"]]
 
+    def resumed_from(self, since):
+        """Where the first request that ran to completion after `since` started.
+        (The fake logs a request when it ends: an interrupted one shows up late.)"""
+        done = [e for e in self.gets(since) if e["outcome"] == "ok"]
+        self.assertTrue(done)
+        rng = done[0]["headers"].get("range", "bytes=0-")
+        return int(rng[len("bytes="):-1])
+
     def last_seq(self):
         log = self.srv.log()
         return log[-1]["seq"] if log else 0
@@ -201,13 +209,30 @@ class Resume(DownloadCase):
         seq = self.last_seq()
         r3 = self.mm("apply", p)
         self.assert_done(data)
-        resumed = self.gets(seq)
-        first = int(resumed[0]["headers"]["range"][len("bytes="):-1])
+        first = self.resumed_from(seq)
         self.assertGreater(first, 0)
         self.assertLessEqual(first, have)
         moved = sum(e["response_bytes"] for e in self.gets())
         self.assertLess(moved, 2 * len(data))
         self.assert_no_secret(self.srv.admin_token, r.stdout, r.stderr, r2.stdout, r3.stdout, r3.stderr)
+
+    def test_sigint_keeps_part_and_resumes(self):
+        data = self.put_export(make_zip(3 * MIB, "sigint"))
+        p = self.plan(self.step())
+        proc = self.start_slow(p, at=MIB // 2)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code, out, err = finish(proc)
+        self.assertEqual(code, 130, out + err)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(self.wd.state("p")["steps"]["dl"]["status"], "interrupted")
+        have = os.path.getsize(self.target() + ".part")
+        self.assertGreater(have, 0)
+        self.srv.faults(download_bps=0)
+        seq = self.last_seq()
+        self.mm("apply", p)
+        self.assert_done(data)
+        self.assertGreater(self.resumed_from(seq), 0)
 
     def test_ignored_range_restarts_from_zero(self):
         data = self.put_export(make_zip(3 * MIB, "norange"))
@@ -269,6 +294,32 @@ class Resume(DownloadCase):
         self.assertIn("already complete", r.stdout)
         self.assert_done(data)
         self.assertLessEqual(sum(e["response_bytes"] for e in self.gets(seq)), 128 * 1024)
+
+
+class CutEverySecond(DownloadCase):
+    """Every answer is cut after 1 s (S3 cuts at ~30 s, WriteTimeout at 300 s)."""
+    fake_options = {"write_timeout": 1}
+
+    def test_session_expires_mid_download(self):
+        data = self.put_export(make_zip(3 * MIB, "relogin"))
+        admin = self.srv.credentials["admin"]
+        self.env = {"SRC_USER": admin["username"], "SRC_PASS": admin["password"]}
+        p = self.wd.plan("version: 1\nname: p\nservers:\n  src:\n    url: %s\n"
+                         "    username: ${env:SRC_USER}\n    password: ${env:SRC_PASS}\nsteps:\n"
+                         % self.srv.url + self.step())
+        proc = self.start_slow(p, at=MIB // 2)
+        self.srv.faults(expire_sessions=True)
+        code, out, err = finish(proc)
+        self.assertEqual(code, 0, out + err)
+        self.assert_done(data)
+        log = self.srv.log()
+        first_401 = next(e["seq"] for e in log if e["status"] == 401 and "/exports/" in e["path"])
+        logins = [e["seq"] for e in log if e["path"].endswith("/users/login")]
+        self.assertEqual(len(logins), 2)
+        self.assertGreater(logins[1], first_401)
+        self.assertIn("logging in again", out + err)
+        self.assertGreaterEqual(len([e for e in self.gets() if e["outcome"] == "write_timeout"]), 2)
+        self.assert_no_secret(admin["password"], out, err)
 
 
 class Bursts(DownloadCase):
