@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Download benchmark: mmigrate's download step against the curl CLI, on the
+same export served by the same fake server, measured in the same run.
+
+    python3 bench/download/run.py [--size-mib 512] [--runs 3] [--bin build/mmigrate]
+
+Reports the median wall time, throughput and peak RSS of each, and the
+ratio mmigrate/curl. The target: within 1.25x of curl's time with constant
+memory (peak RSS independent of the file size). Not part of CTest: it moves
+gigabytes. Everything runs on 127.0.0.1 and is deleted afterwards.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tests", "fake"))
+from fakelib import FakeServer  # noqa: E402
+
+PLAN = """version: 1
+name: bench
+servers:
+  mm: {url: "${env:MM_URL}", token: "${env:MM_TOKEN}"}
+steps:
+  - {id: dl, type: download, server: mm, export: "%s", path: out.zip}
+"""
+
+
+def make_export(path, size):
+    """A valid zip (the download step checks for one) with one stored entry."""
+    chunk = os.urandom(1 << 20)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        with z.open("data/blob.bin", "w", force_zip64=True) as f:
+            for _ in range(size >> 20):
+                f.write(chunk)
+        z.writestr("import.jsonl", '{"type":"version","version":1}\n')
+
+
+def timed(argv, env=None, cwd=None):
+    """Wall seconds and peak RSS (KiB) of one child process."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.monotonic() - t0
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("%s failed: %s" % (argv[0], err[-2000:]))
+    return wall, ru.ru_maxrss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=512)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--bin", default=os.path.join(SRC, "build", "mmigrate"))
+    a = ap.parse_args()
+    if not shutil.which("curl"):
+        raise SystemExit("the curl CLI is needed as the peer: apt-get install curl")
+    work = tempfile.mkdtemp(prefix="mmigrate-bench-")
+    try:
+        with FakeServer(seed="none") as srv:
+            name = "benchbenchbenchbenchbench1_export.zip"
+            make_export(os.path.join(srv.export_dir, name), a.size_mib << 20)
+            size = os.path.getsize(os.path.join(srv.export_dir, name))
+            plan = os.path.join(work, "plan.yaml")
+            with open(plan, "w") as f:
+                f.write(PLAN % name)
+            env = dict(os.environ, MM_URL=srv.url, MM_TOKEN=srv.admin_token)
+            ours, peer = [], []
+            for _ in range(a.runs):
+                shutil.rmtree(os.path.join(work, ".mmigrate"), ignore_errors=True)
+                for f in ("out.zip", "curl.zip"):
+                    if os.path.exists(os.path.join(work, f)):
+                        os.unlink(os.path.join(work, f))
+                ours.append(timed([a.bin, "apply", "--quiet", plan], env=env, cwd=work))
+                # curl reads the token from a header file so it never shows in ps.
+                hdr = os.path.join(work, "auth.hdr")
+                with open(hdr, "w") as f:
+                    f.write("Authorization: Bearer %s\n" % srv.admin_token)
+                peer.append(timed(["curl", "-sSf", "-H", "@" + hdr, "-o", os.path.join(work, "curl.zip"),
+                                   "%s/api/v4/exports/%s" % (srv.url, name)]))
+                os.unlink(hdr)
+        o_t = statistics.median(t for t, _ in ours)
+        p_t = statistics.median(t for t, _ in peer)
+        mib = size / (1 << 20)
+        print("file: %.0f MiB export, %d runs, median" % (mib, a.runs))
+        print("%-22s %8s %10s %12s" % ("", "seconds", "MiB/s", "peak RSS MiB"))
+        print("%-22s %8.2f %10.1f %12.1f" % ("mmigrate download", o_t, mib / o_t, max(r for _, r in ours) / 1024))
+        print("%-22s %8.2f %10.1f %12.1f" % ("curl -o", p_t, mib / p_t, max(r for _, r in peer) / 1024))
+        print("ratio mmigrate/curl time: %.2fx (target <= 1.25x; mmigrate also hashes SHA-256,"
+              " fsyncs and checks the zip)" % (o_t / p_t))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
