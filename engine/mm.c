@@ -326,7 +326,10 @@ static int parse_channel(cJSON *o, void *out, struct mm_error *err)
 	copy_field(ch->display_name, sizeof(ch->display_name), o, "display_name");
 	copy_field(ch->type, sizeof(ch->type), o, "type");
 	ch->delete_at = int_field(o, "delete_at");
-	ch->total_msg_count = int_field(o, "total_msg_count");
+	/* -1 when the server leaves it out: reconciliation must not read that as zero posts. */
+	ch->total_msg_count = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "total_msg_count"))
+				      ? int_field(o, "total_msg_count")
+				      : -1;
 	return 0;
 }
 

@@ -83,7 +83,7 @@ struct mm_channel {
 	char display_name[256];
 	char type[2];        /* "O", "P", "D", "G" */
 	int64_t delete_at;
-	int64_t total_msg_count;
+	int64_t total_msg_count; /* -1 when the server did not say */
 };
 
 /* Flags for mm_list_team_channels: public channels are always listed. */
