@@ -403,7 +403,7 @@ static int truncate_part(struct dl *d, int64_t len, struct mm_error *err)
 	return 0;
 }
 
-/* Opens or creates the .part, drops what a reboot may have garbled, hashes the rest. */
+/* Opens or creates the .part and drops what a reboot may have garbled. */
 static int part_open(struct dl *d, struct mm_error *err)
 {
 	struct stat st;
@@ -418,9 +418,14 @@ static int part_open(struct dl *d, struct mm_error *err)
 	if (rebooted && synced >= 0 && synced < d->have) {
 		step_warn(d->ctx, "the machine restarted since '%s' was written; keeping only its first %lld "
 			  "bytes, which were on disk", d->part, (long long)synced);
-		if (truncate_part(d, synced, err) < 0)
-			return MM_ERR;
+		return truncate_part(d, synced, err);
 	}
+	return 0;
+}
+
+/* Hashes the bytes held (once per run), makes them durable and records the checkpoint. */
+static int hash_held(struct dl *d, struct mm_error *err)
+{
 	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
 	if (d->have > 0) {
 		step_log(d->ctx, "found %lld bytes in '%s'; hashing them", (long long)d->have, d->part);
@@ -785,12 +790,14 @@ static int probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *tot
 }
 
 /*
- * The total goes into the checkpoint before the long first attempt: the
- * write callback never sees headers, so an attempt only reports the size
- * when it ends, and a run killed during it would not have recorded it.
- * Probe failures are left to the resume loop, which retries.
+ * Before the first long attempt, one short GET learns the total and compares
+ * the last `overlap` bytes held. The write callback never sees headers, so an
+ * attempt only reports the size when it ends: without this a run killed in
+ * its first attempt would not have checkpointed the total, and an export that
+ * grew between runs would get its whole remainder appended before the other
+ * size showed. Probe failures are left to the resume loop, which retries.
  */
-static int learn_size(struct dl *d, struct mm_error *err)
+static int check_held(struct dl *d, struct mm_error *err)
 {
 	struct mm_error e = MM_ERROR_INIT;
 	int64_t total = -1;
@@ -799,13 +806,18 @@ static int learn_size(struct dl *d, struct mm_error *err)
 
 	if (p == MM_EINTR)
 		return err_set(err, MM_EINTR, "%s", e.msg);
+	if (p == P_SAME && d->total >= 0 && total >= 0 && total != d->total) {
+		snprintf(why, sizeof(why), "%lld bytes now, %lld before", (long long)total, (long long)d->total);
+		p = P_DIFF;
+	}
 	if (p == P_DIFF)
 		return restart(d, total, why, err);
-	if (p < 0 || total < 0)
+	if (p < 0)
 		return 0;
 	d->range_ignored = p == P_NORANGE;
-	d->total = total;
-	return save_ckpt(d, err);
+	if (total >= 0)
+		d->total = total;
+	return 0;
 }
 
 /*
@@ -868,8 +880,8 @@ static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 		goto out;
 	if (file_size(d.part) < 0 && file_size(d.path) >= 0 && (ret = adopt_final(&d, err)) != 0)
 		goto out;
-	if ((ret = part_open(&d, err)) < 0 || (d.total < 0 && (ret = learn_size(&d, err)) < 0) ||
-	    (ret = fetch(&d, err)) < 0)
+	if ((ret = part_open(&d, err)) < 0 || ((d.have > 0 || d.total < 0) && (ret = check_held(&d, err)) < 0) ||
+	    (ret = hash_held(&d, err)) < 0 || (ret = fetch(&d, err)) < 0)
 		goto out;
 	ret = finish(&d, err);
 out:
