@@ -675,6 +675,14 @@ static int describe_new(struct step_ctx *ctx, const struct upload *u, struct buf
 	return 0;
 }
 
+/* A prediction, not a failure to make one: apply would stop with this message. */
+static int would_fail(struct buf *out, struct mm_error *err)
+{
+	buf_addf(out, "would fail: %s", err->msg);
+	err_clear(err);
+	return 0;
+}
+
 static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *err)
 {
 	struct upload u = { .fd = -1 };
@@ -684,8 +692,15 @@ static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_erro
 	u.path = param_path(ctx, "file");
 	u.filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u.path);
 	u.chunk = param_int(ctx, "chunk_size", 64 * MIB);
-	if ((ret = open_local(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0)
+	if ((ret = open_local(ctx, &u, err)) < 0) {
+		if (u.size > 0 && ret != MM_EINTR) /* read, but not the file the step wants */
+			ret = would_fail(out, err);
 		goto out;
+	}
+	if ((ret = same_file(ctx, &u, err)) < 0) {
+		ret = would_fail(out, err);
+		goto out;
+	}
 	if (!id) {
 		ret = describe_new(ctx, &u, out, err);
 		goto out;
