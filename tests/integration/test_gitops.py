@@ -103,6 +103,18 @@ class GitopsTest(unittest.TestCase):
         runs = json.loads(run(["log", "--output", "json", self.plan], check_exit=0).stdout)
         self.assertEqual(runs[0]["steps_done"], 2)
 
+    def test_repo_without_commits(self):
+        bare = Workdir(self)
+        subprocess.run(["git", "-C", bare.path, "init", "-q"], check=True)
+        p = bare.plan(PLAN % "x")
+        r = run(["apply", p], check_exit=2)
+        self.assertIn("has uncommitted changes", r.stderr)
+        run(["apply", "--allow-dirty", p], check_exit=0)
+        with open(os.path.join(bare.path, ".mmigrate", "ops", "state.json")) as f:
+            prov = json.load(f)["provenance"]
+        self.assertTrue(prov["unborn"])
+        self.assertIsNone(prov["commit"])
+
     def test_plan_outside_a_repo(self):
         other = Workdir(self)
         p = other.plan(PLAN % "x")

@@ -140,6 +140,14 @@ class MigrationTest(unittest.TestCase):
         r = run(["apply", self.plan], env=self.env, timeout=120)
         self.assertEqual(r.returncode, 1)
         self.assertIn("missing on target: channel 'eng/off-topic'", r.stdout)
+        # An archive that changed after its download was recorded is caught.
+        st = self.wd.state("mig")
+        with open(st["steps"]["download"]["outputs"]["path"], "ab") as f:
+            f.write(b"\0")
+        run(["reset", self.plan, "check"], check_exit=0)
+        r = run(["apply", self.plan], env=self.env, timeout=120)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("changed since it was downloaded", r.stderr)
         # Reconciliation only reads.
         self.assertFalse([e for e in self.dst.log() if e["method"] in WRITES
                           and e["path"].startswith(("/api/v4/teams", "/api/v4/channels"))])
