@@ -78,8 +78,8 @@ static int walk(const char *s, struct buf *lit,
 {
 	while (*s) {
 		const char *end;
-		char *body = NULL, *arg, *key;
-		enum interp_source src;
+		char *body = NULL, *arg = NULL, *key = NULL;
+		enum interp_source src = INTERP_ENV;
 		int ret;
 
 		if (s[0] == '$' && s[1] == '$' && s[2] == '{') {

@@ -57,7 +57,7 @@ static void test_commit_failures(const char *dir)
 {
 	struct mm_error err = MM_ERROR_INIT;
 	struct state *st = NULL;
-	char path[512], tmp[512];
+	char path[1024], tmp[1024];
 	char *before;
 
 	snprintf(path, sizeof(path), "%s/state.json", dir);
@@ -111,7 +111,7 @@ static void test_corrupt_state(const char *dir)
 {
 	struct mm_error err = MM_ERROR_INIT;
 	struct state *st = NULL;
-	char path[512];
+	char path[1024];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/state.json", dir);
@@ -127,7 +127,7 @@ static void test_journal(const char *dir)
 {
 	struct mm_error err = MM_ERROR_INIT;
 	struct state *st = NULL;
-	char path[512], *text;
+	char path[1024], *text;
 
 	CHECK(state_open(dir, 1, &st, &err) == 0);
 	CHECK(journal_append(st, "a", "step-start", NULL, &err) == 0);
