@@ -912,7 +912,7 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 	struct dl d;
 	int64_t part, final, have, total = -1;
 	const char *held;
-	char why[160] = "";
+	char why[160] = "", size[48] = "";
 	int fd = -1, p, ret;
 
 	if ((ret = dl_init(ctx, &d, err)) < 0)
@@ -932,8 +932,10 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 	if ((ret = p = probe(&d, fd, fd < 0 ? 0 : have, 1, &total, why, sizeof(why), err)) < 0)
 		goto out;
 	ret = 0;
-	if (fd < 0)
-		buf_addf(out, "would download %s (%lld bytes) to '%s'", d.shown, (long long)total, d.path);
+	if (total >= 0)
+		snprintf(size, sizeof(size), " (%lld bytes)", (long long)total);
+	if (fd < 0 || have == 0)
+		buf_addf(out, "would download %s%s to '%s'", d.shown, size, d.path);
 	else if (p == P_NORANGE)
 		buf_addf(out, "would fetch %s from byte 0, comparing the %lld bytes in '%s' (the server "
 			 "ignores Range)", d.shown, (long long)have, held);
@@ -944,7 +946,7 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 		buf_addf(out, "would keep '%s': %lld bytes, the same as the server's (hash and record it)",
 			 d.path, (long long)have);
 	else if (held == d.path)
-		buf_addf(out, "would download %s (%lld bytes) to replace '%s'", d.shown, (long long)total, d.path);
+		buf_addf(out, "would download %s%s to replace '%s'", d.shown, size, d.path);
 	else if (total == have)
 		buf_addf(out, "would finish '%s': it holds all %lld bytes (hash, check and rename)", held,
 			 (long long)have);
