@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,4 +104,22 @@ void buf_rtrim(struct buf *b)
 {
 	while (b->len && strchr(" \t\r\n", b->data[b->len - 1]))
 		b->data[--b->len] = '\0';
+}
+
+int buf_read_file(struct buf *b, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char chunk[65536];
+	size_t n;
+	int saved;
+
+	if (!f)
+		return -1;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_add(b, chunk, n);
+	saved = ferror(f) ? EIO : 0;
+	fclose(f);
+	explicit_bzero(chunk, sizeof(chunk)); /* ${file:...} reads secrets through here */
+	errno = saved;
+	return saved ? -1 : 0;
 }

@@ -36,5 +36,7 @@ void buf_release(struct buf *b);
 char *buf_detach(struct buf *b);
 /* Drops trailing whitespace. */
 void buf_rtrim(struct buf *b);
+/* Appends the whole file; 0, or -1 with errno set (git's strbuf_read_file). */
+int buf_read_file(struct buf *b, const char *path);
 
 #endif

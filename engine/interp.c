@@ -144,19 +144,10 @@ int interp_has_refs(const char *s)
 
 static int read_secret_file(const char *path, struct buf *out, struct mm_error *err)
 {
-	FILE *f = fopen(path, "rb");
-	char chunk[4096];
-	size_t n;
 	int ret = 0;
 
-	if (!f)
-		return err_set(err, MM_ERR, "cannot read '%s': %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_add(out, chunk, n);
-	if (ferror(f))
+	if (buf_read_file(out, path) < 0)
 		ret = err_set(err, MM_ERR, "cannot read '%s': %s", path, strerror(errno));
-	fclose(f);
-	OPENSSL_cleanse(chunk, sizeof(chunk));
 	if (out->len && out->data[out->len - 1] == '\n')
 		out->data[--out->len] = '\0';
 	if (out->len && out->data[out->len - 1] == '\r')

@@ -711,18 +711,13 @@ static void load_head(struct plan *p, struct diags *d)
 
 static char *read_file(const char *path, size_t *len, struct diags *d)
 {
-	FILE *f = fopen(path, "rb");
 	struct buf b = BUF_INIT;
-	char chunk[8192];
-	size_t n;
 
-	if (!f) {
+	if (buf_read_file(&b, path) < 0) {
 		diag_add(d, 0, 0, "cannot read plan: %s", strerror(errno));
+		buf_release(&b);
 		return NULL;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_add(&b, chunk, n);
-	fclose(f);
 	*len = b.len;
 	return buf_detach(&b);
 }

@@ -126,23 +126,17 @@ out:
 
 static char *slurp(const char *path, int *missing, struct mm_error *err)
 {
-	FILE *f = fopen(path, "rb");
 	struct buf b = BUF_INIT;
-	char chunk[8192];
-	size_t n;
 
 	*missing = 0;
-	if (!f) {
-		if (errno == ENOENT) {
+	if (buf_read_file(&b, path) < 0) {
+		if (errno == ENOENT)
 			*missing = 1;
-			return NULL;
-		}
-		err_set(err, MM_ERR, "cannot read '%s': %s", path, strerror(errno));
+		else
+			err_set(err, MM_ERR, "cannot read '%s': %s", path, strerror(errno));
+		buf_release(&b);
 		return NULL;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		buf_add(&b, chunk, n);
-	fclose(f);
 	return buf_detach(&b);
 }
 
