@@ -44,14 +44,16 @@
 #define EOCD_WINDOW (65535 + 22)       /* end of central directory + longest zip comment */
 
 static const struct param_spec dl_params[] = {
-	{ "export", P_STRING, 0, NULL, "export file on the server, e.g. ${steps.export.file}", 0 },
-	{ "url", P_STRING, 0, NULL, "or any http(s) URL (a presigned link), fetched without credentials", 1 },
-	{ "path", P_PATH, 0, NULL, "destination (default: the file's name in the state directory)", 0 },
-	{ "presign", P_BOOL, 0, "false", "download through a presigned S3 link when the server offers one", 0 },
-	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the file, in hex", 0 },
-	{ "retries", P_INT, 0, "8", "attempts in a row without progress before giving up", 0 },
-	{ "overlap", P_SIZE, 0, "64KiB", "bytes fetched again and compared when resuming", 0 },
-	{ NULL },
+	{ .name = "export", .kind = P_STRING, .doc = "export file on the server, e.g. ${steps.export.file}" },
+	{ .name = "url", .kind = P_STRING, .secret = 1,
+	  .doc = "or any http(s) URL (a presigned link), fetched without credentials" },
+	{ .name = "path", .kind = P_PATH, .doc = "destination (default: the file's name in the state directory)" },
+	{ .name = "presign", .kind = P_BOOL, .def = "false",
+	  .doc = "download through a presigned S3 link when the server offers one" },
+	{ .name = "sha256", .kind = P_STRING, .doc = "expected SHA-256 of the file, in hex" },
+	{ .name = "retries", .kind = P_INT, .def = "8", .doc = "attempts in a row without progress before giving up" },
+	{ .name = "overlap", .kind = P_SIZE, .def = "64KiB", .doc = "bytes fetched again and compared when resuming" },
+	{ .name = NULL },
 };
 
 static const char *const dl_outputs[] = { "path", "size", "sha256", NULL };
