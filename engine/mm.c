@@ -670,8 +670,9 @@ int mm_presign_export(struct http_client *c, const char *name, char **url, int64
 	if (ret < 0)
 		goto out;
 	buf_adds(&path, "/presign-url");
-	/* Asking twice only signs a second link. */
-	ret = call(c, "POST", path.data, NULL, HTTP_IDEMPOTENT, &j, err);
+	/* One attempt: the feature-off and missing-file answers are 500s that
+	 * never change, and a caller falls back to the API download anyway. */
+	ret = call(c, "POST", path.data, NULL, HTTP_NO_RETRY, &j, err);
 	if (ret == 0)
 		ret = parse_presign(j, url, expiration_ns, err);
 out:
