@@ -127,9 +127,13 @@ static int open_local(const struct step_ctx *ctx, struct upload *u, struct mm_er
 {
 	const char *want = param_str(ctx, "sha256");
 
+	struct stat st;
+
 	u->fd = open(u->path, O_RDONLY | O_CLOEXEC);
 	if (u->fd < 0)
 		return err_set(err, MM_ERR, "cannot open '%s': %s", u->path, strerror(errno));
+	if (!ctx->dry_run && fstat(u->fd, &st) == 0 && st.st_size >= 1024 * MIB)
+		step_log(ctx, "computing the SHA-256 of '%s' (%lld MiB)", u->path, (long long)(st.st_size / MIB));
 	if (hash_file(ctx, u->fd, u->path, &u->size, u->sha, err) < 0)
 		return err->code;
 	if (u->size == 0)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import tempfile
 import time
 import unittest
@@ -139,6 +140,17 @@ class Case(unittest.TestCase):
         return self.state()["steps"][step]
 
     # -- what the fake saw ---------------------------------------------------------
+    def settle(self, quiet=0.6):
+        """Waits until the fake has finished with whatever a dead run left in flight."""
+        last = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = (self.last_seq(), json.dumps(self.srv.control("GET", "uploads")))
+            if now == last:
+                return
+            last = now
+            time.sleep(quiet)
+
     def last_seq(self):
         log = self.srv.log()
         return log[-1]["seq"] if log else 0
@@ -295,6 +307,7 @@ class KillTest(Case):
         sid = self.ckpt()["upload_id"]
         # The fake keeps whatever part of the chunk reached it before the connection died.
         wait_for(lambda: len(self.requests("POST", r"^/api/v4/uploads/")) >= 2, what="the dead chunk")
+        self.settle()
         held = self.srv.control("GET", "uploads")[0]["file_offset"]
         self.assertGreaterEqual(held, 5 * MIB)
         self.assertIn("would resume upload session %s at byte %d" % (sid, held), self.dry_run())
@@ -318,13 +331,26 @@ class KillTest(Case):
         self.resume_and_check()
         self.assertEqual(len(self.requests("POST", r"^/api/v4/uploads/")), chunks, "bytes sent again")
 
+    def test_sigterm_mid_transfer_saves_and_resumes(self):
+        self.srv.faults(upload_bps=3 * MIB)
+        self.write_plan()
+        proc = self.start_apply()
+        wait_for(lambda: self.ckpt().get("offset", 0) >= 5 * MIB, what="first chunk stored")
+        proc.send_signal(signal.SIGTERM)
+        code, out, err = finish(proc)
+        self.outputs += [out, err]
+        self.assertEqual(code, 143, err)
+        self.assertEqual(self.step_rec("upload")["status"], "interrupted")
+        self.settle()
+        self.resume_and_check()
+
     def test_changed_local_file_is_refused_until_reset(self):
         self.srv.faults(upload_bps=3 * MIB)
         self.write_plan()
         proc = self.start_apply()
         wait_for(lambda: self.ckpt().get("offset", 0) >= 5 * MIB, what="first chunk stored")
         self.kill(proc)
-        wait_for(lambda: len(self.requests("POST", r"^/api/v4/uploads/")) >= 2, what="the dead chunk")
+        self.settle()
         with open(self.file, "r+b") as f:  # same size, different bytes
             f.seek(ARCHIVE[1] - 100)
             b = f.read(1)
