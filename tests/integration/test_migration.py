@@ -85,6 +85,13 @@ class MigrationTest(unittest.TestCase):
         for s, mark in zip(srv_list, marks):
             writes = [e for e in s.log()[mark:] if e["method"] in WRITES]
             self.assertEqual(writes, [], "plan sent writes")
+        # --offline: no request at all, and still an answer for every step.
+        marks = [len(s.log()) for s in srv_list]
+        off = run(["plan", "--offline", self.plan], env=self.env)
+        self.assertIn(off.returncode, (0, 1), off.stderr)
+        self.assertIn("steps would do something", off.stdout)
+        for s, mark in zip(srv_list, marks):
+            self.assertEqual(s.log()[mark:], [], "plan --offline made requests")
         return r
 
     def test_kill9_at_every_stage_then_resume(self):
