@@ -63,7 +63,8 @@ struct upload {
 	int64_t size, chunk, retries;
 	char sha[65];
 	char id[MM_ID_LEN + 1];
-	cJSON *before; /* import sessions that existed before ours (creating phase) */
+	char name[MM_ID_LEN + 600]; /* "<id>_<filename>" in the import directory */
+	cJSON *before;              /* import sessions that existed before ours (creating phase) */
 	int fd;
 };
 
@@ -189,70 +190,54 @@ static int64_t recorded_offset(const struct step_ctx *ctx)
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
 }
 
-/* ---- server calls (through with_reauth: a 401 logs in again once) -------- */
+/* ---- server calls ---------------------------------------------------------- */
 
-struct uploads_arg {
-	struct mm_upload *ups;
+enum op { OP_LIST_UPLOADS, OP_GET, OP_CREATE, OP_LIST_IMPORTS };
+
+struct call {
+	enum op op;
+	const struct upload *u;
+	struct mm_upload up;   /* OP_GET, OP_CREATE */
+	struct mm_upload *ups; /* OP_LIST_UPLOADS; caller frees */
+	char **names;          /* OP_LIST_IMPORTS; caller frees with mm_names_free */
 	size_t n;
 };
 
-static int list_uploads_fn(struct http_client *c, void *arg, struct mm_error *err)
+static int call_fn(struct http_client *c, void *arg, struct mm_error *err)
 {
-	struct uploads_arg *a = arg;
+	struct call *a = arg;
 
-	return mm_list_my_uploads(c, &a->ups, &a->n, err);
+	switch (a->op) {
+	case OP_LIST_UPLOADS:
+		return mm_list_my_uploads(c, &a->ups, &a->n, err);
+	case OP_GET:
+		return mm_get_upload(c, a->u->id, &a->up, err);
+	case OP_CREATE:
+		return mm_create_upload(c, a->u->filename, a->u->size, &a->up, err);
+	case OP_LIST_IMPORTS:
+		return mm_list_imports(c, &a->names, &a->n, err);
+	}
+	return MM_EINVAL;
 }
 
-struct get_arg {
-	const char *id;
-	struct mm_upload *up;
-};
-
-static int get_upload_fn(struct http_client *c, void *arg, struct mm_error *err)
+/* One API call; a 401 logs in again once, except in a dry run (a login is a POST). */
+static int call(struct step_ctx *ctx, struct http_client *c, struct call *a, struct mm_error *err)
 {
-	struct get_arg *a = arg;
-
-	return mm_get_upload(c, a->id, a->up, err);
+	return ctx->dry_run ? call_fn(c, a, err) : with_reauth(ctx, &c, call_fn, a, err);
 }
 
-struct create_arg {
-	const char *filename;
-	int64_t size;
-	struct mm_upload *up;
-};
-
-static int create_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct create_arg *a = arg;
-
-	return mm_create_upload(c, a->filename, a->size, a->up, err);
-}
-
-struct names_arg {
-	char **names;
-	size_t n;
-};
-
-static int list_imports_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct names_arg *a = arg;
-
-	return mm_list_imports(c, &a->names, &a->n, err);
-}
-
-/* 1 when GET /imports lists name, 0 when not, <0 on error. */
-static int import_listed(struct step_ctx *ctx, struct http_client *c, const char *name,
+/* 1 when GET /imports lists u->name, 0 when not, <0 on error. */
+static int import_listed(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
 			 struct mm_error *err)
 {
-	struct names_arg na = { NULL, 0 };
+	struct call a = { .op = OP_LIST_IMPORTS };
 	int found = 0;
 
-	if (ctx->dry_run ? mm_list_imports(c, &na.names, &na.n, err) < 0
-			 : with_reauth(ctx, &c, list_imports_fn, &na, err) < 0)
+	if (call(ctx, c, &a, err) < 0)
 		return MM_ERR;
-	for (size_t i = 0; i < na.n && !found; i++)
-		found = !strcmp(na.names[i], name);
-	mm_names_free(na.names, na.n);
+	for (size_t i = 0; i < a.n && !found; i++)
+		found = !strcmp(a.names[i], u->name);
+	mm_names_free(a.names, a.n);
 	return found;
 }
 
@@ -266,10 +251,10 @@ static int in_array(const cJSON *arr, const char *s)
 	return 0;
 }
 
-static int is_ours(const struct mm_upload *up, const char *filename, int64_t size, const cJSON *before)
+static int is_ours(const struct mm_upload *up, const struct upload *u, const cJSON *before)
 {
-	return !strcmp(up->type, "import") && !strcmp(up->filename, base_name(filename)) &&
-	       up->file_size == size && !in_array(before, up->id);
+	return !strcmp(up->type, "import") && !strcmp(up->filename, base_name(u->filename)) &&
+	       up->file_size == u->size && !in_array(before, up->id);
 }
 
 /*
@@ -277,26 +262,25 @@ static int is_ours(const struct mm_upload *up, const char *filename, int64_t siz
  * started creating one: made by a run that died before recording it, or by a
  * POST whose answer was lost. 1 found (id filled), 0 none, <0 error.
  */
-static int find_session(struct step_ctx *ctx, struct http_client *c, const char *filename, int64_t size,
+static int find_session(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
 			const cJSON *before, char id[MM_ID_LEN + 1], struct mm_error *err)
 {
-	struct uploads_arg ua = { NULL, 0 };
+	struct call a = { .op = OP_LIST_UPLOADS };
 	int found = 0;
 
-	if (ctx->dry_run ? mm_list_my_uploads(c, &ua.ups, &ua.n, err) < 0
-			 : with_reauth(ctx, &c, list_uploads_fn, &ua, err) < 0)
+	if (call(ctx, c, &a, err) < 0)
 		return MM_ERR;
-	for (size_t i = 0; i < ua.n; i++) {
-		if (!is_ours(&ua.ups[i], filename, size, before))
+	for (size_t i = 0; i < a.n; i++) {
+		if (!is_ours(&a.ups[i], u, before))
 			continue;
 		if (found && !ctx->dry_run)
 			step_warn(ctx, "upload session %s also matches; leaving it (the retention job removes it)",
-				  ua.ups[i].id);
+				  a.ups[i].id);
 		if (!found)
-			memcpy(id, ua.ups[i].id, MM_ID_LEN + 1);
+			memcpy(id, a.ups[i].id, MM_ID_LEN + 1);
 		found = 1;
 	}
-	free(ua.ups);
+	free(a.ups);
 	return found;
 }
 
@@ -344,33 +328,33 @@ static int backoff(const struct step_ctx *ctx, int64_t attempt)
 	return step_sleep(ctx, ms);
 }
 
-/* POST /uploads, never twice for one answer: an unsure failure is looked up first. */
+/*
+ * POST /uploads, never twice for one answer: after a POST without a clear
+ * answer the session may exist, so the next POST waits until a listing of
+ * our sessions says it does not.
+ */
 static int create_session(struct step_ctx *ctx, struct http_client *c, struct upload *u,
 			  struct mm_error *err)
 {
-	struct create_arg ca = { u->filename, u->size, NULL };
-	struct mm_upload up;
-	int rc, found;
+	struct call a = { .op = OP_CREATE, .u = u };
+	int unsure = 0, rc = 0;
 
-	ca.up = &up;
 	for (int64_t attempt = 1;; attempt++) {
-		rc = with_reauth(ctx, &c, create_fn, &ca, err);
-		if (rc == 0) {
-			memcpy(u->id, up.id, sizeof(u->id));
-			return 0;
-		}
-		if (rc != MM_ERETRY)
-			return create_refused(u, err);
-		/* No clear answer: the session may exist. Look before trying again. */
-		struct mm_error ferr = MM_ERROR_INIT;
-
-		found = find_session(ctx, c, u->filename, u->size, u->before, u->id, &ferr);
-		if (found > 0) {
+		if (unsure && (rc = find_session(ctx, c, u, u->before, u->id, err)) > 0) {
 			step_log(ctx, "upload session %s was created although the answer was lost", u->id);
 			return 0;
 		}
+		if (!unsure || rc == 0) {
+			if ((rc = call(ctx, c, &a, err)) == 0) {
+				memcpy(u->id, a.up.id, sizeof(u->id));
+				return 0;
+			}
+			if (rc != MM_ERETRY)
+				return create_refused(u, err);
+			unsure = 1;
+		}
 		if (attempt > u->retries)
-			return err->code;
+			return err->code < 0 ? err->code : MM_ERR;
 		step_warn(ctx, "%s; trying again", err->msg);
 		if (backoff(ctx, attempt) < 0)
 			return err_set(err, MM_EINTR, "stopped before creating the upload session");
@@ -382,7 +366,7 @@ static int open_session(struct step_ctx *ctx, struct http_client *c, struct uplo
 			struct mm_error *err)
 {
 	const char *id = ckpt_str(ctx, "upload_id");
-	struct uploads_arg ua = { NULL, 0 };
+	struct call a = { .op = OP_LIST_UPLOADS };
 	int found;
 
 	if (id) {
@@ -394,7 +378,7 @@ static int open_session(struct step_ctx *ctx, struct http_client *c, struct uplo
 	if (ctx->ckpt && !strcmp(ckpt_str(ctx, "phase") ? ckpt_str(ctx, "phase") : "", "creating")) {
 		/* The last run died between POST /uploads and recording its answer. */
 		u->before = cJSON_Duplicate(cJSON_GetObjectItem(ctx->ckpt, "uploads_before"), 1);
-		found = find_session(ctx, c, u->filename, u->size, u->before, u->id, err);
+		found = find_session(ctx, c, u, u->before, u->id, err);
 		if (found < 0)
 			return MM_ERR;
 		if (found) {
@@ -404,10 +388,10 @@ static int open_session(struct step_ctx *ctx, struct http_client *c, struct uplo
 		cJSON_Delete(u->before);
 		u->before = NULL;
 	}
-	if (with_reauth(ctx, &c, list_uploads_fn, &ua, err) < 0)
+	if (call(ctx, c, &a, err) < 0)
 		return MM_ERR;
-	u->before = import_session_ids(ua.ups, ua.n);
-	free(ua.ups);
+	u->before = import_session_ids(a.ups, a.n);
+	free(a.ups);
 	if (save(ctx, u, 0, err) < 0 || create_session(ctx, c, u, err) < 0)
 		return err->code ? err->code : MM_ERR;
 	step_log(ctx, "created upload session %s for '%s' (%lld bytes)", u->id, u->filename, (long long)u->size);
@@ -440,20 +424,24 @@ static int chunk_refused(const struct upload *u, int64_t len, struct mm_error *e
 }
 
 /* The session is gone: it completed if the import directory has the file. */
-static int session_gone(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
-			const char *name, struct mm_error *err)
+static int session_gone(struct step_ctx *ctx, struct http_client *c, const struct upload *u, int answered,
+			struct mm_error *err)
 {
-	int listed = import_listed(ctx, c, name, err);
+	int listed = import_listed(ctx, c, u, err);
 
 	if (listed < 0)
 		return MM_ERR;
-	if (listed)
-		return 0;
-	return err_set(err, MM_ERR,
-		       "upload session %s no longer exists and '%s' is not in the import directory: the "
-		       "session expired (ImportSettings.RetentionDays) or the file was imported or deleted "
-		       "already; run 'mmigrate reset' on this step to upload again",
-		       u->id, name);
+	if (!listed && answered)
+		return err_set(err, MM_ERR, "upload session %s completed, but GET /api/v4/imports does not list '%s'",
+			       u->id, u->name);
+	if (!listed)
+		return err_set(err, MM_ERR,
+			       "upload session %s no longer exists and '%s' is not in the import directory: the "
+			       "session expired (ImportSettings.RetentionDays) or the file was imported or "
+			       "deleted already; run 'mmigrate reset' on this step to upload again",
+			       u->id, u->name);
+	step_log(ctx, "upload %s complete: '%s' is in the import directory", u->id, u->name);
+	return 0;
 }
 
 static int send_chunk(struct step_ctx *ctx, struct http_client *c, struct upload *u, int64_t offset,
@@ -472,50 +460,55 @@ static int send_chunk(struct step_ctx *ctx, struct http_client *c, struct upload
 	return chunk_refused(u, len, err) < 0 ? err->code : MM_ERETRY;
 }
 
-/*
- * GET → send from the server's offset → GET ..., until the server answers
- * 200 or the session is gone. Gives up after u->retries failures in a row
- * that moved nothing.
- */
-static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *u, const char *name,
+/* Saves and shows a new server offset; 1 when it moved forward. */
+static int progress(struct step_ctx *ctx, const struct upload *u, int64_t offset, int64_t *last,
 		    struct mm_error *err)
 {
+	int forward = *last >= 0 && offset > *last;
+
+	if (offset == *last)
+		return 0;
+	if (offset != recorded_offset(ctx) && save(ctx, u, offset, err) < 0)
+		return MM_ERR;
+	step_log(ctx, "upload %s: %lld of %lld bytes on the server (%d%%)", u->id, (long long)offset,
+		 (long long)u->size, (int)(offset * 100 / u->size));
+	*last = offset;
+	return forward;
+}
+
+/*
+ * GET → send from the server's offset → GET ..., until the session is gone
+ * (completed). Gives up after u->retries failures in a row that moved nothing.
+ */
+static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err)
+{
+	struct call a = { .op = OP_GET, .u = u };
 	int64_t last = -1, fails = 0;
-	struct mm_upload up;
-	struct get_arg ga = { u->id, &up };
 	int rc, complete = 0;
 
 	for (;;) {
 		if (step_should_stop(ctx))
-			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume",
-				       u->id);
-		rc = with_reauth(ctx, &c, get_upload_fn, &ga, err);
-		if (rc == MM_ENOTFOUND)
-			return session_gone(ctx, c, u, name, err);
+			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume", u->id);
+		if ((rc = call(ctx, c, &a, err)) == MM_ENOTFOUND)
+			return session_gone(ctx, c, u, 0, err);
 		if (rc < 0)
 			return rc;
-		if (up.file_size != u->size)
+		if (a.up.file_size != u->size)
 			return err_set(err, MM_ERR, "upload session %s is for %lld bytes, but '%s' has %lld",
-				       u->id, (long long)up.file_size, u->path, (long long)u->size);
-		if (up.file_offset >= u->size)
-			return err_set(err, MM_ERR,
-				       "the server holds all %lld bytes of upload session %s but did not "
-				       "complete it (on S3-backed servers a file above 5 GB cannot be moved "
-				       "into place: app.upload.upload_data.move_file.app_error)",
-				       (long long)u->size, u->id);
-		if (up.file_offset != last) {
-			if (last >= 0 && up.file_offset > last)
-				fails = 0;
-			if (up.file_offset != recorded_offset(ctx) && (rc = save(ctx, u, up.file_offset, err)) < 0)
-				return rc;
-			step_log(ctx, "upload %s: %lld of %lld bytes on the server (%d%%)", u->id,
-				 (long long)up.file_offset, (long long)u->size,
-				 (int)(up.file_offset * 100 / u->size));
-			last = up.file_offset;
-		}
-		rc = send_chunk(ctx, c, u, up.file_offset, &complete, err);
-		if (rc == 0 && complete)
-			break;
+				       u->id, (long long)a.up.file_size, u->path, (long long)u->size);
+		if ((rc = progress(ctx, u, a.up.file_offset, &last, err)) < 0)
+			return rc;
+		if (rc > 0)
+			fails = 0;
+		err_clear(err);
+		if (a.up.file_offset >= u->size) /* stored but not moved into place (yet?) */
+			rc = err_set(err, MM_ERETRY,
+				     "the server holds all %lld bytes of upload session %s but has not completed "
+				     "it (on S3-backed servers a file above 5 GB cannot be moved into place: "
+				     "app.upload.upload_data.move_file.app_error)",
+				     (long long)u->size, u->id);
+		else if ((rc = send_chunk(ctx, c, u, a.up.file_offset, &complete, err)) == 0 && complete)
+			return session_gone(ctx, c, u, 1, err);
 		if (rc == 0)
 			continue;
 		if (rc != MM_ERETRY)
@@ -529,62 +522,65 @@ static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *
 		}
 		step_warn(ctx, "%s; asking the server how much it stored", err->msg);
 		if (err->http_status != 401 && backoff(ctx, fails) < 0)
-			return err_set(err, MM_EINTR, "stopped uploading session %s", u->id);
-		err_clear(err);
+			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume", u->id);
 	}
-	/* 200: the server moved the file into its import directory. */
-	step_log(ctx, "upload %s complete: %lld bytes", u->id, (long long)u->size);
-	rc = import_listed(ctx, c, name, err);
-	if (rc < 0)
-		return MM_ERR;
-	if (!rc)
-		return err_set(err, MM_ERR, "upload session %s completed, but GET /api/v4/imports does not list '%s'",
-			       u->id, name);
+}
+
+/* Parameters and the local file's size and digest; 0 or <0 with err set. */
+static int upload_init(struct step_ctx *ctx, struct upload *u, struct mm_error *err)
+{
+	u->fd = -1;
+	u->path = param_path(ctx, "file");
+	u->filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u->path);
+	u->chunk = param_int(ctx, "chunk_size", 64 * MIB);
+	u->retries = param_int(ctx, "retries", 8);
+	return open_local(ctx, u, err);
+}
+
+/* The name the server gives the completed file (API doc 5.6). */
+static int set_name(struct upload *u, struct mm_error *err)
+{
+	struct mm_upload up = { 0 };
+
+	memcpy(up.id, u->id, sizeof(up.id));
+	if (snprintf(up.filename, sizeof(up.filename), "%s", u->filename) >= (int)sizeof(up.filename) ||
+	    mm_import_name(&up, u->name, sizeof(u->name)) < 0)
+		return err_set(err, MM_ERR, "file name '%.200s…' is too long", u->filename);
 	return 0;
+}
+
+static void upload_free(struct upload *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	cJSON_Delete(u->before);
+	free(u->path);
 }
 
 static int upload_run(struct step_ctx *ctx, struct mm_error *err)
 {
-	struct upload u = { .fd = -1 };
+	struct upload u = { 0 };
 	struct http_client *c;
-	struct mm_upload named = { 0 };
-	char name[sizeof(named.filename) + MM_ID_LEN + 2];
-	int ret = MM_ERR;
+	int ret;
 
-	u.path = param_path(ctx, "file");
-	u.filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u.path);
-	u.chunk = param_int(ctx, "chunk_size", 64 * MIB);
-	u.retries = param_int(ctx, "retries", 8);
-	if ((ret = open_local(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0)
+	if ((ret = upload_init(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0)
 		goto out;
 	ret = MM_ERR;
 	if (!(c = step_client(ctx, err)))
 		goto out;
-	if ((ret = open_session(ctx, c, &u, err)) < 0)
-		goto out;
-	memcpy(named.id, u.id, sizeof(named.id));
-	snprintf(named.filename, sizeof(named.filename), "%s", u.filename);
-	if (mm_import_name(&named, name, sizeof(name)) < 0) {
-		ret = err_set(err, MM_ERR, "file name '%.200s' is too long", u.filename);
-		goto out;
-	}
-	if ((ret = transfer(ctx, c, &u, name, err)) < 0)
+	if ((ret = open_session(ctx, c, &u, err)) < 0 || (ret = set_name(&u, err)) < 0 ||
+	    (ret = transfer(ctx, c, &u, err)) < 0)
 		goto out;
 	cJSON_AddStringToObject(ctx->outputs, "upload_id", u.id);
-	cJSON_AddStringToObject(ctx->outputs, "name", name);
+	cJSON_AddStringToObject(ctx->outputs, "name", u.name);
 	cJSON_AddNumberToObject(ctx->outputs, "size", (double)u.size);
 	cJSON_AddStringToObject(ctx->outputs, "sha256", u.sha);
-	step_log(ctx, "'%s' is in the import directory as '%s'", u.path, name);
-	ret = 0;
 out:
-	if (u.fd >= 0)
-		close(u.fd);
-	cJSON_Delete(u.before);
-	free(u.path);
+	upload_free(&u);
 	return ret;
 }
 
-/* ---- dry run ------------------------------------------------------------------- */
+/* ---- dry run: GET requests only, none offline ------------------------------------ */
 
 static int64_t chunks_for(int64_t size, int64_t chunk)
 {
@@ -593,42 +589,30 @@ static int64_t chunks_for(int64_t size, int64_t chunk)
 	return size <= first ? 1 : 1 + (size - first + chunk - 1) / chunk;
 }
 
-/* Online dry run of a recorded session: GETs only. */
-static int describe_session(struct step_ctx *ctx, const struct upload *u, struct buf *out,
+static int describe_session(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct buf *out,
 			    struct mm_error *err)
 {
-	struct http_client *c = step_client(ctx, err);
-	struct mm_upload up, named = { 0 };
-	char name[sizeof(named.filename) + MM_ID_LEN + 2];
-	int rc;
+	struct call a = { .op = OP_GET, .u = u };
+	int rc = call(ctx, c, &a, err);
 
-	if (!c)
-		return MM_ERR;
-	rc = mm_get_upload(c, u->id, &up, err);
 	if (rc == 0) {
 		buf_addf(out, "would resume upload session %s at byte %lld of %lld (%d%%)", u->id,
-			 (long long)up.file_offset, (long long)up.file_size,
-			 (int)(up.file_offset * 100 / (up.file_size ? up.file_size : 1)));
+			 (long long)a.up.file_offset, (long long)a.up.file_size,
+			 (int)(a.up.file_offset * 100 / (a.up.file_size ? a.up.file_size : 1)));
 		return 0;
 	}
-	if (rc != MM_ENOTFOUND)
-		return rc;
-	memcpy(named.id, u->id, sizeof(named.id));
-	snprintf(named.filename, sizeof(named.filename), "%s", u->filename);
-	mm_import_name(&named, name, sizeof(name));
-	err_clear(err);
-	if ((rc = import_listed(ctx, c, name, err)) < 0)
+	if (rc != MM_ENOTFOUND || (rc = set_name(u, err)) < 0 || (rc = import_listed(ctx, c, u, err)) < 0)
 		return rc;
 	if (rc)
-		buf_addf(out, "upload session %s completed; would confirm '%s' and finish", u->id, name);
+		buf_addf(out, "upload session %s completed; would confirm '%s' and finish", u->id, u->name);
 	else
 		buf_addf(out, "would fail: upload session %s is gone and '%s' is not in the import directory "
-			 "(reset the step to upload again)", u->id, name);
+			 "(reset the step to upload again)", u->id, u->name);
 	return 0;
 }
 
-/* What the server's MaxFileSize says about this upload, when it can be read. */
-static void describe_limit(struct step_ctx *ctx, struct http_client *c, int64_t size, struct buf *out)
+/* A note when the server's MaxFileSize, if it can be read, is below the file size. */
+static void describe_limit(struct http_client *c, int64_t size, struct buf *out)
 {
 	struct mm_error cerr = MM_ERROR_INIT;
 	cJSON *cfg = NULL;
@@ -643,24 +627,15 @@ static void describe_limit(struct step_ctx *ctx, struct http_client *c, int64_t 
 	cJSON_Delete(cfg);
 }
 
-static int describe_new(struct step_ctx *ctx, const struct upload *u, struct buf *out, struct mm_error *err)
+static int describe_new(struct step_ctx *ctx, struct http_client *c, const struct upload *u, struct buf *out,
+			struct mm_error *err)
 {
-	struct http_client *c;
 	const char *phase = ckpt_str(ctx, "phase");
+	char id[MM_ID_LEN + 1];
 	int found;
 
-	if (phase && !strcmp(phase, "creating")) {
-		if (!step_server_readonly_ok(ctx)) {
-			buf_addf(out, "would adopt the upload session an interrupted run created, or create one%s",
-				 ctx->offline ? " (offline: not checked)" : "");
-			return 0;
-		}
-		if (!(c = step_client(ctx, err)))
-			return MM_ERR;
-		char id[MM_ID_LEN + 1];
-
-		found = find_session(ctx, c, u->filename, u->size, cJSON_GetObjectItem(ctx->ckpt, "uploads_before"),
-				     id, err);
+	if (c && phase && !strcmp(phase, "creating")) {
+		found = find_session(ctx, c, u, cJSON_GetObjectItem(ctx->ckpt, "uploads_before"), id, err);
 		if (found < 0)
 			return MM_ERR;
 		if (found) {
@@ -669,13 +644,11 @@ static int describe_new(struct step_ctx *ctx, const struct upload *u, struct buf
 			return 0;
 		}
 	}
-	buf_addf(out, "would create an import upload session for '%s' (%lld bytes, SHA-256 %.12s…) and send it "
-		 "in %lld request(s) of up to %lld bytes", u->filename, (long long)u->size, u->sha,
-		 (long long)chunks_for(u->size, u->chunk), (long long)u->chunk);
-	if (step_server_readonly_ok(ctx) && (c = step_client(ctx, err)))
-		describe_limit(ctx, c, u->size, out);
-	else if (!ctx->offline && !step_server_readonly_ok(ctx))
-		buf_adds(out, " (server not checked: a password login is a POST)");
+	buf_addf(out, "would %s an import upload session for '%s' (%lld bytes, SHA-256 %.12s…) and send it "
+		 "in %lld request(s) of up to %lld bytes", phase && !c ? "find or create" : "create", u->filename,
+		 (long long)u->size, u->sha, (long long)chunks_for(u->size, u->chunk), (long long)u->chunk);
+	if (c)
+		describe_limit(c, u->size, out);
 	return 0;
 }
 
@@ -689,14 +662,12 @@ static int would_fail(struct buf *out, struct mm_error *err)
 
 static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *err)
 {
-	struct upload u = { .fd = -1 };
 	const char *id = ckpt_str(ctx, "upload_id");
+	struct http_client *c = NULL;
+	struct upload u = { 0 };
 	int ret;
 
-	u.path = param_path(ctx, "file");
-	u.filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u.path);
-	u.chunk = param_int(ctx, "chunk_size", 64 * MIB);
-	if ((ret = open_local(ctx, &u, err)) < 0) {
+	if ((ret = upload_init(ctx, &u, err)) < 0) {
 		if (u.size > 0 && ret != MM_EINTR) /* read, but not the file the step wants */
 			ret = would_fail(out, err);
 		goto out;
@@ -705,23 +676,23 @@ static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_erro
 		ret = would_fail(out, err);
 		goto out;
 	}
-	if (!id) {
-		ret = describe_new(ctx, &u, out, err);
+	if (step_server_readonly_ok(ctx) && !(c = step_client(ctx, err))) {
+		ret = MM_ERR;
 		goto out;
 	}
-	snprintf(u.id, sizeof(u.id), "%s", id);
-	if (step_server_readonly_ok(ctx)) {
-		ret = describe_session(ctx, &u, out, err);
-		goto out;
-	}
-	buf_addf(out, "would resume upload session %s from the server's offset (last seen: byte %.0f of %lld)%s",
-		 id, cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "offset")), (long long)u.size,
-		 ctx->offline ? "; offline: not checked" : "; not checked: a password login is a POST");
-	ret = 0;
+	if (id)
+		snprintf(u.id, sizeof(u.id), "%s", id);
+	if (id && c)
+		ret = describe_session(ctx, c, &u, out, err);
+	else if (id)
+		buf_addf(out, "would resume upload session %s from the server's offset (last seen: byte %lld of %lld)",
+			 id, (long long)recorded_offset(ctx), (long long)u.size);
+	else
+		ret = describe_new(ctx, c, &u, out, err);
+	if (ret == 0 && !c)
+		buf_adds(out, ctx->offline ? " (offline: not checked)" : " (not checked: a password login is a POST)");
 out:
-	if (u.fd >= 0)
-		close(u.fd);
-	free(u.path);
+	upload_free(&u);
 	return ret;
 }
 

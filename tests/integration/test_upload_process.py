@@ -387,6 +387,14 @@ class FlakyNetworkTest(Case):
         self.assertEqual(outcomes.count("response_lost"), 1, outcomes)
         self.assert_one_clean_upload()
 
+    def test_lost_answer_to_session_creation_is_adopted(self):
+        self.srv.faults(lose_response={"path": r"^/api/v4/uploads$", "method": "POST"})
+        self.write_plan()
+        p = self.apply()
+        self.assertIn("was created although the answer was lost", p.stdout + p.stderr)
+        self.assertEqual([e["outcome"] for e in self.requests("POST", r"^/api/v4/uploads$")], ["response_lost"])
+        self.assert_one_clean_upload()
+
     def test_429_and_503_bursts(self):
         self.srv.faults(errors=[
             {"path": r"^/api/v4/uploads", "status": 429, "retry_after": 1, "count": 2},
