@@ -488,12 +488,18 @@ class ProcessTest(Case):
         self.assertIn("adopting import_process job " + job["id"], p.stdout + p.stderr)
         self.assertEqual(len(self.jobs_created()), 1)
 
-    def test_kill_while_waiting_then_resume_same_job(self):
+    def test_migration_killed_in_both_steps_makes_one_session_and_one_job(self):
         self.srv.stop()
         self.srv = FakeServer(job_pending_seconds=0, job_run_seconds=3).start()
         self.addCleanup(self.srv.stop)
         self.env = {"MMT_TOKEN": self.srv.admin_token}
+        self.srv.faults(upload_bps=3 * MIB)
         self.write_plan(process=True)
+        proc = self.start_apply()
+        wait_for(lambda: self.ckpt().get("offset", 0) >= 5 * MIB, what="first chunk stored")
+        self.kill(proc)
+        self.settle()
+        self.srv.clear_faults()
         proc = self.start_apply()
         wait_for(lambda: "job_id" in self.ckpt("import"), timeout=30, what="job checkpoint")
         self.kill(proc)
@@ -502,6 +508,9 @@ class ProcessTest(Case):
         self.apply()
         self.assertEqual([j["id"] for j in self.jobs_created()], [job])
         self.assertEqual(self.step_rec("import")["outputs"]["job_id"], job)
+        self.assertEqual(len(self.sessions_created()), 1)
+        self.assertEqual(self.srv.control("GET", "uploads"), [])
+        self.assertIn("imported", [t["name"] for t in self.srv.model()["teams"]])
 
     def test_file_gone_from_imports_is_explained(self):
         self.write_plan()
