@@ -38,6 +38,10 @@ struct http_client {
 	void *log_ctx;
 	enum http_log_level log_level;
 
+	int (*reauth)(void *, struct http_client *, struct mm_error *);
+	void *reauth_ctx;
+	int in_reauth;
+
 	uint64_t rng; /* per-client jitter source: no global state */
 	char last_version[64];
 };
@@ -262,6 +266,8 @@ static void copy_opts(struct http_client *c, const struct http_opts *o)
 	c->log = o->log;
 	c->log_ctx = o->log_ctx;
 	c->log_level = o->log_level;
+	c->reauth = o->reauth;
+	c->reauth_ctx = o->reauth_ctx;
 }
 
 struct http_client *http_client_new(const struct http_opts *o, struct mm_error *err)
@@ -1049,13 +1055,36 @@ static int valid_request(const char *method, const char *path, struct mm_error *
 	return 0;
 }
 
+/*
+ * After a 401: 1 when the reauth hook put a new token on c (the request may
+ * go again), 0 when there is no hook or we are inside it, <0 when renewing
+ * failed (its reason is appended to err).
+ */
+static int renew_after_401(struct http_client *c, long status, struct mm_error *err)
+{
+	struct mm_error rerr = MM_ERROR_INIT;
+	size_t len;
+	int ret;
+
+	if (status != 401 || !c->reauth || c->in_reauth)
+		return 0;
+	c->in_reauth = 1;
+	ret = c->reauth(c->reauth_ctx, c, &rerr);
+	c->in_reauth = 0;
+	if (ret == 0)
+		return 1;
+	len = strlen(err->msg);
+	snprintf(err->msg + len, sizeof(err->msg) - len, "; %s", rerr.msg);
+	return MM_ERR;
+}
+
 int http_json(struct http_client *c, const char *method, const char *path, const cJSON *body,
 	      int flags, struct http_response *resp, struct mm_error *err)
 {
 	enum retry_policy policy = policy_for(method ? method : "", flags);
 	int64_t t0 = mono_ms();
 	char *payload = NULL;
-	int attempt = 0, ret, nothing_sent = 0;
+	int attempt = 0, ret, nothing_sent = 0, renewed = 0;
 
 	if ((ret = valid_request(method, path, err)) < 0)
 		return ret;
@@ -1066,6 +1095,11 @@ int http_json(struct http_client *c, const char *method, const char *path, const
 
 		err_clear(err);
 		ret = json_attempt(c, method, path, payload, policy != RETRY_TRANSIENT, resp, &nothing_sent, err);
+		if (ret < 0 && !renewed && renew_after_401(c, resp->status, err) == 1) {
+			renewed = 1;
+			attempt--; /* a renewed session is not a failed try */
+			continue;
+		}
 		if (ret != MM_ERETRY || attempt >= c->retries ||
 		    !may_retry(policy, resp->status, nothing_sent))
 			break;
@@ -1170,6 +1204,8 @@ out:
 	fill_dl_result(&x, res);
 	free_headers(&x);
 	http_response_clear(&resp);
+	if (ret < 0 && with_auth)
+		renew_after_401(c, res->status, err);
 	return finish_err(c, ret, err);
 }
 
@@ -1208,5 +1244,7 @@ int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t o
 	ret = xfer_result(&x, rc, err);
 out:
 	free_headers(&x);
+	if (ret < 0)
+		renew_after_401(c, resp->status, err);
 	return finish_err(c, ret, err);
 }

@@ -51,7 +51,9 @@ enum http_log_level {
 	HTTP_LOG_TRACE = 2, /* request and response headers, secrets redacted */
 };
 
-#define HTTP_RETRIES_NONE (-1) /* opts.retries: 0 means the default */
+#define HTTP_RETRIES_NONE (-1)
+
+struct http_client; /* opts.retries: 0 means the default */
 
 struct http_opts {
 	const char *base_url;    /* "https://host[:port][/prefix]"; ignored with socket_path */
@@ -73,6 +75,16 @@ struct http_opts {
 	/* Polled during transfers and backoff sleeps; nonzero aborts with MM_EINTR. */
 	int (*should_stop)(void *ctx);
 	void *stop_ctx;
+
+	/*
+	 * Called when an answer is 401 (the session expired or was revoked) to
+	 * put a new token on c; 0 means renewed. A JSON request is then sent
+	 * once more (a 401 means the server did not act on it); a download or
+	 * upload chunk returns its error and the caller's resume loop goes on
+	 * with the new token. Never called from inside itself (the login).
+	 */
+	int (*reauth)(void *ctx, struct http_client *c, struct mm_error *err);
+	void *reauth_ctx;
 
 	/* Log lines never contain a token, a password or a query string. */
 	void (*log)(void *ctx, enum http_log_level level, const char *line);

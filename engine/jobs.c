@@ -45,52 +45,21 @@ static int in_array(const cJSON *arr, const char *id)
 	return 0;
 }
 
-int with_reauth(struct step_ctx *ctx, struct http_client **c,
-		int (*fn)(struct http_client *c, void *arg, struct mm_error *err), void *arg,
-		struct mm_error *err)
-{
-	int ret = fn(*c, arg, err);
-
-	if (ret < 0 && err->http_status == 401 && !ctx->dry_run) {
-		struct mm_error rerr = MM_ERROR_INIT;
-
-		if (step_reauth(ctx, &rerr) < 0) {
-			err_prefix(err, "%s", rerr.msg);
-			return ret;
-		}
-		err_clear(err);
-		ret = fn(*c, arg, err);
-	}
-	return ret;
-}
-
-struct list_arg {
-	const char *type;
-	struct mm_job *jobs;
-	size_t n;
-};
-
-static int list_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct list_arg *la = arg;
-
-	return mm_list_jobs(c, la->type, 0, JOBS_SCAN, &la->jobs, &la->n, err);
-}
-
 /*
  * The newest live job of type matching key/val that is not in `exclude`
  * (NULL: any). 1 found, 0 none, <0 error.
  */
-static int find_job(struct step_ctx *ctx, struct http_client *c, const char *type, const char *key,
-		    const char *val, const cJSON *exclude, struct mm_job *out, struct mm_error *err)
+int job_find(struct http_client *c, const char *type, const char *key, const char *val,
+	     const cJSON *exclude, struct mm_job *out, struct mm_error *err)
 {
-	struct list_arg la = { type, NULL, 0 };
+	struct mm_job *jobs = NULL;
+	size_t n = 0;
 	int found = 0;
 
-	if (with_reauth(ctx, &c, list_fn, &la, err) < 0)
+	if (mm_list_jobs(c, type, 0, JOBS_SCAN, &jobs, &n, err) < 0)
 		return MM_ERR;
-	for (size_t i = 0; i < la.n && !found; i++) {
-		struct mm_job *j = &la.jobs[i];
+	for (size_t i = 0; i < n && !found; i++) {
+		struct mm_job *j = &jobs[i];
 
 		if (!status_is_live(j->status) || !job_matches(j, key, val) || (exclude && in_array(exclude, j->id)))
 			continue;
@@ -98,21 +67,22 @@ static int find_job(struct step_ctx *ctx, struct http_client *c, const char *typ
 		memset(j, 0, sizeof(*j)); /* ownership of data moves to out */
 		found = 1;
 	}
-	mm_jobs_free(la.jobs, la.n);
+	mm_jobs_free(jobs, n);
 	return found;
 }
 
-static cJSON *live_ids(struct step_ctx *ctx, struct http_client *c, const char *type, struct mm_error *err)
+static cJSON *live_ids(struct http_client *c, const char *type, struct mm_error *err)
 {
-	struct list_arg la = { type, NULL, 0 };
+	struct mm_job *jobs = NULL;
+	size_t n = 0;
 	cJSON *ids;
 
-	if (with_reauth(ctx, &c, list_fn, &la, err) < 0)
+	if (mm_list_jobs(c, type, 0, JOBS_SCAN, &jobs, &n, err) < 0)
 		return NULL;
 	ids = cJSON_CreateArray();
-	for (size_t i = 0; i < la.n; i++)
-		cJSON_AddItemToArray(ids, cJSON_CreateString(la.jobs[i].id));
-	mm_jobs_free(la.jobs, la.n);
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(ids, cJSON_CreateString(jobs[i].id));
+	mm_jobs_free(jobs, n);
 	return ids;
 }
 
@@ -138,32 +108,6 @@ static int record_job(struct step_ctx *ctx, const struct mm_job *job, struct mm_
 	return ckpt_save(ctx, ck, err);
 }
 
-struct create_arg {
-	const char *type;
-	const cJSON *data;
-	struct mm_job *job;
-};
-
-static int create_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct create_arg *ca = arg;
-
-	return mm_create_job(c, ca->type, ca->data, ca->job, err);
-}
-
-struct get_arg {
-	const char *id;
-	struct mm_job *job;
-};
-
-static int get_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct get_arg *ga = arg;
-
-	mm_job_clear(ga->job);
-	return mm_get_job(c, ga->id, ga->job, err);
-}
-
 static int adopt(struct step_ctx *ctx, struct mm_job *job, const char *why, struct mm_error *err)
 {
 	step_log(ctx, "adopting %s job %s (%s): %s", job->type, job->id, job->status, why);
@@ -176,38 +120,36 @@ int job_start(struct step_ctx *ctx, struct http_client *c, const char *type, con
 {
 	const char *id = ckpt_str(ctx, "job_id");
 	const cJSON *before = cJSON_GetObjectItem(ctx->ckpt, "jobs_before");
-	struct get_arg ga = { id, job };
-	struct create_arg ca = { type, data, job };
 	cJSON *ids;
 	int found, rc;
 
 	if (id) /* recorded by an earlier run: never create another */
-		return with_reauth(ctx, &c, get_fn, &ga, err);
+		return mm_get_job(c, id, job, err);
 	if (cJSON_IsTrue(cJSON_GetObjectItem(ctx->ckpt, "creating")) || reuse_existing) {
 		/* An earlier run may have created the job and died before recording it. */
-		found = find_job(ctx, c, type, match_key, match_val, reuse_existing ? NULL : before, job, err);
+		found = job_find(c, type, match_key, match_val, reuse_existing ? NULL : before, job, err);
 		if (found < 0)
 			return MM_ERR;
 		if (found)
 			return adopt(ctx, job, reuse_existing ? "a job for this file already exists"
 							       : "created by an interrupted run", err);
 	}
-	if (!(ids = live_ids(ctx, c, type, err)))
+	if (!(ids = live_ids(c, type, err)))
 		return MM_ERR;
 	if (ckpt_put(ctx, "jobs_before", ids, err) < 0 || ckpt_put(ctx, "creating", cJSON_CreateTrue(), err) < 0)
 		return MM_ERR;
-	rc = with_reauth(ctx, &c, create_fn, &ca, err);
+	rc = mm_create_job(c, type, data, job, err);
 	if (rc == MM_ERETRY) {
 		/* No answer: the job may exist. Look before trying again. */
 		struct mm_error ferr = MM_ERROR_INIT;
 
-		found = find_job(ctx, c, type, match_key, match_val,
+		found = job_find(c, type, match_key, match_val,
 				 cJSON_GetObjectItem(ctx->ckpt, "jobs_before"), job, &ferr);
 		if (found > 0)
 			return adopt(ctx, job, "created although the answer was lost", err);
 		if (found == 0) {
 			err_clear(err);
-			rc = with_reauth(ctx, &c, create_fn, &ca, err);
+			rc = mm_create_job(c, type, data, job, err);
 		}
 	}
 	if (rc < 0)
@@ -268,11 +210,12 @@ int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_
 	int ret;
 
 	for (;;) {
-		struct get_arg ga = { ckpt_str(ctx, "job_id"), job };
+		const char *id = ckpt_str(ctx, "job_id");
 		int64_t now = now_ms();
 
-		if (!job->id[0] || strcmp(job->id, ga.id)) {
-			if ((ret = with_reauth(ctx, &c, get_fn, &ga, err)) < 0)
+		if (!job->id[0] || strcmp(job->id, id)) {
+			mm_job_clear(job);
+			if ((ret = mm_get_job(c, id, job, err)) < 0)
 				break;
 		}
 		if (!strcmp(job->status, "success")) {

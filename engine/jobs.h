@@ -47,9 +47,12 @@ int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_
 /* Dry run: "job J is in_progress (started 3m ago)" or what would be created. GETs only. */
 int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct mm_error *err);
 
-/* Calls fn with the server client, logging in again once after a 401. */
-int with_reauth(struct step_ctx *ctx, struct http_client **c,
-		int (*fn)(struct http_client *c, void *arg, struct mm_error *err), void *arg,
-		struct mm_error *err);
+/*
+ * The newest pending, running, cancel-requested or successful job of type
+ * whose data[key] == val (key NULL: any) and whose id is not in the JSON
+ * array exclude (NULL: none). 1 found (out filled; mm_job_clear), 0 none, <0 error.
+ */
+int job_find(struct http_client *c, const char *type, const char *key, const char *val,
+	     const cJSON *exclude, struct mm_job *out, struct mm_error *err);
 
 #endif

@@ -53,6 +53,22 @@ static char *expand_field(struct run *r, const struct plan_server *sv, const cha
 	return out;
 }
 
+static int conn_login(struct run *r, struct server_conn *sc, struct mm_error *err);
+
+/* http's reauth hook: a 401 mid-run logs in again once with the plan's password. */
+static int conn_reauth(void *ctx, struct http_client *c, struct mm_error *err)
+{
+	struct server_conn *sc = ctx;
+
+	if (!sc->sv->username)
+		return err_set(err, MM_ERR, "server '%s' refused the token; renew it", sc->sv->name);
+	if (sc->run->dry_run)
+		return err_set(err, MM_ERR, "server '%s': the session expired and plan makes no login", sc->sv->name);
+	run_event(sc->run, NULL, "warning", NULL, "server '%s': the session expired; logging in again",
+		  sc->sv->name);
+	return conn_login(sc->run, sc, err);
+}
+
 static int conn_open(struct run *r, struct server_conn *sc, struct mm_error *err)
 {
 	const struct plan_server *sv = sc->sv;
@@ -81,6 +97,8 @@ static int conn_open(struct run *r, struct server_conn *sc, struct mm_error *err
 	o.log = conn_log;
 	o.log_ctx = sc;
 	o.log_level = r->verbose ? HTTP_LOG_INFO : HTTP_LOG_WARN;
+	o.reauth = conn_reauth;
+	o.reauth_ctx = sc;
 	if (sv->insecure)
 		run_event(r, NULL, "warning", NULL,
 			  "server '%s': TLS verification is off (insecure_skip_tls_verify: true)", sv->name);
@@ -209,20 +227,6 @@ struct http_client *run_client(struct run *r, const char *server, const char *st
 			return NULL;
 	}
 	return sc->client;
-}
-
-int step_reauth(struct step_ctx *ctx, struct mm_error *err)
-{
-	struct mm_error lerr = MM_ERROR_INIT;
-	struct server_conn *sc = conn_for(ctx->run, ctx->step->server, &lerr);
-
-	if (!sc)
-		return err_set(err, MM_ERR, "%s", lerr.msg);
-	if (!sc->sv->username)
-		return err_set(err, MM_ERR, "server '%s' refused the token (401); renew it", sc->sv->name);
-	step_warn(ctx, "session on '%s' expired; logging in again", sc->sv->name);
-	sc->authed = 0;
-	return conn_auth(ctx->run, sc, err);
 }
 
 static struct server_conn *conn_of(const struct step_ctx *ctx)

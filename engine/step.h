@@ -102,8 +102,6 @@ const char *ckpt_str(const struct step_ctx *, const char *key);
 
 /* The authenticated client for the step's server (logs in on first use). Owned by the run. */
 struct http_client *step_client(struct step_ctx *, struct mm_error *);
-/* After a 401: logs in again with the plan's credentials (once per call). */
-int step_reauth(struct step_ctx *, struct mm_error *);
 /* Who the step's server connection is logged in as (valid after step_client). */
 struct mm_user;
 const struct mm_user *step_server_user(const struct step_ctx *);

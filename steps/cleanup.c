@@ -151,27 +151,12 @@ static int delete_local(struct step_ctx *ctx, const char *entry, struct mm_error
 
 /* ---- server files ---- */
 
-struct name_arg {
-	const char *name;
-};
-
-static int delete_export_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	return mm_delete_export(c, ((struct name_arg *)arg)->name, err);
-}
-
-static int delete_import_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	return mm_delete_import(c, ((struct name_arg *)arg)->name, err);
-}
-
 /* 1 deleted (or already gone), 0 the server cannot delete imports. */
 static int delete_remote(struct step_ctx *ctx, struct http_client *c, const char *what, const char *name,
 			 struct mm_error *err)
 {
-	struct name_arg a = { name };
 	int is_import = !strcmp(what, "import");
-	int ret = with_reauth(ctx, &c, is_import ? delete_import_fn : delete_export_fn, &a, err);
+	int ret = is_import ? mm_delete_import(c, name, err) : mm_delete_export(c, name, err);
 
 	if (ret == MM_ENOTFOUND && is_import && !strcmp(err->app_id, "api.context.404.app_error")) {
 		step_warn(ctx, "cannot delete import '%s': unsupported on this server (no DELETE /imports; "
@@ -224,34 +209,22 @@ static int cleanup_run(struct step_ctx *ctx, struct mm_error *err)
 
 /* ---- dry run ---- */
 
-struct list_arg {
-	int imports;
-	char **names;
-	size_t n;
-};
-
-static int list_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct list_arg *la = arg;
-
-	return (la->imports ? mm_list_imports : mm_list_exports)(c, &la->names, &la->n, err);
-}
-
 /* " (present)" / " (already gone)" / "" when it cannot be told with GETs. */
 static const char *remote_state(struct step_ctx *ctx, const char *what, const char *name)
 {
-	struct list_arg la = { !strcmp(what, "import"), NULL, 0 };
 	struct mm_error err = MM_ERROR_INIT;
 	struct http_client *c;
 	const char *res = " (already gone)";
+	char **names = NULL;
+	size_t n = 0;
 
 	if (!step_server_readonly_ok(ctx) || !(c = step_client(ctx, &err)) ||
-	    with_reauth(ctx, &c, list_fn, &la, &err) < 0)
+	    (!strcmp(what, "import") ? mm_list_imports : mm_list_exports)(c, &names, &n, &err) < 0)
 		return "";
-	for (size_t i = 0; i < la.n; i++)
-		if (!strcmp(la.names[i], name))
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
 			res = " (present)";
-	mm_names_free(la.names, la.n);
+	mm_names_free(names, n);
 	return res;
 }
 

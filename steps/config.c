@@ -320,29 +320,12 @@ static int settings_resolve(struct settings *ss, const cJSON *cfg, struct mm_err
 	return 0;
 }
 
-struct cfg_arg {
-	const cJSON *patch;
-	cJSON *cfg;
-};
-
-static int get_config_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	return mm_get_config(c, &((struct cfg_arg *)arg)->cfg, err);
-}
-
-static int patch_config_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	return mm_patch_config(c, ((struct cfg_arg *)arg)->patch, NULL, err);
-}
-
 static int read_config(struct step_ctx *ctx, struct http_client *c, cJSON **cfg, struct mm_error *err)
 {
-	struct cfg_arg a = { NULL, NULL };
-	int ret = with_reauth(ctx, &c, get_config_fn, &a, err);
+	int ret = mm_get_config(c, cfg, err);
 
 	if (ret < 0)
 		err_prefix(err, "cannot read the server's configuration");
-	*cfg = a.cfg;
 	return ret;
 }
 
@@ -428,8 +411,7 @@ static int verify(const struct settings *ss, const cJSON *cfg, struct mm_error *
 
 static int patch(struct step_ctx *ctx, struct http_client *c, const cJSON *body, struct mm_error *err)
 {
-	struct cfg_arg a = { body, NULL };
-	int ret = with_reauth(ctx, &c, patch_config_fn, &a, err);
+	int ret = mm_patch_config(c, body, NULL, err);
 
 	if (ret < 0 && !strcmp(err->app_id, "api.config.update_config.not_allowed_security.app_error"))
 		err_prefix(err, "the server refuses to change one of these settings through the API");

@@ -573,7 +573,7 @@ static int renew(struct dl *d, const struct mm_error *e, int *renewed, struct mm
 	*renewed = 1;
 	if (d->presigned)
 		return presign(d, err) < 0 ? MM_EINTR : 1; /* falls back to the API on failure */
-	return step_reauth(d->ctx, err) < 0 ? MM_ERR : 1;
+	return 1; /* the http layer has logged in again (reauth hook): one more try */
 }
 
 /* What one attempt means: DONE, GO_ON (a fresh start), RETRY (back off), AGAIN, or <0. */

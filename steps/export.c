@@ -44,33 +44,22 @@ static cJSON *export_data(const struct step_ctx *ctx)
 	return d;
 }
 
-struct names_arg {
-	char **names;
-	size_t n;
-};
-
-static int list_exports_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct names_arg *na = arg;
-
-	return mm_list_exports(c, &na->names, &na->n, err);
-}
-
 /* Records the exports present before our job, once: the pre-7.2 name finder needs them. */
 static int remember_exports(struct step_ctx *ctx, struct http_client *c, struct mm_error *err)
 {
-	struct names_arg na = { NULL, 0 };
+	char **names = NULL;
+	size_t n = 0;
 	cJSON *ck, *arr;
 
 	if (cJSON_GetObjectItem(ctx->ckpt, "exports_before") || ckpt_str(ctx, "job_id"))
 		return 0;
-	if (with_reauth(ctx, &c, list_exports_fn, &na, err) < 0)
+	if (mm_list_exports(c, &names, &n, err) < 0)
 		return MM_ERR;
 	ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
 	arr = cJSON_AddArrayToObject(ck, "exports_before");
-	for (size_t i = 0; i < na.n; i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(na.names[i]));
-	mm_names_free(na.names, na.n);
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+	mm_names_free(names, n);
 	return ckpt_save(ctx, ck, err);
 }
 
@@ -96,23 +85,24 @@ static int find_export_file(struct step_ctx *ctx, struct http_client *c, const c
 			    char **file, struct mm_error *err)
 {
 	const cJSON *before = cJSON_GetObjectItem(ctx->ckpt, "exports_before");
-	struct names_arg na = { NULL, 0 };
+	char **names = NULL;
+	size_t n = 0;
 	char want[64];
 	size_t fresh = 0;
 	const char *pick = NULL;
 	int ret = 0;
 
 	snprintf(want, sizeof(want), "%s_export.zip", job_id);
-	if (with_reauth(ctx, &c, list_exports_fn, &na, err) < 0)
+	if (mm_list_exports(c, &names, &n, err) < 0)
 		return MM_ERR;
-	for (size_t i = 0; i < na.n; i++) {
-		if (!strcmp(na.names[i], want)) {
-			pick = na.names[i];
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(names[i], want)) {
+			pick = names[i];
 			fresh = 1;
 			break;
 		}
-		if (ends_with(na.names[i], "_export.zip") && !was_there(before, na.names[i])) {
-			pick = na.names[i];
+		if (ends_with(names[i], "_export.zip") && !was_there(before, names[i])) {
+			pick = names[i];
 			fresh++;
 		}
 	}
@@ -128,7 +118,7 @@ static int find_export_file(struct step_ctx *ctx, struct http_client *c, const c
 			      job_id, fresh);
 	else
 		*file = xstrdup(pick);
-	mm_names_free(na.names, na.n);
+	mm_names_free(names, n);
 	return ret;
 }
 

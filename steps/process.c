@@ -25,8 +25,6 @@
 #include "step.h"
 #include "util.h"
 
-#define JOBS_SCAN 200 /* newest import jobs looked at for one of this file */
-
 static const struct param_spec process_params[] = {
 	{ "file", P_STRING, 1, NULL, "name in the import directory, e.g. ${steps.upload.name}" },
 	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)" },
@@ -39,8 +37,6 @@ static const struct param_spec process_params[] = {
 };
 
 static const char *const process_outputs[] = { "job_id", NULL };
-
-static const char *const live_statuses[] = { "pending", "in_progress", "cancel_requested", "success", NULL };
 
 static cJSON *import_data(const struct step_ctx *ctx)
 {
@@ -60,79 +56,26 @@ static cJSON *import_data(const struct step_ctx *ctx)
 	return d;
 }
 
-struct names_arg {
-	char **names;
-	size_t n;
-};
-
-static int list_imports_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct names_arg *a = arg;
-
-	return mm_list_imports(c, &a->names, &a->n, err);
-}
-
-struct jobs_arg {
-	struct mm_job *jobs;
-	size_t n;
-};
-
-static int list_jobs_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct jobs_arg *a = arg;
-
-	return mm_list_jobs(c, "import_process", 0, JOBS_SCAN, &a->jobs, &a->n, err);
-}
-
-static int call(struct step_ctx *ctx, struct http_client *c,
-		int (*fn)(struct http_client *, void *, struct mm_error *), void *arg, struct mm_error *err)
-{
-	/* Dry runs never log in again: that would be a POST. */
-	return ctx->dry_run ? fn(c, arg, err) : with_reauth(ctx, &c, fn, arg, err);
-}
-
 /* 1 when GET /imports lists file, 0 when not, <0 on error. */
 static int import_listed(struct step_ctx *ctx, struct http_client *c, const char *file, struct mm_error *err)
 {
-	struct names_arg na = { NULL, 0 };
+	char **names = NULL;
+	size_t n = 0;
 	int found = 0;
 
-	if (call(ctx, c, list_imports_fn, &na, err) < 0)
+	if (mm_list_imports(c, &names, &n, err) < 0)
 		return MM_ERR;
-	for (size_t i = 0; i < na.n && !found; i++)
-		found = !strcmp(na.names[i], file);
-	mm_names_free(na.names, na.n);
+	for (size_t i = 0; i < n && !found; i++)
+		found = !strcmp(names[i], file);
+	mm_names_free(names, n);
 	return found;
-}
-
-static int is_live(const char *status)
-{
-	for (const char *const *s = live_statuses; *s; s++)
-		if (!strcmp(*s, status))
-			return 1;
-	return 0;
 }
 
 /* The newest pending/running/successful import job of file: 1 (job filled), 0 none, <0 error. */
 static int existing_job(struct step_ctx *ctx, struct http_client *c, const char *file, struct mm_job *job,
 			struct mm_error *err)
 {
-	struct jobs_arg ja = { NULL, 0 };
-	int found = 0;
-
-	if (call(ctx, c, list_jobs_fn, &ja, err) < 0)
-		return MM_ERR;
-	for (size_t i = 0; i < ja.n && !found; i++) {
-		const cJSON *f = cJSON_GetObjectItemCaseSensitive(ja.jobs[i].data, "import_file");
-
-		if (!is_live(ja.jobs[i].status) || !cJSON_IsString(f) || strcmp(f->valuestring, file))
-			continue;
-		*job = ja.jobs[i];
-		memset(&ja.jobs[i], 0, sizeof(ja.jobs[i])); /* job owns the data now */
-		found = 1;
-	}
-	mm_jobs_free(ja.jobs, ja.n);
-	return found;
+	return job_find(c, "import_process", "import_file", file, NULL, job, err);
 }
 
 static int file_gone(const char *file, struct mm_error *err)

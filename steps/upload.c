@@ -192,52 +192,19 @@ static int64_t recorded_offset(const struct step_ctx *ctx)
 
 /* ---- server calls ---------------------------------------------------------- */
 
-enum op { OP_LIST_UPLOADS, OP_GET, OP_CREATE, OP_LIST_IMPORTS };
-
-struct call {
-	enum op op;
-	const struct upload *u;
-	struct mm_upload up;   /* OP_GET, OP_CREATE */
-	struct mm_upload *ups; /* OP_LIST_UPLOADS; caller frees */
-	char **names;          /* OP_LIST_IMPORTS; caller frees with mm_names_free */
-	size_t n;
-};
-
-static int call_fn(struct http_client *c, void *arg, struct mm_error *err)
-{
-	struct call *a = arg;
-
-	switch (a->op) {
-	case OP_LIST_UPLOADS:
-		return mm_list_my_uploads(c, &a->ups, &a->n, err);
-	case OP_GET:
-		return mm_get_upload(c, a->u->id, &a->up, err);
-	case OP_CREATE:
-		return mm_create_upload(c, a->u->filename, a->u->size, &a->up, err);
-	case OP_LIST_IMPORTS:
-		return mm_list_imports(c, &a->names, &a->n, err);
-	}
-	return MM_EINVAL;
-}
-
-/* One API call; a 401 logs in again once, except in a dry run (a login is a POST). */
-static int call(struct step_ctx *ctx, struct http_client *c, struct call *a, struct mm_error *err)
-{
-	return ctx->dry_run ? call_fn(c, a, err) : with_reauth(ctx, &c, call_fn, a, err);
-}
-
 /* 1 when GET /imports lists u->name, 0 when not, <0 on error. */
 static int import_listed(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
 			 struct mm_error *err)
 {
-	struct call a = { .op = OP_LIST_IMPORTS };
+	char **names = NULL;
+	size_t n = 0;
 	int found = 0;
 
-	if (call(ctx, c, &a, err) < 0)
+	if (mm_list_imports(c, &names, &n, err) < 0)
 		return MM_ERR;
-	for (size_t i = 0; i < a.n && !found; i++)
-		found = !strcmp(a.names[i], u->name);
-	mm_names_free(a.names, a.n);
+	for (size_t i = 0; i < n && !found; i++)
+		found = !strcmp(names[i], u->name);
+	mm_names_free(names, n);
 	return found;
 }
 
@@ -265,22 +232,23 @@ static int is_ours(const struct mm_upload *up, const struct upload *u, const cJS
 static int find_session(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
 			const cJSON *before, char id[MM_ID_LEN + 1], struct mm_error *err)
 {
-	struct call a = { .op = OP_LIST_UPLOADS };
+	struct mm_upload *ups = NULL;
+	size_t n = 0;
 	int found = 0;
 
-	if (call(ctx, c, &a, err) < 0)
+	if (mm_list_my_uploads(c, &ups, &n, err) < 0)
 		return MM_ERR;
-	for (size_t i = 0; i < a.n; i++) {
-		if (!is_ours(&a.ups[i], u, before))
+	for (size_t i = 0; i < n; i++) {
+		if (!is_ours(&ups[i], u, before))
 			continue;
 		if (found && !ctx->dry_run)
 			step_warn(ctx, "upload session %s also matches; leaving it (the retention job removes it)",
-				  a.ups[i].id);
+				  ups[i].id);
 		if (!found)
-			memcpy(id, a.ups[i].id, MM_ID_LEN + 1);
+			memcpy(id, ups[i].id, MM_ID_LEN + 1);
 		found = 1;
 	}
-	free(a.ups);
+	free(ups);
 	return found;
 }
 
@@ -336,7 +304,7 @@ static int backoff(const struct step_ctx *ctx, int64_t attempt)
 static int create_session(struct step_ctx *ctx, struct http_client *c, struct upload *u,
 			  struct mm_error *err)
 {
-	struct call a = { .op = OP_CREATE, .u = u };
+	struct mm_upload up;
 	int unsure = 0, rc = 0;
 
 	for (int64_t attempt = 1;; attempt++) {
@@ -345,8 +313,8 @@ static int create_session(struct step_ctx *ctx, struct http_client *c, struct up
 			return 0;
 		}
 		if (!unsure || rc == 0) {
-			if ((rc = call(ctx, c, &a, err)) == 0) {
-				memcpy(u->id, a.up.id, sizeof(u->id));
+			if ((rc = mm_create_upload(c, u->filename, u->size, &up, err)) == 0) {
+				memcpy(u->id, up.id, sizeof(u->id));
 				return 0;
 			}
 			if (rc != MM_ERETRY)
@@ -366,7 +334,8 @@ static int open_session(struct step_ctx *ctx, struct http_client *c, struct uplo
 			struct mm_error *err)
 {
 	const char *id = ckpt_str(ctx, "upload_id");
-	struct call a = { .op = OP_LIST_UPLOADS };
+	struct mm_upload *ups = NULL;
+	size_t n = 0;
 	int found;
 
 	if (id) {
@@ -388,10 +357,10 @@ static int open_session(struct step_ctx *ctx, struct http_client *c, struct uplo
 		cJSON_Delete(u->before);
 		u->before = NULL;
 	}
-	if (call(ctx, c, &a, err) < 0)
+	if (mm_list_my_uploads(c, &ups, &n, err) < 0)
 		return MM_ERR;
-	u->before = import_session_ids(a.ups, a.n);
-	free(a.ups);
+	u->before = import_session_ids(ups, n);
+	free(ups);
 	if (save(ctx, u, 0, err) < 0 || create_session(ctx, c, u, err) < 0)
 		return err->code ? err->code : MM_ERR;
 	step_log(ctx, "created upload session %s for '%s' (%lld bytes)", u->id, u->filename, (long long)u->size);
@@ -482,32 +451,32 @@ static int progress(struct step_ctx *ctx, const struct upload *u, int64_t offset
  */
 static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err)
 {
-	struct call a = { .op = OP_GET, .u = u };
+	struct mm_upload up;
 	int64_t last = -1, fails = 0;
 	int rc, complete = 0;
 
 	for (;;) {
 		if (step_should_stop(ctx))
 			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume", u->id);
-		if ((rc = call(ctx, c, &a, err)) == MM_ENOTFOUND)
+		if ((rc = mm_get_upload(c, u->id, &up, err)) == MM_ENOTFOUND)
 			return session_gone(ctx, c, u, 0, err);
 		if (rc < 0)
 			return rc;
-		if (a.up.file_size != u->size)
+		if (up.file_size != u->size)
 			return err_set(err, MM_ERR, "upload session %s is for %lld bytes, but '%s' has %lld",
-				       u->id, (long long)a.up.file_size, u->path, (long long)u->size);
-		if ((rc = progress(ctx, u, a.up.file_offset, &last, err)) < 0)
+				       u->id, (long long)up.file_size, u->path, (long long)u->size);
+		if ((rc = progress(ctx, u, up.file_offset, &last, err)) < 0)
 			return rc;
 		if (rc > 0)
 			fails = 0;
 		err_clear(err);
-		if (a.up.file_offset >= u->size) /* stored but not moved into place (yet?) */
+		if (up.file_offset >= u->size) /* stored but not moved into place (yet?) */
 			rc = err_set(err, MM_ERETRY,
 				     "the server holds all %lld bytes of upload session %s but has not completed "
 				     "it (on S3-backed servers a file above 5 GB cannot be moved into place: "
 				     "app.upload.upload_data.move_file.app_error)",
 				     (long long)u->size, u->id);
-		else if ((rc = send_chunk(ctx, c, u, a.up.file_offset, &complete, err)) == 0 && complete)
+		else if ((rc = send_chunk(ctx, c, u, up.file_offset, &complete, err)) == 0 && complete)
 			return session_gone(ctx, c, u, 1, err);
 		if (rc == 0)
 			continue;
@@ -592,13 +561,13 @@ static int64_t chunks_for(int64_t size, int64_t chunk)
 static int describe_session(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct buf *out,
 			    struct mm_error *err)
 {
-	struct call a = { .op = OP_GET, .u = u };
-	int rc = call(ctx, c, &a, err);
+	struct mm_upload up;
+	int rc = mm_get_upload(c, u->id, &up, err);
 
 	if (rc == 0) {
 		buf_addf(out, "would resume upload session %s at byte %lld of %lld (%d%%)", u->id,
-			 (long long)a.up.file_offset, (long long)a.up.file_size,
-			 (int)(a.up.file_offset * 100 / (a.up.file_size ? a.up.file_size : 1)));
+			 (long long)up.file_offset, (long long)up.file_size,
+			 (int)(up.file_offset * 100 / (up.file_size ? up.file_size : 1)));
 		return 0;
 	}
 	if (rc != MM_ENOTFOUND || (rc = set_name(u, err)) < 0 || (rc = import_listed(ctx, c, u, err)) < 0)
