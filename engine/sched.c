@@ -131,6 +131,11 @@ static cJSON *persistable_params(const struct plan_step *st)
 /* {"params":{...},"server":{"name","url"},"type"} — canonical order is applied when hashing. */
 static cJSON *fingerprint_input(const struct run *r, const struct plan_step *st)
 {
+	cJSON *params = persistable_params(st);
+
+	for (const struct param_spec *ps = st->type->params; ps && ps->name; ps++)
+		if (ps->tuning)
+			cJSON_DeleteItemFromObjectCaseSensitive(params, ps->name);
 	cJSON *in = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(in, "type", st->type->name);
@@ -141,7 +146,7 @@ static cJSON *fingerprint_input(const struct run *r, const struct plan_step *st)
 		cJSON_AddStringToObject(s, "name", sv->name);
 		cJSON_AddStringToObject(s, sv->socket ? "socket" : "url", sv->socket ? sv->socket : sv->url);
 	}
-	cJSON_AddItemToObject(in, "params", persistable_params(st));
+	cJSON_AddItemToObject(in, "params", params);
 	return in;
 }
 

@@ -51,6 +51,10 @@ struct param_spec {
 	 * fingerprint only ever see its SHA-256. */
 	int secret;
 	const char *ref_output; /* P_STEPREF: which output of the named step the value stands for */
+	/* How, not what (timeouts, chunk sizes, retries): left out of the
+	 * fingerprint, so raising a timeout resumes the wait instead of
+	 * starting a second job. */
+	int tuning;
 };
 
 enum step_server_use { SERVER_NONE, SERVER_OPTIONAL, SERVER_REQUIRED };

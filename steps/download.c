@@ -51,8 +51,8 @@ static const struct param_spec dl_params[] = {
 	{ .name = "presign", .kind = P_BOOL, .def = "false",
 	  .doc = "download through a presigned S3 link when the server offers one" },
 	{ .name = "sha256", .kind = P_STRING, .doc = "expected SHA-256 of the file, in hex" },
-	{ .name = "retries", .kind = P_INT, .def = "8", .doc = "attempts in a row without progress before giving up" },
-	{ .name = "overlap", .kind = P_SIZE, .def = "64KiB", .doc = "bytes fetched again and compared when resuming" },
+	{ .name = "retries", .kind = P_INT, .def = "8", .doc = "attempts in a row without progress before giving up", .tuning = 1 },
+	{ .name = "overlap", .kind = P_SIZE, .def = "64KiB", .doc = "bytes fetched again and compared when resuming", .tuning = 1 },
 	{ .name = NULL },
 };
 

@@ -22,7 +22,7 @@
 static const struct param_spec exec_params[] = {
 	{ "command", P_STRING, 1, NULL, "shell command, run with /bin/sh -c" },
 	{ "cwd", P_PATH, 0, ".", "working directory (relative to the plan file)" },
-	{ "timeout", P_DURATION, 0, "1h", "how long the command may run" },
+	{ "timeout", P_DURATION, 0, "1h", "how long the command may run", .tuning = 1 },
 	{ NULL },
 };
 

@@ -21,9 +21,9 @@ static const struct param_spec export_params[] = {
 	{ "archived_channels", P_BOOL, 0, "true", "include archived channels (9.1+)" },
 	{ "profile_pictures", P_BOOL, 0, "false", "include profile pictures (recent servers)" },
 	{ "roles_and_schemes", P_BOOL, 0, "true", "include roles and schemes (recent servers)" },
-	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)" },
-	{ "stall_timeout", P_DURATION, 0, "2h", "give up when the job shows no change this long; 0: never" },
-	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks" },
+	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)", .tuning = 1 },
+	{ "stall_timeout", P_DURATION, 0, "2h", "give up when the job shows no change this long; 0: never", .tuning = 1 },
+	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks", .tuning = 1 },
 	{ NULL },
 };
 

@@ -27,10 +27,10 @@ static const struct param_spec extract_params[] = {
 	  .doc = "start of the range: 2024-01-31, 2024-01-31T10:00:00Z or epoch seconds" },
 	{ .name = "to", .kind = P_STRING, .doc = "end of the range (same forms); default: when the step first ran" },
 	{ .name = "timeout", .kind = P_DURATION, .def = "12h",
-	  .doc = "give up waiting after this long (the job keeps running)" },
+	  .doc = "give up waiting after this long (the job keeps running)", .tuning = 1 },
 	{ .name = "stall_timeout", .kind = P_DURATION, .def = "2h",
-	  .doc = "give up when the job shows no change this long; 0: never" },
-	{ .name = "poll_interval", .kind = P_DURATION, .def = "10s", .doc = "longest wait between two status checks" },
+	  .doc = "give up when the job shows no change this long; 0: never", .tuning = 1 },
+	{ .name = "poll_interval", .kind = P_DURATION, .def = "10s", .doc = "longest wait between two status checks", .tuning = 1 },
 	{ NULL },
 };
 

@@ -27,10 +27,10 @@
 
 static const struct param_spec process_params[] = {
 	{ "file", P_STRING, 1, NULL, "name in the import directory, e.g. ${steps.upload.name}" },
-	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)" },
+	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)", .tuning = 1 },
 	{ "stall_timeout", P_DURATION, 0, "0",
-	  "give up when the job shows no change this long; 0: never (a running import shows none)" },
-	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks" },
+	  "give up when the job shows no change this long; 0: never (a running import shows none)", .tuning = 1 },
+	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks", .tuning = 1 },
 	{ "extract_content", P_BOOL, 0, "false", "extract text from document attachments while importing" },
 	{ "workers", P_INT, 0, NULL, "import parallelism (recent servers; default: the server's CPUs)" },
 	{ NULL },

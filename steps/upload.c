@@ -49,9 +49,9 @@
 static const struct param_spec upload_params[] = {
 	{ "file", P_PATH, 1, NULL, "the local archive to upload, e.g. ${steps.download.path}" },
 	{ "filename", P_STRING, 0, NULL, "name on the server (default: the file's base name)" },
-	{ "chunk_size", P_SIZE, 0, "64MiB", "bytes per request; the first one is at least 5 MiB" },
+	{ "chunk_size", P_SIZE, 0, "64MiB", "bytes per request; the first one is at least 5 MiB", .tuning = 1 },
 	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the file (hex); refuse to upload otherwise" },
-	{ "retries", P_INT, 0, "8", "failed attempts in a row, without progress, before giving up" },
+	{ "retries", P_INT, 0, "8", "failed attempts in a row, without progress, before giving up", .tuning = 1 },
 	{ NULL },
 };
 

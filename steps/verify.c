@@ -16,7 +16,7 @@
 
 static const struct param_spec verify_params[] = {
 	{ "archive", P_PATH, 1, NULL, "the export zip to check" },
-	{ "max_errors", P_INT, 0, "50", "errors shown (all are counted)" },
+	{ "max_errors", P_INT, 0, "50", "errors shown (all are counted)", .tuning = 1 },
 	{ "attachments", P_BOOL, 0, "true", "check that attachment paths are in the zip" },
 	{ "fail_on_errors", P_BOOL, 0, "true", "fail the step when the archive has errors" },
 	{ "post_counts", P_BOOL, 0, "true", "with a server: compare posts per channel" },

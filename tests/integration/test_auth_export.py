@@ -144,6 +144,12 @@ class AuthExportTest(unittest.TestCase):
         p = self.plan(TOKEN, "  - {id: export, type: export, server: mm, poll_interval: 1s, timeout: 3s}\n")
         r = run(["apply", p], env=self.env(srv), check_exit=1)
         self.assertIn("still 'pending' after the step's timeout of 3s", r.stderr)
+        # Raising the timeout resumes waiting for the same job: no second export.
+        srv.faults(jobs_stay_pending=False)
+        with open(p) as f:
+            self.wd.plan(f.read().replace("timeout: 3s", "timeout: 60s"))
+        run(["apply", p], env=self.env(srv), check_exit=0)
+        self.assertEqual(len(srv.control("GET", "/jobs")), 1)
 
     def test_bursts_of_429_and_503_while_polling(self):
         srv = self.fake(seed="small", job_run_seconds=1)

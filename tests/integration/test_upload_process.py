@@ -479,12 +479,18 @@ class ProcessTest(Case):
         self.assertIn("shows no change for 2s", p.stderr)
         job = self.jobs_created()[0]
         self.assertEqual(job["status"], "in_progress")
-        # A changed definition drops the checkpoint, yet the running import is adopted.
+        # Timeouts are tuning, not definition: the checkpoint stays and the
+        # same job is waited for again, never a second one.
         self.write_plan(process=True, process_extra="    timeout: 2s\n")
         out = self.dry_run()
-        self.assertIn("would adopt import job %s" % job["id"], out)
+        self.assertIn("would keep waiting for import job %s" % job["id"], out)
         p = self.apply(code=1)
         self.assertIn("after the step's timeout of 2s", p.stderr)
+        self.assertEqual(len(self.jobs_created()), 1)
+        # Changing what the step does (extract_content) drops the checkpoint,
+        # yet the running import of the same file is adopted, not duplicated.
+        self.write_plan(process=True, process_extra="    timeout: 2s\n    extract_content: true\n")
+        p = self.apply(code=1)
         self.assertIn("adopting import_process job " + job["id"], p.stdout + p.stderr)
         self.assertEqual(len(self.jobs_created()), 1)
 

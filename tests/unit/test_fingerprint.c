@@ -47,9 +47,16 @@ static void fingerprints(const char *yaml, const char *up_stdout, char fps[3][65
 	diags_release(&d);
 }
 
+/* A tuning key (how long to wait) is not part of what the step does. */
+static const char *plan_c =
+	"version: 1\nname: t\nstate_dir: /tmp/mm-fp-unused\nsteps:\n"
+	"  - {id: up, type: exec, command: echo 1}\n"
+	"  - {id: down, type: exec, command: \"use ${steps.up.stdout}\", timeout: 2h}\n"
+	"  - {id: other, type: exec, command: echo 2}\n";
+
 int main(void)
 {
-	char a[3][65], b[3][65], c[3][65];
+	char a[3][65], b[3][65], c[3][65], t[3][65];
 	cJSON *x = cJSON_Parse("{\"b\":1,\"a\":{\"d\":[1,2],\"c\":\"x\"}}");
 	cJSON *y = cJSON_Parse("{\"a\":{\"c\":\"x\",\"d\":[1,2]},\"b\":1}");
 	cJSON *z = cJSON_Parse("{\"a\":{\"c\":\"x\",\"d\":[2,1]},\"b\":1}");
@@ -74,5 +81,7 @@ int main(void)
 	CHECK_STR(a[0], c[0]);          /* the upstream's own definition did not change */
 	CHECK(strcmp(a[1], c[1]) != 0); /* its output did: downstream re-runs */
 	CHECK_STR(a[2], c[2]);          /* an unrelated step does not */
+	fingerprints(plan_c, "1", t);
+	CHECK_STR(a[1], t[1]);          /* a changed timeout resumes, it does not restart */
 	return check_done();
 }
