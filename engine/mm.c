@@ -688,6 +688,20 @@ int mm_list_imports(struct http_client *c, char ***names, size_t *n, struct mm_e
 	return get_names(c, API "/imports", names, n, err);
 }
 
+int mm_import_listed(struct http_client *c, const char *name, struct mm_error *err)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int found = 0;
+
+	if (mm_list_imports(c, &names, &n, err) < 0)
+		return MM_ERR;
+	for (size_t i = 0; i < n && !found; i++)
+		found = !strcmp(names[i], name);
+	mm_names_free(names, n);
+	return found;
+}
+
 int mm_delete_import(struct http_client *c, const char *name, struct mm_error *err)
 {
 	struct buf path = BUF_INIT;

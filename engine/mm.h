@@ -145,6 +145,8 @@ int mm_presign_export(struct http_client *c, const char *name, char **url, int64
 /* ---- imports and uploads ---- */
 
 int mm_list_imports(struct http_client *c, char ***names, size_t *n, struct mm_error *err);
+/* 1 when GET /imports lists name, 0 when it does not, <0 on error. */
+int mm_import_listed(struct http_client *c, const char *name, struct mm_error *err);
 /* MM_ENOTFOUND "unsupported" on servers without the route. */
 int mm_delete_import(struct http_client *c, const char *name, struct mm_error *err);
 /* type "import"; one attempt, MM_ERETRY when unsure: look for the session first. */

@@ -56,20 +56,6 @@ static cJSON *import_data(const struct step_ctx *ctx)
 	return d;
 }
 
-/* 1 when GET /imports lists file, 0 when not, <0 on error. */
-static int import_listed(struct step_ctx *ctx, struct http_client *c, const char *file, struct mm_error *err)
-{
-	char **names = NULL;
-	size_t n = 0;
-	int found = 0;
-
-	if (mm_list_imports(c, &names, &n, err) < 0)
-		return MM_ERR;
-	for (size_t i = 0; i < n && !found; i++)
-		found = !strcmp(names[i], file);
-	mm_names_free(names, n);
-	return found;
-}
 
 /* The newest pending/running/successful import job of file: 1 (job filled), 0 none, <0 error. */
 static int existing_job(struct step_ctx *ctx, struct http_client *c, const char *file, struct mm_job *job,
@@ -120,7 +106,7 @@ static int process_run(struct step_ctx *ctx, struct mm_error *err)
 		mm_job_clear(&job);
 		job = (struct mm_job)MM_JOB_INIT;
 		if (ret == 0) {
-			if ((listed = import_listed(ctx, c, file, err)) < 0) {
+			if ((listed = mm_import_listed(c, file, err)) < 0) {
 				ret = MM_ERR;
 				goto out;
 			}
@@ -209,7 +195,7 @@ static int process_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 		ret = 0;
 		goto out;
 	}
-	if ((found = import_listed(ctx, c, file, err)) < 0)
+	if ((found = mm_import_listed(c, file, err)) < 0)
 		goto out;
 	if (found)
 		buf_addf(out, "would start an import_process job for '%s' and wait for it", file);

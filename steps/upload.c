@@ -192,21 +192,6 @@ static int64_t recorded_offset(const struct step_ctx *ctx)
 
 /* ---- server calls ---------------------------------------------------------- */
 
-/* 1 when GET /imports lists u->name, 0 when not, <0 on error. */
-static int import_listed(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
-			 struct mm_error *err)
-{
-	char **names = NULL;
-	size_t n = 0;
-	int found = 0;
-
-	if (mm_list_imports(c, &names, &n, err) < 0)
-		return MM_ERR;
-	for (size_t i = 0; i < n && !found; i++)
-		found = !strcmp(names[i], u->name);
-	mm_names_free(names, n);
-	return found;
-}
 
 static int in_array(const cJSON *arr, const char *s)
 {
@@ -396,7 +381,7 @@ static int chunk_refused(const struct upload *u, int64_t len, struct mm_error *e
 static int session_gone(struct step_ctx *ctx, struct http_client *c, const struct upload *u, int answered,
 			struct mm_error *err)
 {
-	int listed = import_listed(ctx, c, u, err);
+	int listed = mm_import_listed(c, u->name, err);
 
 	if (listed < 0)
 		return MM_ERR;
@@ -570,7 +555,7 @@ static int describe_session(struct step_ctx *ctx, struct http_client *c, struct 
 			 (int)(up.file_offset * 100 / (up.file_size ? up.file_size : 1)));
 		return 0;
 	}
-	if (rc != MM_ENOTFOUND || (rc = set_name(u, err)) < 0 || (rc = import_listed(ctx, c, u, err)) < 0)
+	if (rc != MM_ENOTFOUND || (rc = set_name(u, err)) < 0 || (rc = mm_import_listed(c, u->name, err)) < 0)
 		return rc;
 	if (rc)
 		buf_addf(out, "upload session %s completed; would confirm '%s' and finish", u->id, u->name);
