@@ -20,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-TOKEN = "tok0123456789abcdefghijklm"  # 26 chars, like a real session token
+TOKEN = "stub-token-not-a-secret-01"  # 26 chars, like a real session token
 VERSION_ID = "9.11.2.12345.abcdef.true"
 JOB_ID = "jobjobjobjobjobjobjobjob12"
 UPLOAD_ID = "upupupupupupupupupupupup12"

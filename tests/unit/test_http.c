@@ -15,7 +15,7 @@
 #include "mm.h"
 #include "util.h"
 
-#define TOKEN "tok0123456789abcdefghijklm"
+#define TOKEN "stub-token-not-a-secret-01"
 #define JOB_ID "jobjobjobjobjobjobjobjob12"
 
 static char base_url[64];

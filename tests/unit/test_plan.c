@@ -48,7 +48,7 @@ static const struct bad_case bad[] = {
 		   "4:34: unknown interpolation '${nope:x}': expected ${env:NAME}, ${file:PATH} or ${steps.ID.KEY}" },
 	/* 13 */ { "version: 1\nname: t\nsteps:\n  - {id: a, type: exec, command: \"${env:X\"}\n",
 		   "4:34: unterminated '${' (write '$${' for a literal '${')" },
-	/* 14 */ { "version: 1\nname: t\nservers:\n  src:\n    url: https://x\n    token: abcdefghijklmnopqrstuvwxyz\nsteps:\n  - {id: a, type: exec, command: x}\n",
+	/* 14 */ { "version: 1\nname: t\nservers:\n  src:\n    url: https://x\n    token: literal-token-value\nsteps:\n  - {id: a, type: exec, command: x}\n",
 		   "6:12: server 'src': 'token' must be ${env:NAME} or ${file:PATH}; a literal secret does not belong in a plan file" },
 	/* 15 */ { "version: 1\nname: t\nservers:\n  src:\n    url: https://x\n    username: admin\n    password: hunter2\nsteps:\n  - {id: a, type: exec, command: x}\n",
 		   "7:15: server 'src': 'password' must be ${env:NAME} or ${file:PATH}; a literal secret does not belong in a plan file" },
