@@ -47,6 +47,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import tempfile
@@ -4117,6 +4118,8 @@ def parse_args(argv=None):
     p.add_argument("--rate-limit", action="store_true", help="enable RateLimitSettings (10/s, burst 100)")
     p.add_argument("--config-patch", action="append", default=[], metavar="JSON",
                    help="apply a config patch at startup (no restrictions); repeatable")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (needs --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     p.add_argument("--fault", action="append", default=[], metavar="JSON",
                    help="install faults at startup, same JSON as POST /__fake/faults; repeatable")
     return p.parse_args(argv)
@@ -4140,7 +4143,15 @@ def main(argv=None) -> int:
     server = TCPServer(("127.0.0.1", args.port), Handler)
     server.app = app
     port = server.server_address[1]
-    app.base_url = f"http://127.0.0.1:{port}"
+    scheme = "http"
+    if args.tls_cert:
+        # HTTPS for the client's certificate checks; the handshake runs when a
+        # handler first reads, in the handler's own thread.
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
+    app.base_url = f"{scheme}://127.0.0.1:{port}"
     app.config.patch({"ServiceSettings": {"SiteURL": app.base_url}}, trusted=True)
 
     unix = None
