@@ -1136,6 +1136,7 @@ static void fill_dl_result(const struct xfer *x, struct http_dl_result *res)
 	res->range_end = x->range_end;
 	res->range_total = x->range_total;
 	res->received = x->received;
+	res->retry_after_s = x->resp->retry_after_s;
 	copy_str(res->content_type, sizeof(res->content_type), x->resp->content_type,
 		 strlen(x->resp->content_type));
 }

@@ -111,6 +111,7 @@ struct http_dl_result {
 	int64_t content_length;
 	int64_t range_start, range_end, range_total; /* a 416 fills range_total only */
 	int64_t received;                            /* body bytes handed to the callback */
+	long retry_after_s;                          /* Retry-After of a 429/503, -1 when absent */
 	char content_type[128];
 };
 

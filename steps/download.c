@@ -628,7 +628,7 @@ static int fetch(struct dl *d, struct mm_error *err)
 
 	for (;;) {
 		struct mm_error e = MM_ERROR_INIT;
-		struct http_dl_result res;
+		struct http_dl_result res = { 0 };
 		int64_t off = d->range_ignored || d->have <= d->overlap ? 0 : d->have - d->overlap;
 		struct feed f = { d, d->fd, off, d->have, 1, 0, 0, 0 };
 		int rc, v;
@@ -665,7 +665,9 @@ static int fetch(struct dl *d, struct mm_error *err)
 			return err_set(err, MM_ERR, "gave up after %d attempts in a row without progress at byte "
 				       "%lld: %s", idle, (long long)d->have, e.msg[0] ? e.msg : "no data");
 		if (v == RETRY) {
-			int64_t ms = backoff_ms(idle);
+			/* The server's Retry-After wins over our own backoff (capped like it). */
+			int64_t ms = res.retry_after_s > 0 ? (res.retry_after_s < 120 ? res.retry_after_s : 120) * 1000
+							     : backoff_ms(idle);
 
 			step_warn(d->ctx, "%s; attempt %d of %lld without progress, next in %lld ms",
 				  e.msg[0] ? e.msg : "no data", idle, (long long)retries + 1, (long long)ms);
