@@ -31,7 +31,9 @@ struct mm_error {
 
 #define MM_ERROR_INIT { 0, 0, "", "" }
 
-/* Replaces the message; returns code so callers can `return err_set(...)`. */
+/* Replaces the message; returns code so callers can `return err_set(...)`.
+ * http_status and app_id are kept: err_clear first when reusing a record.
+ * Never pass err->msg itself as an argument (it is overwritten while read). */
 int err_set(struct mm_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Prepends "<context>: " to the current message. */

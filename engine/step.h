@@ -99,7 +99,8 @@ const cJSON *param_json(const struct step_ctx *, const char *name);
  * (archive: ${steps.dl.path} → dl's outputs), or NULL. Owned by the state. */
 const cJSON *step_linked_outputs(const struct step_ctx *, const char *param, const char *type);
 
-/* Records resume data now (state.json committed before return). Takes ownership of ckpt. */
+/* Records resume data now (state.json committed before return). Takes ownership of ckpt;
+ * the previous ctx->ckpt is freed, so pointers into it (ckpt_str results) go stale. */
 int ckpt_save(struct step_ctx *, cJSON *ckpt, struct mm_error *);
 /* A string in the checkpoint, or NULL. */
 const char *ckpt_str(const struct step_ctx *, const char *key);
