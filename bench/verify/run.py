@@ -33,11 +33,12 @@ ENGINE = os.path.join(SRC, "engine")
 
 def build(out):
     srcs = [os.path.join(HERE, "verify_bench.c")] + [
-        os.path.join(ENGINE, f) for f in ("archive.c", "bulkline.c", "buf.c", "error.c", "util.c")]
+        os.path.join(ENGINE, f) for f in ("archive/archive.c", "archive/bulkline.c", "util/buf.c",
+                                          "util/error.c", "util/util.c")]
     pc = subprocess.run(["pkg-config", "--cflags", "--libs", "libzip", "libcjson", "libcrypto"],
                         check=True, capture_output=True, text=True).stdout.split()
     cmd = [os.environ.get("CC", "cc"), "-O2", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE",
-           "-DNDEBUG", "-I" + ENGINE, *srcs, *pc, "-lpthread", "-lm", "-o", out]
+           "-DNDEBUG", "-I" + os.path.join(ENGINE, "archive"), "-I" + os.path.join(ENGINE, "util"), *srcs, *pc, "-lpthread", "-lm", "-o", out]
     subprocess.run(cmd, check=True)
 
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "plan.h"
+#include "steps.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct plan *p = NULL;
 	FILE *devnull;
 
-	plan_load("fuzz.yaml", (const char *)data, size, &p, &d);
+	plan_load("fuzz.yaml", (const char *)data, size, step_types_all(), &p, &d);
 	devnull = fopen("/dev/null", "w");
 	if (devnull) {
 		diags_print(&d, devnull);

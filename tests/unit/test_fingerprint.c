@@ -8,6 +8,7 @@
 #include "canon.h"
 #include "check.h"
 #include "plan.h"
+#include "steps.h"
 #include "run.h"
 
 static const char *plan_a =
@@ -30,7 +31,7 @@ static void fingerprints(const char *yaml, const char *up_stdout, char fps[3][65
 	struct run r = { 0 };
 	struct mm_error err = MM_ERROR_INIT;
 
-	CHECK(plan_load("/tmp/t.yaml", yaml, strlen(yaml), &p, &d) == 0);
+	CHECK(plan_load("/tmp/t.yaml", yaml, strlen(yaml), step_types_all(), &p, &d) == 0);
 	st.root = cJSON_Parse("{\"steps\":{\"up\":{\"status\":\"done\",\"outputs\":{\"exit_code\":0}}}}");
 	cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(st.root, "steps"), "up"), "outputs"),
 				"stdout", up_stdout);

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "check.h"
 #include "plan.h"
+#include "steps.h"
 
 #define GOOD_HEAD "version: 1\nname: t\n"
 #define SERVERS                                          \
@@ -115,7 +116,7 @@ static void test_bad_plans(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct diags d = DIAGS_INIT;
 		struct plan *p = NULL;
-		int ret = plan_load("t.yaml", bad[i].yaml, strlen(bad[i].yaml), &p, &d);
+		int ret = plan_load("t.yaml", bad[i].yaml, strlen(bad[i].yaml), step_types_all(), &p, &d);
 		char *got = diags_text(&d);
 
 		CHECK(ret == MM_EINVAL);
@@ -142,7 +143,7 @@ static void test_good_plan(void)
 	struct diags d = DIAGS_INIT;
 	struct plan *p = NULL;
 
-	CHECK(plan_load("/tmp/dir/t.yaml", y, strlen(y), &p, &d) == 0);
+	CHECK(plan_load("/tmp/dir/t.yaml", y, strlen(y), step_types_all(), &p, &d) == 0);
 	CHECK(d.n == 0);
 	if (!p)
 		return;
@@ -163,7 +164,7 @@ static void test_default_state_dir(void)
 	struct diags d = DIAGS_INIT;
 	struct plan *p = NULL;
 
-	CHECK(plan_load("/srv/plans/t.yaml", y, strlen(y), &p, &d) == 0);
+	CHECK(plan_load("/srv/plans/t.yaml", y, strlen(y), step_types_all(), &p, &d) == 0);
 	if (p)
 		CHECK_STR(p->state_dir, "/srv/plans/.mmigrate/t");
 	plan_free(p);
@@ -175,7 +176,7 @@ static void test_missing_file(void)
 	struct diags d = DIAGS_INIT;
 	struct plan *p = NULL;
 
-	CHECK(plan_load("/nonexistent/plan.yaml", NULL, 0, &p, &d) == MM_ERR);
+	CHECK(plan_load("/nonexistent/plan.yaml", NULL, 0, step_types_all(), &p, &d) == MM_ERR);
 	CHECK(d.n == 1 && d.v[0].line == 0);
 	CHECK_CONTAINS(d.v[0].msg, "cannot read plan");
 	diags_release(&d);

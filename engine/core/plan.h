@@ -3,7 +3,7 @@
  * and column.
  *
  *   struct diags d = DIAGS_INIT;
- *   plan_load(path, NULL, 0, &plan, &d)  → 0, or MM_EINVAL with every problem in d
+ *   plan_load(path, NULL, 0, step_types_all(), &plan, &d)  → 0, or MM_EINVAL with every problem in d
  *   diags_print(&d, stderr); diags_release(&d);
  *   ... plan->steps[i] ...
  *   plan_free(plan);
@@ -21,20 +21,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "diag.h"
 #include "error.h"
 #include "step.h"
-
-enum pnode_kind { PN_SCALAR, PN_MAP, PN_SEQ };
-
-struct pnode {
-	enum pnode_kind kind;
-	int line, col;  /* 1-based */
-	char *scalar;   /* PN_SCALAR */
-	int plain;      /* unquoted scalar: may be a bool or number */
-	size_t n;       /* entries of a map or seq */
-	struct pnode **keys;  /* PN_MAP: key scalars */
-	struct pnode **items; /* PN_MAP values, PN_SEQ items */
-};
+#include "yamltree.h"
 
 struct plan_server {
 	char *name;
@@ -56,6 +46,7 @@ struct plan_step {
 };
 
 struct plan {
+	const struct step_type *const *types; /* the registry the plan was checked against */
 	char *path;      /* as given, for messages */
 	char *dir;       /* absolute directory of the plan file */
 	char *name;
@@ -68,41 +59,16 @@ struct plan {
 	struct pnode *root;
 };
 
-struct diag {
-	int line, col;
-	char *msg;
-};
-
-struct diags {
-	char *file;
-	struct diag *v;
-	size_t n, cap;
-};
-
-#define DIAGS_INIT { NULL, NULL, 0, 0 }
-
 /*
- * text: the plan's bytes, or NULL to read path. Returns 0, MM_EINVAL with
+ * text: the plan's bytes, or NULL to read path; types: the step registry
+ * (NULL-terminated, steps/steps.h), not owned. Returns 0, MM_EINVAL with
  * diagnostics, or MM_ERR when the file cannot be read (message in the diags too).
  * On success the caller frees *out with plan_free.
  */
-int plan_load(const char *path, const char *text, size_t len, struct plan **out, struct diags *d);
+int plan_load(const char *path, const char *text, size_t len, const struct step_type *const *types,
+	      struct plan **out, struct diags *d);
 void plan_free(struct plan *);
 
 const struct plan_step *plan_step_find(const struct plan *, const char *id);
 const struct plan_server *plan_server_find(const struct plan *, const char *name);
-/* Value node of key in a map, or NULL. */
-const struct pnode *pnode_get(const struct pnode *map, const char *key);
-
-/* Parses YAML into a node tree (exposed for the fuzzer and tests). Caller frees with pnode_free. */
-int yaml_to_pnode(const char *text, size_t len, struct pnode **out, struct diags *d);
-void pnode_free(struct pnode *);
-/* The node as JSON, every scalar a string (for drift comparisons). Caller frees. */
-cJSON *pnode_to_json(const struct pnode *);
-
-void diag_add(struct diags *, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* Sorted by position, "FILE:LINE:COL: message" each. */
-void diags_print(struct diags *, FILE *out);
-void diags_release(struct diags *);
-
 #endif

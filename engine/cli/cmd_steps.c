@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "cmds.h"
+#include "steps.h"
 #include "step.h"
 
 static const char *const kind_names[] = { "string", "bool", "int", "duration", "size", "path", "list",

@@ -4,12 +4,14 @@
  * it. Anchors and aliases are refused: a plan reviewed in git should read
  * the same as it runs.
  */
+#include "yamltree.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
-#include "plan.h"
+#include "error.h"
 #include "util.h"
 
 #define MAX_DEPTH 64
@@ -225,4 +227,14 @@ cJSON *pnode_to_json(const struct pnode *n)
 			cJSON_AddItemToArray(out, v);
 	}
 	return out;
+}
+
+const struct pnode *pnode_get(const struct pnode *map, const char *key)
+{
+	if (!map || map->kind != PN_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++)
+		if (map->keys[i]->kind == PN_SCALAR && !strcmp(map->keys[i]->scalar, key))
+			return map->items[i];
+	return NULL;
 }

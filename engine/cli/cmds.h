@@ -1,13 +1,17 @@
 /*
  * cmds: the command implementations behind cli.c's dispatch table, and the
- * plumbing they share. Each cmd_* returns an exit status.
+ * plumbing they share (common.c). Each cmd_* returns an exit status.
  */
 #ifndef MM_CMDS_H
 #define MM_CMDS_H
 
+#include <signal.h>
+
 #include "gitinfo.h"
 #include "plan.h"
 #include "run.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_LOCKED = 3, EXIT_CHANGES = 4 };
 
 struct cli_opts {
 	const char *cmd;
@@ -26,6 +30,15 @@ int cli_load_plan(const struct cli_opts *, struct plan **plan, struct git_proven
 void cli_run_init(struct run *, const struct cli_opts *, struct plan *, struct state *);
 int cli_exit_for(int mm_code);
 int cli_interrupted(void);
+/* The signal that asked us to stop (SIGINT, SIGTERM), or 0; the flag itself for polling. */
+int cli_stop_signal(void);
+const volatile sig_atomic_t *cli_stop_flag(void);
+/* SIGINT/SIGTERM set the stop flag; SIGPIPE is ignored (a closed socket is an error, not a death). */
+void cli_install_signals(void);
+
+int cmd_validate(struct cli_opts *);
+int cmd_plan(struct cli_opts *);
+int cmd_apply(struct cli_opts *);
 
 int cmd_status(struct cli_opts *);
 int cmd_reset(struct cli_opts *);

@@ -27,77 +27,6 @@ static const char *const default_keys[] = { "retries", NULL };
 static const char *const step_common_keys[] = { "id", "type", "server", "description", NULL };
 static const char *const secret_keys[] = { "token", "password", "mfa", NULL };
 
-/* ---- diagnostics ---- */
-
-void diag_add(struct diags *d, int line, int col, const char *fmt, ...)
-{
-	struct buf b = BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vaddf(&b, fmt, ap);
-	va_end(ap);
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 16;
-		d->v = xrealloc(d->v, d->cap * sizeof(*d->v));
-	}
-	d->v[d->n].line = line;
-	d->v[d->n].col = col;
-	d->v[d->n].msg = buf_detach(&b);
-	d->n++;
-}
-
-static int diag_cmp(const void *a, const void *b)
-{
-	const struct diag *x = a, *y = b;
-
-	if (x->line != y->line)
-		return x->line - y->line;
-	return x->col - y->col;
-}
-
-void diags_print(struct diags *d, FILE *out)
-{
-	/* A stable sort keeps two errors at one position in the order found. */
-	for (size_t i = 1; i < d->n; i++)
-		for (size_t j = i; j > 0 && diag_cmp(&d->v[j - 1], &d->v[j]) > 0; j--) {
-			struct diag t = d->v[j];
-
-			d->v[j] = d->v[j - 1];
-			d->v[j - 1] = t;
-		}
-	for (size_t i = 0; i < d->n; i++) {
-		const char *file = d->file ? d->file : "plan";
-
-		if (d->v[i].line > 0)
-			fprintf(out, "%s:%d:%d: %s\n", file, d->v[i].line, d->v[i].col, d->v[i].msg);
-		else
-			fprintf(out, "%s: %s\n", file, d->v[i].msg);
-	}
-}
-
-void diags_release(struct diags *d)
-{
-	for (size_t i = 0; i < d->n; i++)
-		free(d->v[i].msg);
-	free(d->v);
-	free(d->file);
-	d->v = NULL;
-	d->file = NULL;
-	d->n = d->cap = 0;
-}
-
-/* ---- node helpers ---- */
-
-const struct pnode *pnode_get(const struct pnode *map, const char *key)
-{
-	if (!map || map->kind != PN_MAP)
-		return NULL;
-	for (size_t i = 0; i < map->n; i++)
-		if (map->keys[i]->kind == PN_SCALAR && !strcmp(map->keys[i]->scalar, key))
-			return map->items[i];
-	return NULL;
-}
 
 static const char *kind_name(enum pnode_kind k)
 {
@@ -370,9 +299,8 @@ static void load_servers(struct plan *p, const struct pnode *servers, struct dia
 /* ---- steps ---- */
 
 /* The registered type names, for suggest(); caller frees the array. */
-static const char **type_names(void)
+static const char **type_names(const struct step_type *const *all)
 {
-	const struct step_type *const *all = step_types_all();
 	size_t n = 0;
 	const char **names;
 
@@ -406,9 +334,9 @@ static void load_step_head(struct plan *p, struct plan_step *st, const struct pn
 	}
 	if (!(s = scalar_of(d, type, "type")))
 		return;
-	st->type = step_type_find(s);
+	st->type = step_type_lookup(p->types, s);
 	if (!st->type) {
-		const char **names = type_names();
+		const char **names = type_names(p->types);
 		const char *sug = suggest(s, names, NULL);
 
 		free(names);
@@ -722,7 +650,8 @@ static char *read_file(const char *path, size_t *len, struct diags *d)
 	return buf_detach(&b);
 }
 
-int plan_load(const char *path, const char *text, size_t len, struct plan **out, struct diags *d)
+int plan_load(const char *path, const char *text, size_t len, const struct step_type *const *types,
+	      struct plan **out, struct diags *d)
 {
 	struct plan *p = xcalloc(1, sizeof(*p));
 	char *owned = NULL;
@@ -731,6 +660,7 @@ int plan_load(const char *path, const char *text, size_t len, struct plan **out,
 	*out = NULL;
 	free(d->file);
 	d->file = xstrdup(path);
+	p->types = types;
 	p->path = xstrdup(path);
 	p->dir = abs_dir_of(path);
 	if (!text && !(text = owned = read_file(path, &len, d))) {

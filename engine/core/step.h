@@ -6,7 +6,7 @@
  * produces, and hooks. Generic code in plan.c rejects unknown, missing and
  * ill-typed keys from `params`; `check` only judges meaning.
  *
- *   steps.c: step_types[] = { &step_auth, &step_export, ... }   (one line per type)
+ *   steps/steps.c: step_types[] = { &step_auth, &step_export, ... }   (one line per type)
  *   sched.c: type->run(ctx, err)   → 0 done, <0 failed (MM_EINTR: stopped safely)
  *
  * While running, a step:
@@ -82,9 +82,8 @@ struct step_type {
 	int (*run)(struct step_ctx *, struct mm_error *);
 };
 
-/* steps.c: the registry. NULL when unknown. */
-const struct step_type *step_type_find(const char *name);
-const struct step_type *const *step_types_all(void); /* NULL-terminated */
+/* In a NULL-terminated registry (steps/steps.h): the type called name, or NULL. */
+const struct step_type *step_type_lookup(const struct step_type *const *types, const char *name);
 const struct param_spec *step_param_find(const struct step_type *, const char *key);
 int step_type_has_output(const struct step_type *, const char *key);
 

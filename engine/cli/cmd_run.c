@@ -1,0 +1,176 @@
+/* validate, plan and apply: the commands that run a plan. */
+#include "cmds.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "canon.h"
+#include "state.h"
+#include "util.h"
+
+int cmd_validate(struct cli_opts *o)
+{
+	struct plan *p = NULL;
+	struct git_provenance prov;
+	int ret = cli_load_plan(o, &p, &prov);
+
+	if (ret)
+		return ret;
+	if (!o->quiet)
+		printf("%s: ok (%zu steps, state in %s)\n", o->plan_path, p->nsteps, p->state_dir);
+	plan_free(p);
+	return EXIT_OK;
+}
+
+int cmd_plan(struct cli_opts *o)
+{
+	struct plan *p = NULL;
+	struct state *st = NULL;
+	struct git_provenance prov;
+	struct mm_error err = MM_ERROR_INIT;
+	struct run r;
+	int ret, changes = 0, rc;
+
+	if ((ret = cli_load_plan(o, &p, &prov)))
+		return ret;
+	if (state_open(p->state_dir, 0, &st, &err) < 0) {
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		plan_free(p);
+		return EXIT_FAILED;
+	}
+	cli_run_init(&r, o, p, st);
+	r.dry_run = 1;
+	rc = sched_plan(&r, &changes, &err);
+	run_release(&r);
+	if (rc < 0) {
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		ret = EXIT_FAILED;
+	} else {
+		if (!o->quiet && !o->json)
+			printf("%d of %zu steps would do something\n", changes, p->nsteps);
+		ret = o->detailed && changes ? EXIT_CHANGES : EXIT_OK;
+	}
+	state_free(st);
+	plan_free(p);
+	return ret;
+}
+
+static cJSON *run_start_details(const struct cli_opts *o, const struct plan *p, cJSON *prov)
+{
+	cJSON *d = cJSON_CreateObject();
+	char cwd[4096];
+
+	cJSON_AddStringToObject(d, "command", "apply");
+	cJSON_AddStringToObject(d, "plan", p->path);
+	cJSON_AddStringToObject(d, "plan_name", p->name);
+	cJSON_AddStringToObject(d, "version", MM_VERSION);
+	cJSON_AddNumberToObject(d, "pid", (double)getpid());
+	if (getcwd(cwd, sizeof(cwd)))
+		cJSON_AddStringToObject(d, "cwd", cwd);
+	cJSON_AddBoolToObject(d, "allow_dirty", o->allow_dirty);
+	cJSON_AddItemToObject(d, "provenance", cJSON_Duplicate(prov, 1));
+	return d;
+}
+
+static void print_resume_hint(const struct cli_opts *o, int code)
+{
+	if (code == MM_EINTR)
+		fprintf(stderr, "mmigrate: interrupted by %s; the checkpoint is saved.\n",
+			cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
+	fprintf(stderr, "mmigrate: resume with: mmigrate apply %s%s%s\n", o->plan_path,
+		o->state_dir ? " --state-dir " : "", o->state_dir ? o->state_dir : "");
+}
+
+static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJSON *prov)
+{
+	struct mm_error err = MM_ERROR_INIT;
+	struct run r;
+	int64_t t0 = mono_ms();
+	cJSON *end;
+	int rc;
+
+	state_set(st, "plan", cJSON_CreateString(p->path));
+	state_set(st, "plan_name", cJSON_CreateString(p->name));
+	state_set(st, "provenance", cJSON_Duplicate(prov, 1));
+	state_set(st, "allow_dirty", cJSON_CreateBool(o->allow_dirty));
+	state_set(st, "last_run", cJSON_CreateString(st->run_id));
+	if (state_commit(st, &err) < 0 ||
+	    journal_append(st, NULL, "run-start", run_start_details(o, p, prov), &err) < 0) {
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		return EXIT_FAILED;
+	}
+	cli_run_init(&r, o, p, st);
+	r.provenance = prov;
+	rc = sched_apply(&r, &err);
+	run_release(&r);
+	end = cJSON_CreateObject();
+	cJSON_AddStringToObject(end, "outcome", rc == 0 ? "success" : rc == MM_EINTR ? "interrupted" : "failed");
+	cJSON_AddNumberToObject(end, "duration_ms", (double)(mono_ms() - t0));
+	if (rc < 0)
+		cJSON_AddStringToObject(end, "error", err.msg);
+	{
+		struct mm_error jerr = MM_ERROR_INIT;
+
+		if (journal_append(st, NULL, "run-end", end, &jerr) < 0)
+			fprintf(stderr, "mmigrate: warning: %s\n", jerr.msg);
+	}
+	if (rc == 0) {
+		if (!o->quiet && !o->json)
+			printf("apply complete: %zu steps done\n", p->nsteps);
+		return EXIT_OK;
+	}
+	if (o->json)
+		run_event(&r, NULL, rc == MM_EINTR ? "run-interrupted" : "run-failed", NULL, "%s", err.msg);
+	if (rc != MM_EINTR)
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+	print_resume_hint(o, rc);
+	return cli_exit_for(rc);
+}
+
+int cmd_apply(struct cli_opts *o)
+{
+	struct plan *p = NULL;
+	struct state *st = NULL;
+	struct git_provenance prov;
+	struct mm_error err = MM_ERROR_INIT;
+	cJSON *provj = NULL;
+	int ret, lock_fd = -1;
+
+	if ((ret = cli_load_plan(o, &p, &prov)))
+		return ret;
+	if (prov.in_repo && prov.dirty && !o->allow_dirty) {
+		fprintf(stderr,
+			"mmigrate: %s has uncommitted changes; commit them (what runs should be what was "
+			"reviewed) or pass --allow-dirty\n",
+			o->plan_path);
+		plan_free(p);
+		return EXIT_USAGE;
+	}
+	provj = gitinfo_to_json(&prov);
+	if (state_open(p->state_dir, 1, &st, &err) < 0 || lock_acquire(p->state_dir, &lock_fd, &err) < 0) {
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		ret = cli_exit_for(err.code);
+		goto out;
+	}
+	/* Reload under the lock: a run that finished while we waited has written newer state. */
+	state_free(st);
+	if (state_open(p->state_dir, 1, &st, &err) < 0) {
+		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		ret = EXIT_FAILED;
+		goto out;
+	}
+	ret = apply_locked(o, p, st, provj);
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	cJSON_Delete(provj);
+	state_free(st);
+	plan_free(p);
+	return ret;
+}
+
