@@ -27,6 +27,7 @@
 #include "mm.h"
 #include "plan.h"
 #include "step.h"
+#include "sys.h"
 #include "util.h"
 
 static const struct param_spec cleanup_params[] = {
@@ -138,7 +139,7 @@ static int delete_local(struct step_ctx *ctx, const char *entry, struct mm_error
 	if (ret == 0)
 		ret = local_exists(entry, target, NULL, err);
 	if (ret == 1) {
-		if (unlink(target) < 0 && errno != ENOENT)
+		if (sys_unlink(step_sys(ctx), target) < 0 && errno != ENOENT)
 			ret = err_set(err, MM_ERR, "cannot delete '%s': %s", entry, strerror(errno));
 		else
 			step_log(ctx, "deleted '%s'", entry);

@@ -27,19 +27,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "http.h"
 #include "mm.h"
 #include "plan.h"
+#include "retry.h"
 #include "step.h"
+#include "hash.h"
+#include "sys.h"
 #include "util.h"
 
 #define BLOCK (1 << 20)
 #define SYNC_EVERY ((int64_t)64 << 20) /* fsync and checkpoint the .part this often */
 #define PROGRESS_MS 10000
-#define BACKOFF_BASE_MS 500
-#define BACKOFF_CAP_MS 30000
 #define MAX_RESTARTS 3                 /* the file changed under us this often in one run */
 #define EOCD_WINDOW (65535 + 22)       /* end of central directory + longest zip comment */
 
@@ -72,7 +72,8 @@ struct dl {
 	char *path, *part;
 	int fd;
 	int64_t have, total, synced, overlap, last_log;
-	EVP_MD_CTX *sha;
+	struct sha256 sha;
+	const struct sys_ops *sys;
 	unsigned char *blk; /* BLOCK bytes for comparing and hashing */
 };
 
@@ -90,19 +91,6 @@ struct feed {
 static int is_http_url(const char *s)
 {
 	return !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8);
-}
-
-/* scheme://host/path of a URL: no userinfo, no query, no fragment. */
-static void safe_url(const char *url, char *out, size_t n)
-{
-	const char *auth = strstr(url, "://") + 3, *at;
-	size_t alen = strcspn(auth, "/?#");
-
-	at = memchr(auth, '@', alen);
-	if (at)
-		auth = at + 1;
-	snprintf(out, n, "%.*s%.*s", (int)(strstr(url, "://") + 3 - url), url, (int)strcspn(auth, "?#"),
-		 auth);
 }
 
 /* The last path segment of a URL or a name, made safe as a local file name. */
@@ -153,22 +141,6 @@ static void boot_id(char out[64])
 	}
 }
 
-static int fsync_dir_of(const char *path, struct mm_error *err)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	int fd, ret = 0;
-
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		ret = err_set(err, MM_ERR, "cannot sync directory '%s': %s", slash ? dir : ".", strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return ret;
-}
-
 /* A number in the checkpoint into *out; 0 when there is none. */
 static int ckpt_num(const struct step_ctx *ctx, const char *key, int64_t *out)
 {
@@ -180,32 +152,22 @@ static int ckpt_num(const struct step_ctx *ctx, const char *key, int64_t *out)
 	return 1;
 }
 
-static void sha_hex(EVP_MD_CTX *sha, char hex[65])
+/* Feeds bytes [0, len) of fd to the digest. */
+static int stop_asked(void *ctx)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	EVP_DigestFinal_ex(sha, md, &n);
-	for (unsigned int i = 0; i < n && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	hex[64] = '\0';
+	return step_should_stop(ctx);
 }
 
-/* Feeds bytes [0, len) of fd to the digest. */
 static int hash_file(struct dl *d, int fd, int64_t len, const char *name, struct mm_error *err)
 {
-	for (int64_t off = 0; off < len;) {
-		size_t want = len - off < BLOCK ? (size_t)(len - off) : BLOCK;
-		ssize_t n = pread(fd, d->blk, want, (off_t)off);
+	int64_t n;
+	int rc = sha256_fd(&d->sha, fd, 0, len, d->blk, BLOCK, stop_asked, d->ctx, &n);
 
-		if (n <= 0)
-			return err_set(err, MM_ERR, "cannot read '%s': %s", name,
-				       n < 0 ? strerror(errno) : "file shrank while being read");
-		EVP_DigestUpdate(d->sha, d->blk, (size_t)n);
-		off += n;
-		if (step_should_stop(d->ctx))
-			return err_set(err, MM_EINTR, "interrupted while hashing '%s'", name);
-	}
+	if (rc > 0)
+		return err_set(err, MM_EINTR, "interrupted while hashing '%s'", name);
+	if (rc < 0)
+		return err_set(err, MM_ERR, "cannot read '%s': %s", name,
+			       errno == ENODATA ? "file shrank while being read" : strerror(errno));
 	return 0;
 }
 
@@ -223,8 +185,9 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 	d->total = -1;
 	d->overlap = param_int(ctx, "overlap", 65536);
 	d->blk = xmalloc(BLOCK);
-	d->sha = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
+	d->sys = step_sys(ctx);
+	if (sha256_init(&d->sha) < 0)
+		return err_set(err, MM_ERR, "cannot compute SHA-256: OpenSSL failed");
 	if (name) {
 		if (mm_export_path(name, &b, err) < 0)
 			return MM_ERR;
@@ -236,7 +199,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 		base = file_name_of(name, 0);
 	} else if (url && is_http_url(url)) {
 		d->src = d->api = xstrdup(url);
-		safe_url(url, d->shown, sizeof(d->shown));
+		url_redact(url, d->shown, sizeof(d->shown));
 		snprintf(d->source, sizeof(d->source), "url:%s", d->shown);
 		base = file_name_of(url, 1);
 		d->is_zip = strlen(base) > 4 && !strcasecmp(base + strlen(base) - 4, ".zip");
@@ -258,7 +221,7 @@ static void dl_release(struct dl *d)
 	if (d->fd >= 0)
 		close(d->fd);
 	http_client_free(d->own);
-	EVP_MD_CTX_free(d->sha);
+	sha256_release(&d->sha);
 	if (d->api)
 		http_wipe(d->api, strlen(d->api)); /* a plan's URL may be signed too */
 	free(d->api);
@@ -346,7 +309,7 @@ static int presign(struct dl *d, struct mm_error *err)
 	}
 	d->src = d->link = xstrdup(u->valuestring);
 	http_wipe(u->valuestring, strlen(u->valuestring));
-	safe_url(d->link, d->shown, sizeof(d->shown));
+	url_redact(d->link, d->shown, sizeof(d->shown));
 	d->with_auth = 0;
 	d->presigned = 1;
 	step_log(d->ctx, "downloading through a presigned link to %s", d->shown);
@@ -397,7 +360,7 @@ static void load_ckpt(struct dl *d, int64_t *synced, int *rebooted)
 
 static int truncate_part(struct dl *d, int64_t len, struct mm_error *err)
 {
-	if (ftruncate(d->fd, (off_t)len) < 0)
+	if (sys_ftruncate(d->sys, d->fd, (off_t)len) < 0)
 		return err_set(err, MM_ERR, "cannot truncate '%s': %s", d->part, strerror(errno));
 	d->have = len;
 	if (d->synced > len)
@@ -412,7 +375,7 @@ static int part_open(struct dl *d, struct mm_error *err)
 	int64_t synced;
 	int rebooted;
 
-	d->fd = open(d->part, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	d->fd = sys_open(d->sys, d->part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (d->fd < 0 || fstat(d->fd, &st) < 0)
 		return err_set(err, MM_ERR, "cannot open '%s': %s", d->part, strerror(errno));
 	d->have = st.st_size;
@@ -428,13 +391,13 @@ static int part_open(struct dl *d, struct mm_error *err)
 /* Hashes the bytes held (once per run), makes them durable and records the checkpoint. */
 static int hash_held(struct dl *d, struct mm_error *err)
 {
-	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
+	sha256_reset(&d->sha);
 	if (d->have > 0) {
 		step_log(d->ctx, "found %lld bytes in '%s'; hashing them", (long long)d->have, d->part);
 		if (hash_file(d, d->fd, d->have, d->part, err) < 0)
 			return err->code;
 	}
-	if (fsync(d->fd) < 0)
+	if (sys_fsync(d->sys, d->fd) < 0)
 		return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
 	d->synced = d->have;
 	d->last_log = mono_ms();
@@ -459,27 +422,21 @@ static int append(struct feed *f, const unsigned char *p, size_t len, struct mm_
 {
 	struct dl *d = f->d;
 
-	for (size_t done = 0; done < len;) {
-		ssize_t n = pwrite(d->fd, p + done, len - done, (off_t)(f->pos + (int64_t)done));
+	if (sys_pwrite_all(d->sys, d->fd, p, len, (off_t)f->pos) < 0) {
+		int saved = errno;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			f->local = 1;
-			/* Keep the file equal to what was hashed. */
-			if (ftruncate(d->fd, (off_t)d->have) < 0) {
-				/* the write error below says enough */
-			}
-			return err_set(err, MM_ERR, "cannot write '%s': %s", d->part,
-				       n < 0 ? strerror(errno) : "no progress");
+		f->local = 1;
+		/* Keep the file equal to what was hashed. */
+		if (sys_ftruncate(d->sys, d->fd, (off_t)d->have) < 0) {
+			/* the write error below says enough */
 		}
-		done += (size_t)n;
+		return err_set(err, MM_ERR, "cannot write '%s': %s", d->part, strerror(saved));
 	}
-	EVP_DigestUpdate(d->sha, p, len);
+	sha256_update(&d->sha, p, len);
 	f->pos += (int64_t)len;
 	d->have = f->pos;
 	if (d->have - d->synced >= SYNC_EVERY) {
-		if (fsync(d->fd) < 0) {
+		if (sys_fsync(d->sys, d->fd) < 0) {
 			f->local = 1;
 			return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
 		}
@@ -548,19 +505,8 @@ static int restart(struct dl *d, int64_t total, const char *why, struct mm_error
 	if (truncate_part(d, 0, err) < 0)
 		return MM_ERR;
 	d->total = total;
-	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
+	sha256_reset(&d->sha);
 	return save_ckpt(d, err);
-}
-
-static int64_t backoff_ms(int idle)
-{
-	int64_t ms = BACKOFF_BASE_MS;
-
-	for (int i = 1; i < idle && ms < BACKOFF_CAP_MS; i++)
-		ms *= 2;
-	if (ms > BACKOFF_CAP_MS)
-		ms = BACKOFF_CAP_MS;
-	return ms / 2 + (mono_ms() % (ms / 2 + 1)); /* jitter: half to all of it */
 }
 
 enum { GO_ON = 0, DONE = 1, RETRY = 2, AGAIN = 3 }; /* AGAIN: no progress, no need to wait */
@@ -623,14 +569,18 @@ static int judge(struct dl *d, struct feed *f, struct http_dl_result *res, int r
 /* The resume loop: attempts go on while each one adds bytes. */
 static int fetch(struct dl *d, struct mm_error *err)
 {
-	int64_t retries = param_int(d->ctx, "retries", 8), best = d->have;
-	int idle = 0, restarts = 0, renewed = 0;
+	struct retry_policy policy;
+	struct retry_state rs = RETRY_STATE_INIT;
+	int64_t best = d->have;
+	int restarts = 0, renewed = 0;
 
+	retry_policy_init(&policy, (int)param_int(d->ctx, "retries", 8));
 	for (;;) {
 		struct mm_error e = MM_ERROR_INIT;
 		struct http_dl_result res = { 0 };
 		int64_t off = d->range_ignored || d->have <= d->overlap ? 0 : d->have - d->overlap;
 		struct feed f = { d, d->fd, off, d->have, 1, 0, 0, 0 };
+		long ms;
 		int rc, v;
 
 		rc = http_download_range(d->c, d->src, off, d->with_auth, on_data, &f, &res, &e);
@@ -651,26 +601,23 @@ static int fetch(struct dl *d, struct mm_error *err)
 			return v < 0 ? v : 0;
 		if (v == GO_ON) {
 			best = d->have;
-			idle = 0;
+			retry_progress(&rs);
 			continue;
 		}
 		if (d->have > best) {
 			best = d->have;
-			idle = renewed = 0;
+			renewed = 0;
+			retry_progress(&rs);
 			step_log(d->ctx, "transfer cut at byte %lld of %lld (%s); resuming", (long long)d->have,
 				 (long long)d->total, e.msg[0] ? e.msg : "short body");
 			continue;
 		}
-		if (++idle > retries)
+		if ((ms = retry_next(&policy, &rs, v == RETRY ? res.retry_after_s : 0)) < 0)
 			return err_set(err, MM_ERR, "gave up after %d attempts in a row without progress at byte "
-				       "%lld: %s", idle, (long long)d->have, e.msg[0] ? e.msg : "no data");
+				       "%lld: %s", rs.fails, (long long)d->have, e.msg[0] ? e.msg : "no data");
 		if (v == RETRY) {
-			/* The server's Retry-After wins over our own backoff (capped like it). */
-			int64_t ms = res.retry_after_s > 0 ? (res.retry_after_s < 120 ? res.retry_after_s : 120) * 1000
-							     : backoff_ms(idle);
-
-			step_warn(d->ctx, "%s; attempt %d of %lld without progress, next in %lld ms",
-				  e.msg[0] ? e.msg : "no data", idle, (long long)retries + 1, (long long)ms);
+			step_warn(d->ctx, "%s; attempt %d of %d without progress, next in %ld ms",
+				  e.msg[0] ? e.msg : "no data", rs.fails, policy.retries + 1, ms);
 			if (step_sleep(d->ctx, ms) < 0)
 				return err_set(err, MM_EINTR, "download stopped at byte %lld; the next run resumes "
 					       "from '%s'", (long long)d->have, d->part);
@@ -679,6 +626,18 @@ static int fetch(struct dl *d, struct mm_error *err)
 }
 
 /* ---- finishing -------------------------------------------------------- */
+
+/* The rename into place survives a power cut only once its directory is synced. */
+static int fsync_dir_of(struct dl *d, struct mm_error *err)
+{
+	char *dir = sys_dir_of(d->path);
+	int ret = 0;
+
+	if (sys_fsync_dir(d->sys, dir) < 0)
+		ret = err_set(err, MM_ERR, "cannot sync directory '%s': %s", dir, strerror(errno));
+	free(dir);
+	return ret;
+}
 
 /* The end of central directory record: a zip cut short has none. */
 static int zip_has_eocd(struct dl *d, int fd, int64_t size)
@@ -716,20 +675,20 @@ static int finish(struct dl *d, struct mm_error *err)
 {
 	char hex[65];
 
-	if (fsync(d->fd) < 0)
+	if (sys_fsync(d->sys, d->fd) < 0)
 		return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
-	sha_hex(d->sha, hex);
+	sha256_final_hex(&d->sha, hex);
 	if (check_whole(d, d->fd, d->have, d->part, hex, err) < 0) {
 		/* These are the server's bytes; a later run fetches them afresh. */
 		size_t len = strlen(err->msg);
 
-		unlink(d->part);
+		sys_unlink(d->sys, d->part);
 		snprintf(err->msg + len, sizeof(err->msg) - len, "; removed it");
 		return MM_ERR;
 	}
-	if (rename(d->part, d->path) < 0)
+	if (sys_rename(d->sys, d->part, d->path) < 0)
 		return err_set(err, MM_ERR, "cannot rename '%s' to '%s': %s", d->part, d->path, strerror(errno));
-	if (fsync_dir_of(d->path, err) < 0)
+	if (fsync_dir_of(d, err) < 0)
 		return MM_ERR;
 	set_outputs(d, d->have, hex);
 	step_log(d->ctx, "downloaded %s: %lld bytes, sha256 %s", d->path, (long long)d->have, hex);
@@ -856,10 +815,10 @@ static int adopt_final(struct dl *d, struct mm_error *err)
 			 *why ? why : "the server's is longer");
 		goto out;
 	}
-	EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL);
+	sha256_reset(&d->sha);
 	if ((ret = hash_file(d, fd, have, d->path, err)) < 0)
 		goto out;
-	sha_hex(d->sha, hex);
+	sha256_final_hex(&d->sha, hex);
 	if ((ret = check_whole(d, fd, have, d->path, hex, err)) < 0)
 		goto out;
 	step_log(d->ctx, "'%s' is already complete (%lld bytes, the server's); sha256 %s", d->path,

@@ -33,18 +33,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "jobs.h"
 #include "mm.h"
 #include "plan.h"
+#include "retry.h"
 #include "step.h"
+#include "hash.h"
 #include "util.h"
 
 #define MIB (1024 * 1024LL)
 #define FIRST_CHUNK_MIN (5 * MIB) /* API doc 5.4: app.upload.upload_data.first_part_too_small */
-#define BACKOFF_BASE_MS 500
-#define BACKOFF_CAP_MS 15000
 
 static const struct param_spec upload_params[] = {
 	{ "file", P_PATH, 1, NULL, "the local archive to upload, e.g. ${steps.download.path}" },
@@ -60,7 +59,8 @@ static const char *const upload_outputs[] = { "upload_id", "name", "size", "sha2
 struct upload {
 	char *path;
 	const char *filename;
-	int64_t size, chunk, retries;
+	int64_t size, chunk;
+	struct retry_policy policy;
 	char sha[65];
 	char id[MM_ID_LEN + 1];
 	char name[MM_ID_LEN + 600]; /* "<id>_<filename>" in the import directory */
@@ -77,49 +77,33 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
+static int stop_asked(void *ctx)
+{
+	return step_should_stop(ctx);
+}
+
 /* Size and SHA-256 of fd, read from the start in 1 MiB blocks. */
 static int hash_file(const struct step_ctx *ctx, int fd, const char *path, int64_t *size, char hex[65],
 		     struct mm_error *err)
 {
-	static const char digits[] = "0123456789abcdef";
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char *block = xmalloc(MIB), sum[EVP_MAX_MD_SIZE];
-	unsigned int sumlen = 0;
-	int64_t total = 0;
-	int ret = MM_ERR;
+	struct sha256 h;
+	void *block = xmalloc(MIB);
+	int ret = MM_ERR, rc;
 
-	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		err_set(err, MM_ERR, "cannot compute SHA-256: OpenSSL failed");
-		goto out;
+	if (sha256_init(&h) < 0) {
+		free(block);
+		return err_set(err, MM_ERR, "cannot compute SHA-256: OpenSSL failed");
 	}
-	for (;;) {
-		ssize_t n = pread(fd, block, MIB, total);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err_set(err, MM_ERR, "cannot read '%s': %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(md, block, (size_t)n);
-		total += n;
-		if (step_should_stop(ctx)) {
-			ret = err_set(err, MM_EINTR, "stopped while computing the SHA-256 of '%s'", path);
-			goto out;
-		}
+	rc = sha256_fd(&h, fd, 0, -1, block, MIB, stop_asked, (void *)ctx, size);
+	if (rc > 0)
+		ret = err_set(err, MM_EINTR, "stopped while computing the SHA-256 of '%s'", path);
+	else if (rc < 0)
+		err_set(err, MM_ERR, "cannot read '%s': %s", path, strerror(errno));
+	else {
+		sha256_final_hex(&h, hex);
+		ret = 0;
 	}
-	EVP_DigestFinal_ex(md, sum, &sumlen);
-	for (unsigned int i = 0; i < sumlen && i < 32; i++) {
-		hex[2 * i] = digits[sum[i] >> 4];
-		hex[2 * i + 1] = digits[sum[i] & 15];
-	}
-	hex[64] = '\0';
-	*size = total;
-	ret = 0;
-out:
-	EVP_MD_CTX_free(md);
+	sha256_release(&h);
 	free(block);
 	return ret;
 }
@@ -269,16 +253,21 @@ static int create_refused(const struct upload *u, struct mm_error *err)
 	return err->code;
 }
 
-static int backoff(const struct step_ctx *ctx, int64_t attempt)
+/*
+ * After a failure: says what comes next and waits as the retry policy says.
+ * MM_ERETRY when the policy gives up, MM_EINTR when asked to stop.
+ */
+static int backoff(const struct step_ctx *ctx, struct upload *u, struct retry_state *rs,
+		   const struct mm_error *e, const char *next)
 {
-	int64_t ms = BACKOFF_BASE_MS;
+	long ms = retry_next(&u->policy, rs, e->retry_after_s);
 
-	for (int64_t i = 1; i < attempt && ms < BACKOFF_CAP_MS; i++)
-		ms *= 2;
-	if (ms > BACKOFF_CAP_MS)
-		ms = BACKOFF_CAP_MS;
-	ms = ms / 2 + rand() % (ms / 2 + 1); /* jitter: many plans against one server */
-	return step_sleep(ctx, ms);
+	if (ms < 0)
+		return MM_ERETRY;
+	if (e->http_status == 401)
+		return 0; /* the http layer has logged in again: no reason to wait */
+	step_warn(ctx, "%s; %s in %ld ms", e->msg, next, ms);
+	return step_sleep(ctx, ms) < 0 ? MM_EINTR : 0;
 }
 
 /*
@@ -289,10 +278,11 @@ static int backoff(const struct step_ctx *ctx, int64_t attempt)
 static int create_session(struct step_ctx *ctx, struct http_client *c, struct upload *u,
 			  struct mm_error *err)
 {
+	struct retry_state rs = RETRY_STATE_INIT;
 	struct mm_upload up;
 	int unsure = 0, rc = 0;
 
-	for (int64_t attempt = 1;; attempt++) {
+	for (;;) {
 		if (unsure && (rc = find_session(ctx, c, u, u->before, u->id, err)) > 0) {
 			step_log(ctx, "upload session %s was created although the answer was lost", u->id);
 			return 0;
@@ -306,10 +296,9 @@ static int create_session(struct step_ctx *ctx, struct http_client *c, struct up
 				return create_refused(u, err);
 			unsure = 1;
 		}
-		if (attempt > u->retries)
+		if ((rc = backoff(ctx, u, &rs, err, "trying again")) == MM_ERETRY)
 			return err->code < 0 ? err->code : MM_ERR;
-		step_warn(ctx, "%s; trying again", err->msg);
-		if (backoff(ctx, attempt) < 0)
+		if (rc < 0)
 			return err_set(err, MM_EINTR, "stopped before creating the upload session");
 	}
 }
@@ -432,12 +421,15 @@ static int progress(struct step_ctx *ctx, const struct upload *u, int64_t offset
 
 /*
  * GET → send from the server's offset → GET ..., until the session is gone
- * (completed). Gives up after u->retries failures in a row that moved nothing.
+ * (completed). Gives up after u->retries failures in a row that moved nothing;
+ * a chunk the server accepted without moving its offset is such a failure,
+ * or a server that never advances would be sent chunks forever.
  */
 static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err)
 {
+	struct retry_state rs = RETRY_STATE_INIT;
 	struct mm_upload up;
-	int64_t last = -1, fails = 0;
+	int64_t last = -1, sent_at = -1;
 	int rc, complete = 0;
 
 	for (;;) {
@@ -453,9 +445,12 @@ static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *
 		if ((rc = progress(ctx, u, up.file_offset, &last, err)) < 0)
 			return rc;
 		if (rc > 0)
-			fails = 0;
+			retry_progress(&rs);
 		err_clear(err);
-		if (up.file_offset >= u->size) /* stored but not moved into place (yet?) */
+		if (sent_at >= 0 && up.file_offset <= sent_at) /* accepted, but nothing stored */
+			rc = err_set(err, MM_ERETRY, "the server accepted a chunk of upload session %s at byte %lld "
+				     "but its offset did not move", u->id, (long long)sent_at);
+		else if (up.file_offset >= u->size) /* stored but not moved into place (yet?) */
 			rc = err_set(err, MM_ERETRY,
 				     "the server holds all %lld bytes of upload session %s but has not completed "
 				     "it (on S3-backed servers a file above 5 GB cannot be moved into place: "
@@ -463,19 +458,15 @@ static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *
 				     (long long)u->size, u->id);
 		else if ((rc = send_chunk(ctx, c, u, up.file_offset, &complete, err)) == 0 && complete)
 			return session_gone(ctx, c, u, 1, err);
+		sent_at = rc == 0 ? up.file_offset : -1;
 		if (rc == 0)
 			continue;
 		if (rc != MM_ERETRY)
 			return rc;
-		if (++fails > u->retries) {
-			char why[sizeof(err->msg)];
-
-			memcpy(why, err->msg, sizeof(why));
-			return err_set(err, MM_ERR, "upload session %s made no progress in %lld attempts: %.1500s",
-				       u->id, (long long)fails, why);
-		}
-		step_warn(ctx, "%s; asking the server how much it stored", err->msg);
-		if (err->http_status != 401 && backoff(ctx, fails) < 0)
+		if ((rc = backoff(ctx, u, &rs, err, "asking the server how much it stored")) == MM_ERETRY)
+			return err_set(err, MM_ERR, "upload session %s made no progress in %d attempts: %.1500s",
+				       u->id, rs.fails, err->msg);
+		if (rc < 0)
 			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume", u->id);
 	}
 }
@@ -487,7 +478,7 @@ static int upload_init(struct step_ctx *ctx, struct upload *u, struct mm_error *
 	u->path = param_path(ctx, "file");
 	u->filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u->path);
 	u->chunk = param_int(ctx, "chunk_size", 64 * MIB);
-	u->retries = param_int(ctx, "retries", 8);
+	retry_policy_init(&u->policy, (int)param_int(ctx, "retries", 8));
 	return open_local(ctx, u, err);
 }
 

@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -25,6 +24,7 @@
 #include <zip.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "util.h"
 
 #define BLOCK_SIZE ((size_t)4 << 20) /* JSONL blocks: large, so lines rarely straddle */
@@ -515,45 +515,35 @@ struct hash_job {
 	char msg[256]; /* "" on success */
 };
 
-static void hex_encode(const unsigned char *md, unsigned int len, char *hex)
+static int hash_should_stop(void *ctx)
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (unsigned int i = 0; i < len; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[2 * len] = '\0';
+	return should_stop(ctx);
 }
 
 static void *hash_main(void *arg)
 {
 	struct hash_job *j = arg;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int dlen = 0;
+	struct sha256 h = { NULL };
 	char *buf = xmalloc(RAW_BLOCK);
-	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
-	long n;
+	int fd = open(j->path, O_RDONLY | O_CLOEXEC), rc;
+	int64_t n;
 
-	if (fd < 0 || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+	if (fd < 0 || sha256_init(&h) < 0) {
 		snprintf(j->msg, sizeof(j->msg), "cannot compute SHA-256: %s",
 			fd < 0 ? strerror(errno) : "OpenSSL failed");
 		goto out;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while ((n = fd_read(&fd, buf, RAW_BLOCK, j->msg, sizeof(j->msg))) > 0) {
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		if (should_stop(j->stop))
-			goto out;
-	}
-	if (n == 0 && EVP_DigestFinal_ex(md, digest, &dlen))
-		hex_encode(digest, dlen, j->hex);
+	rc = sha256_fd(&h, fd, 0, -1, buf, RAW_BLOCK, hash_should_stop, j->stop, &n);
+	if (rc < 0)
+		snprintf(j->msg, sizeof(j->msg), "cannot read: %s", strerror(errno));
+	else if (rc == 0)
+		sha256_final_hex(&h, j->hex);
 out:
 	if (fd >= 0)
 		close(fd);
 	free(buf);
-	EVP_MD_CTX_free(md);
+	sha256_release(&h);
 	return NULL;
 }
 

@@ -163,6 +163,19 @@ static const struct command commands[] = {
 	{ NULL, 0, NULL },
 };
 
+static int choose_sys(struct cli_opts *o)
+{
+	const char *spec = getenv("MMIGRATE_TEST_FAULT");
+
+	o->sys = &sys_posix;
+	if (!spec || !*spec)
+		return 0;
+	if (sys_fault_parse(&o->fault, &sys_posix, spec) < 0)
+		return usage_error("MMIGRATE_TEST_FAULT '%s' is not N:ERRNO, N:ERRNO+ or N:exit", spec);
+	o->sys = &o->fault.ops;
+	return 0;
+}
+
 int cli_main(int argc, char **argv)
 {
 	struct cli_opts o;
@@ -180,6 +193,8 @@ int cli_main(int argc, char **argv)
 		ret = o.help ? EXIT_OK : EXIT_USAGE;
 		goto out;
 	}
+	if ((ret = choose_sys(&o)))
+		goto out;
 	ret = -1;
 	for (const struct command *c = commands; c->name; c++) {
 		if (strcmp(c->name, o.cmd))

@@ -38,7 +38,7 @@ int cmd_plan(struct cli_opts *o)
 
 	if ((ret = cli_load_plan(o, &p, &prov)))
 		return ret;
-	if (state_open(p->state_dir, 0, &st, &err) < 0) {
+	if (state_open(o->sys, p->state_dir, 0, &st, &err) < 0) {
 		fprintf(stderr, "mmigrate: %s\n", err.msg);
 		plan_free(p);
 		return EXIT_FAILED;
@@ -152,14 +152,14 @@ int cmd_apply(struct cli_opts *o)
 		return EXIT_USAGE;
 	}
 	provj = gitinfo_to_json(&prov);
-	if (state_open(p->state_dir, 1, &st, &err) < 0 || lock_acquire(p->state_dir, &lock_fd, &err) < 0) {
+	if (state_open(o->sys, p->state_dir, 1, &st, &err) < 0 || lock_acquire(o->sys, p->state_dir, &lock_fd, &err) < 0) {
 		fprintf(stderr, "mmigrate: %s\n", err.msg);
 		ret = cli_exit_for(err.code);
 		goto out;
 	}
 	/* Reload under the lock: a run that finished while we waited has written newer state. */
 	state_free(st);
-	if (state_open(p->state_dir, 1, &st, &err) < 0) {
+	if (state_open(o->sys, p->state_dir, 1, &st, &err) < 0) {
 		fprintf(stderr, "mmigrate: %s\n", err.msg);
 		ret = EXIT_FAILED;
 		goto out;

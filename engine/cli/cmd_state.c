@@ -116,7 +116,7 @@ int cmd_status(struct cli_opts *o)
 
 	if ((ret = cli_load_plan(o, &p, &prov)))
 		return ret;
-	if (state_open(p->state_dir, 0, &st, &err) < 0) {
+	if (state_open(o->sys, p->state_dir, 0, &st, &err) < 0) {
 		fprintf(stderr, "mmigrate: %s\n", err.msg);
 		plan_free(p);
 		return 1;
@@ -205,7 +205,7 @@ int cmd_reset(struct cli_opts *o)
 		plan_free(p);
 		return 0;
 	}
-	if (lock_acquire(p->state_dir, &fd, &err) < 0 || state_open(p->state_dir, 1, &st, &err) < 0) {
+	if (lock_acquire(o->sys, p->state_dir, &fd, &err) < 0 || state_open(o->sys, p->state_dir, 1, &st, &err) < 0) {
 		fprintf(stderr, "mmigrate: %s\n", err.msg);
 		ret = cli_exit_for(err.code);
 		goto out;

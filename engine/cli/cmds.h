@@ -10,6 +10,7 @@
 #include "gitinfo.h"
 #include "plan.h"
 #include "run.h"
+#include "sys.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_LOCKED = 3, EXIT_CHANGES = 4 };
 
@@ -22,6 +23,10 @@ struct cli_opts {
 	const char *rev;
 	int json, quiet, verbose, offline, detailed, allow_dirty, help, version;
 	int max_errors;
+	/* The OS seam for state and artefacts: sys_posix, or the fault injector that
+	 * MMIGRATE_TEST_FAULT asks for (tests' crash sweep; see docs/architecture.md). */
+	const struct sys_ops *sys;
+	struct sys_fault fault;
 };
 
 /* Loads the plan (from the work tree, or at o->rev) and its provenance; prints diagnostics.

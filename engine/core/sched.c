@@ -15,6 +15,7 @@
 #include "canon.h"
 #include "interp.h"
 #include "run.h"
+#include "hash.h"
 #include "util.h"
 
 enum decision { DO_SKIP, DO_RESUME, DO_RUN, DO_UNKNOWN };
@@ -29,18 +30,17 @@ struct resolve_ctx {
 static const cJSON *lookup_output(void *ctx, const char *id, const char *key, struct mm_error *err)
 {
 	struct resolve_ctx *rc = ctx;
-	const cJSON *rec = state_step_get(rc->run->state, id), *v;
-	const cJSON *status = cJSON_GetObjectItem(rec, "status");
+	const cJSON *v;
 	const struct plan_step *up = plan_step_find(rc->run->plan, id);
 	int rerun = rc->run->would_run && up && rc->run->would_run[up->index];
 
-	if (rerun || !cJSON_IsString(status) || strcmp(status->valuestring, "done")) {
+	if (rerun || !state_step_is_done(rc->run->state, id)) {
 		if (!rc->unknown)
 			rc->unknown = plan_step_find(rc->run->plan, id)->id;
 		err_set(err, MM_ENOTFOUND, "'${steps.%s.%s}': step '%s' has not finished", id, key, id);
 		return NULL;
 	}
-	v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(rec, "outputs"), key);
+	v = cJSON_GetObjectItemCaseSensitive(state_step_outputs(rc->run->state, id), key);
 	if (!v)
 		err_set(err, MM_ERR, "'${steps.%s.%s}': step '%s' recorded no output '%s'", id, key, id, key);
 	return v;
@@ -215,73 +215,26 @@ static enum decision decide(const cJSON *rec, const char *fp, const char **why)
 	return DO_RUN;
 }
 
-static void set_str(cJSON *obj, const char *key, const char *val)
-{
-	cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-	cJSON_AddStringToObject(obj, key, val);
-}
-
-static void set_item(cJSON *obj, const char *key, cJSON *item)
-{
-	cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-	cJSON_AddItemToObject(obj, key, item);
-}
-
-static void stamp(cJSON *rec, const char *key)
-{
-	char when[32];
-
-	iso8601_utc(now_ms(), when, sizeof(when));
-	set_str(rec, key, when);
-}
-
 static int record_start(struct run *r, struct plan_step *st, const char *fp, enum decision d,
 			struct mm_error *err)
 {
-	cJSON *rec = state_step(r->state, st->id);
+	struct step_begin b = {
+		.type = st->type->name,
+		.fingerprint = fp,
+		.definition = persistable_params(st),
+		.revision = r->provenance,
+		.resume = d == DO_RESUME,
+	};
 
-	set_str(rec, "type", st->type->name);
-	set_str(rec, "status", "running");
-	set_str(rec, "fingerprint", fp);
-	set_str(rec, "run", r->state->run_id);
-	set_item(rec, "definition", persistable_params(st));
-	if (r->provenance)
-		set_item(rec, "revision", cJSON_Duplicate(r->provenance, 1));
-	cJSON_DeleteItemFromObject(rec, "error");
-	cJSON_DeleteItemFromObject(rec, "outputs");
-	if (d != DO_RESUME)
-		cJSON_DeleteItemFromObject(rec, "checkpoint");
-	stamp(rec, "started_at");
-	cJSON_DeleteItemFromObject(rec, "finished_at");
-	if (state_commit(r->state, err) < 0)
-		return MM_ERR;
-	return journal_append(r->state, st->id, d == DO_RESUME ? "step-resume" : "step-start", NULL, err);
+	return state_step_begin(r->state, st->id, &b, err);
 }
 
 static int record_end(struct run *r, struct plan_step *st, int rc, cJSON *outputs,
 		      const struct mm_error *step_err, struct mm_error *err)
 {
-	cJSON *rec = state_step(r->state, st->id);
-	const char *status = rc == 0 ? "done" : rc == MM_EINTR ? "interrupted" : "failed";
-	cJSON *details = cJSON_CreateObject();
-
-	set_str(rec, "status", status);
-	stamp(rec, "finished_at");
-	if (rc == 0) {
-		set_item(rec, "outputs", cJSON_Duplicate(outputs, 1));
-		cJSON_DeleteItemFromObject(rec, "checkpoint");
-		cJSON_AddItemToObject(details, "outputs", cJSON_Duplicate(outputs, 1));
-	} else {
-		set_str(rec, "error", step_err->msg);
-		cJSON_AddStringToObject(details, "error", step_err->msg);
-	}
-	if (state_commit(r->state, err) < 0) {
-		cJSON_Delete(details);
-		return MM_ERR;
-	}
-	return journal_append(r->state, st->id,
-			      rc == 0 ? "step-done" : rc == MM_EINTR ? "step-interrupted" : "step-failed",
-			      details, err);
+	if (rc == 0)
+		return state_step_done(r->state, st->id, outputs, err);
+	return state_step_failed(r->state, st->id, rc == MM_EINTR, step_err->msg, err);
 }
 
 static int run_step(struct run *r, struct plan_step *st, const char *fp, enum decision d,
@@ -294,13 +247,14 @@ static int run_step(struct run *r, struct plan_step *st, const char *fp, enum de
 
 	if (record_start(r, st, fp, d, err) < 0)
 		goto fail_state;
-	ctx.ckpt = cJSON_GetObjectItem(state_step_get(r->state, st->id), "checkpoint");
+	ctx.ckpt = state_step_checkpoint(r->state, st->id);
 	ctx.outputs = outputs;
 	rc = st->type->run(&ctx, &serr);
 	if (rc < 0 && rc != MM_EINTR && r->stop && *r->stop)
 		rc = MM_EINTR; /* a transfer cut by our own signal is an interruption, not a failure */
 	if (rc < 0 && !serr.msg[0])
 		err_set(&serr, rc, rc == MM_EINTR ? "interrupted" : "failed without a message");
+	cJSON_Delete(ctx.retired);
 	if (record_end(r, st, rc, outputs, &serr, err) < 0)
 		goto fail_state;
 	cJSON_Delete(outputs);
@@ -321,9 +275,9 @@ fail_state:
 	return MM_ERR;
 }
 
-static cJSON *outputs_of(const struct run *r, const char *id)
+static const cJSON *outputs_of(const struct run *r, const char *id)
 {
-	return cJSON_GetObjectItem(state_step_get(r->state, id), "outputs");
+	return state_step_outputs(r->state, id);
 }
 
 static char *outputs_text(const cJSON *outputs)
@@ -409,7 +363,7 @@ static int plan_step(struct run *r, struct plan_step *st, int *changes, int *wou
 		struct step_ctx ctx = { .run = r, .step = st, .dry_run = 1, .offline = r->offline };
 		struct mm_error derr = MM_ERROR_INIT;
 
-		ctx.ckpt = d == DO_RESUME ? cJSON_GetObjectItem(state_step_get(r->state, st->id), "checkpoint")
+		ctx.ckpt = d == DO_RESUME ? state_step_checkpoint(r->state, st->id)
 					  : NULL;
 		if (st->type->describe(&ctx, &detail, &derr) < 0) {
 			buf_reset(&detail);

@@ -11,118 +11,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "util.h"
-
-static int posix_open(const char *path, int flags, mode_t mode)
-{
-	return open(path, flags, mode);
-}
-
-static int posix_rename(const char *from, const char *to)
-{
-	return rename(from, to);
-}
-
-const struct sys_ops sys_posix = { posix_open, write, fsync, posix_rename, close, NULL };
-
-int mkdir_p(const char *path, mode_t mode, struct mm_error *err)
-{
-	char *p = xstrdup(path);
-	int ret = 0;
-
-	for (char *s = p + 1;; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST) {
-			ret = err_set(err, MM_ERR, "cannot create directory '%s': %s", p, strerror(errno));
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(p);
-	return ret;
-}
-
-static int write_all(const struct sys_ops *sys, int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = sys->write(fd, data, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int fsync_dir(const struct sys_ops *sys, const char *dir)
-{
-	int fd = sys->open(dir, O_RDONLY | O_DIRECTORY, 0);
-	int ret;
-
-	if (fd < 0)
-		return -1;
-	ret = sys->fsync(fd);
-	sys->close(fd);
-	return ret;
-}
-
-int atomic_write(const struct sys_ops *sys, const char *dir, const char *name, const void *data,
-		 size_t len, struct mm_error *err)
-{
-	struct buf tmp = BUF_INIT, dst = BUF_INIT;
-	int fd = -1, ret = MM_ERR;
-
-	buf_addf(&tmp, "%s/%s.tmp", dir, name);
-	buf_addf(&dst, "%s/%s", dir, name);
-	fd = sys->open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err_set(err, MM_ERR, "cannot create '%s': %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	if (write_all(sys, fd, data, len) < 0) {
-		err_set(err, MM_ERR, "cannot write '%s': %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	if (sys->fsync(fd) < 0) {
-		err_set(err, MM_ERR, "cannot fsync '%s': %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	if (sys->close(fd) < 0) {
-		fd = -1;
-		err_set(err, MM_ERR, "cannot close '%s': %s", tmp.data, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (sys->rename(tmp.data, dst.data) < 0) {
-		err_set(err, MM_ERR, "cannot rename '%s' to '%s': %s", tmp.data, dst.data, strerror(errno));
-		goto out;
-	}
-	if (fsync_dir(sys, dir) < 0) {
-		err_set(err, MM_ERR, "cannot fsync directory '%s': %s", dir, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		sys->close(fd);
-	if (ret < 0)
-		unlink(tmp.data); /* the old file, if any, is untouched */
-	buf_release(&tmp);
-	buf_release(&dst);
-	return ret;
-}
 
 static char *slurp(const char *path, int *missing, struct mm_error *err)
 {
@@ -150,8 +40,7 @@ static void new_run_id(char out[33])
 		memcpy(raw, &t, sizeof(t));
 		memcpy(raw + 8, &t, sizeof(t));
 	}
-	for (int i = 0; i < 16; i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	hex_encode(raw, sizeof(raw), out);
 }
 
 static int load_state(struct state *st, struct mm_error *err)
@@ -185,15 +74,16 @@ out:
 	return ret;
 }
 
-int state_open(const char *dir, int create, struct state **out, struct mm_error *err)
+int state_open(const struct sys_ops *sys, const char *dir, int create, struct state **out,
+	       struct mm_error *err)
 {
 	struct state *st = xcalloc(1, sizeof(*st));
 
 	*out = NULL;
 	st->dir = xstrdup(dir);
-	st->sys = &sys_posix;
+	st->sys = sys ? sys : &sys_posix;
 	new_run_id(st->run_id);
-	if ((create && mkdir_p(dir, 0700, err) < 0) || load_state(st, err) < 0) {
+	if ((create && sys_mkdir_p(st->sys, dir, 0700, err) < 0) || load_state(st, err) < 0) {
 		state_free(st);
 		return MM_ERR;
 	}
@@ -210,18 +100,154 @@ void state_free(struct state *st)
 	free(st);
 }
 
-cJSON *state_step_get(const struct state *st, const char *id)
+const cJSON *state_step_get(const struct state *st, const char *id)
 {
 	return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(st->root, "steps"), id);
 }
 
-cJSON *state_step(struct state *st, const char *id)
+const char *state_step_str(const struct state *st, const char *id, const char *key)
 {
-	cJSON *rec = state_step_get(st, id);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(state_step_get(st, id), key);
 
-	if (!rec)
-		rec = cJSON_AddObjectToObject(cJSON_GetObjectItem(st->root, "steps"), id);
-	return rec;
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int state_step_is_done(const struct state *st, const char *id)
+{
+	const char *status = state_step_str(st, id, "status");
+
+	return status && !strcmp(status, "done");
+}
+
+const cJSON *state_step_outputs(const struct state *st, const char *id)
+{
+	return cJSON_GetObjectItemCaseSensitive(state_step_get(st, id), "outputs");
+}
+
+const cJSON *state_step_checkpoint(const struct state *st, const char *id)
+{
+	return cJSON_GetObjectItemCaseSensitive(state_step_get(st, id), "checkpoint");
+}
+
+/* The record of step id, created when missing. Private: the lifecycle below is the only writer. */
+static cJSON *record(struct state *st, const char *id)
+{
+	cJSON *steps = cJSON_GetObjectItem(st->root, "steps");
+	cJSON *rec = cJSON_GetObjectItemCaseSensitive(steps, id);
+
+	return rec ? rec : cJSON_AddObjectToObject(steps, id);
+}
+
+static void put(cJSON *rec, const char *key, cJSON *item)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(rec, key);
+	if (item)
+		cJSON_AddItemToObject(rec, key, item);
+}
+
+static void put_now(cJSON *rec, const char *key)
+{
+	char when[32];
+
+	iso8601_utc(now_ms(), when, sizeof(when));
+	put(rec, key, cJSON_CreateString(when));
+}
+
+/* Commits, then journals event with details (ownership taken). */
+static int commit_and_log(struct state *st, const char *id, const char *event, cJSON *details,
+			  struct mm_error *err)
+{
+	if (state_commit(st, err) < 0) {
+		cJSON_Delete(details);
+		return MM_ERR;
+	}
+	return journal_append(st, id, event, details, err);
+}
+
+int state_step_begin(struct state *st, const char *id, const struct step_begin *b, struct mm_error *err)
+{
+	cJSON *rec = record(st, id);
+	const cJSON *n = cJSON_GetObjectItem(rec, "attempts");
+	double attempts = cJSON_IsNumber(n) ? n->valuedouble : 0;
+
+	put(rec, "type", cJSON_CreateString(b->type));
+	put(rec, "status", cJSON_CreateString("running"));
+	put(rec, "fingerprint", cJSON_CreateString(b->fingerprint));
+	put(rec, "run", cJSON_CreateString(st->run_id));
+	put(rec, "definition", b->definition);
+	if (b->revision)
+		put(rec, "revision", cJSON_Duplicate(b->revision, 1));
+	put(rec, "error", NULL);
+	put(rec, "outputs", NULL);
+	if (!b->resume) {
+		put(rec, "checkpoint", NULL);
+		put(rec, "attempts", cJSON_CreateNumber(attempts + 1));
+	}
+	put_now(rec, "started_at");
+	put(rec, "finished_at", NULL);
+	return commit_and_log(st, id, b->resume ? "step-resume" : "step-start", NULL, err);
+}
+
+int state_step_save_checkpoint(struct state *st, const char *id, cJSON *ckpt, cJSON **previous,
+			       struct mm_error *err)
+{
+	cJSON *rec = record(st, id);
+
+	if (previous)
+		*previous = cJSON_DetachItemFromObjectCaseSensitive(rec, "checkpoint");
+	put(rec, "checkpoint", ckpt);
+	if (state_commit(st, err) < 0) {
+		err_prefix(err, "cannot save checkpoint");
+		return MM_ERR;
+	}
+	return journal_append(st, id, "checkpoint", cJSON_Duplicate(ckpt, 1), err);
+}
+
+int state_step_done(struct state *st, const char *id, const cJSON *outputs, struct mm_error *err)
+{
+	cJSON *rec = record(st, id), *details = cJSON_CreateObject();
+
+	put(rec, "status", cJSON_CreateString("done"));
+	put_now(rec, "finished_at");
+	put(rec, "outputs", cJSON_Duplicate(outputs, 1));
+	put(rec, "checkpoint", NULL);
+	cJSON_AddItemToObject(details, "outputs", cJSON_Duplicate(outputs, 1));
+	return commit_and_log(st, id, "step-done", details, err);
+}
+
+#define ATTEMPTS_KEPT 10 /* failures remembered per step: enough to see a pattern, bounded */
+
+static void log_attempt(cJSON *rec, const char *msg)
+{
+	cJSON *log = cJSON_GetObjectItem(rec, "attempts_log"), *entry = cJSON_CreateObject();
+	const cJSON *n = cJSON_GetObjectItem(rec, "attempts");
+	char when[32];
+
+	if (!cJSON_IsArray(log)) {
+		put(rec, "attempts_log", cJSON_CreateArray());
+		log = cJSON_GetObjectItem(rec, "attempts_log");
+	}
+	iso8601_utc(now_ms(), when, sizeof(when));
+	cJSON_AddNumberToObject(entry, "attempt", cJSON_IsNumber(n) ? n->valuedouble : 1);
+	cJSON_AddStringToObject(entry, "at", when);
+	cJSON_AddStringToObject(entry, "error", msg);
+	cJSON_AddItemToArray(log, entry);
+	while (cJSON_GetArraySize(log) > ATTEMPTS_KEPT)
+		cJSON_DeleteItemFromArray(log, 0);
+}
+
+int state_step_failed(struct state *st, const char *id, int interrupted, const char *msg,
+		      struct mm_error *err)
+{
+	cJSON *rec = record(st, id), *details = cJSON_CreateObject();
+
+	put(rec, "status", cJSON_CreateString(interrupted ? "interrupted" : "failed"));
+	put_now(rec, "finished_at");
+	put(rec, "error", cJSON_CreateString(msg));
+	if (!interrupted)
+		log_attempt(rec, msg);
+	cJSON_AddStringToObject(details, "error", msg);
+	return commit_and_log(st, id, interrupted ? "step-interrupted" : "step-failed", details, err);
 }
 
 void state_step_forget(struct state *st, const char *id)
@@ -245,7 +271,7 @@ int state_commit(struct state *st, struct mm_error *err)
 	iso8601_utc(now_ms(), when, sizeof(when));
 	state_set(st, "updated_at", cJSON_CreateString(when));
 	text = cJSON_Print(st->root);
-	ret = atomic_write(st->sys, st->dir, "state.json", text, strlen(text), err);
+	ret = sys_atomic_write(st->sys, st->dir, "state.json", text, strlen(text), err);
 	free(text);
 	return ret;
 }
@@ -269,7 +295,7 @@ int journal_append(struct state *st, const char *step, const char *event, cJSON 
 		cJSON_AddItemToObject(line, "details", details);
 	text = cJSON_PrintUnformatted(line);
 	buf_addf(&path, "%s/journal.jsonl", st->dir);
-	fd = st->sys->open(path.data, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	fd = sys_open(st->sys, path.data, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		err_set(err, MM_ERR, "cannot open '%s': %s", path.data, strerror(errno));
 		goto out;
@@ -279,7 +305,7 @@ int journal_append(struct state *st, const char *step, const char *event, cJSON 
 		size_t len = strlen(text);
 
 		text[len] = '\n';
-		if (write_all(st->sys, fd, text, len + 1) < 0 || st->sys->fsync(fd) < 0) {
+		if (sys_write_all(st->sys, fd, text, len + 1) < 0 || sys_fsync(st->sys, fd) < 0) {
 			err_set(err, MM_ERR, "cannot append to '%s': %s", path.data, strerror(errno));
 			goto out;
 		}
@@ -288,14 +314,14 @@ int journal_append(struct state *st, const char *step, const char *event, cJSON 
 	ret = 0;
 out:
 	if (fd >= 0)
-		st->sys->close(fd);
+		sys_close(st->sys, fd);
 	free(text);
 	cJSON_Delete(line);
 	buf_release(&path);
 	return ret;
 }
 
-int lock_acquire(const char *dir, int *fd_out, struct mm_error *err)
+int lock_acquire(const struct sys_ops *sys, const char *dir, int *fd_out, struct mm_error *err)
 {
 	struct buf path = BUF_INIT;
 	char pid[32] = "";
@@ -304,12 +330,14 @@ int lock_acquire(const char *dir, int *fd_out, struct mm_error *err)
 
 	*fd_out = -1;
 	buf_addf(&path, "%s/lock", dir);
-	fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (!sys)
+		sys = &sys_posix;
+	fd = sys_open(sys, path.data, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		err_set(err, MM_ERR, "cannot open lock '%s': %s", path.data, strerror(errno));
 		goto out;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (sys_flock(sys, fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK) {
 			n = pread(fd, pid, sizeof(pid) - 1, 0);
 			pid[n > 0 ? n : 0] = '\0';
@@ -320,13 +348,13 @@ int lock_acquire(const char *dir, int *fd_out, struct mm_error *err)
 		} else {
 			err_set(err, MM_ERR, "cannot lock '%s': %s", path.data, strerror(errno));
 		}
-		close(fd);
+		sys_close(sys, fd);
 		goto out;
 	}
 	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0) {
+	if (sys_ftruncate(sys, fd, 0) < 0 || sys_pwrite_all(sys, fd, pid, strlen(pid), 0) < 0) {
 		err_set(err, MM_ERR, "cannot write lock '%s': %s", path.data, strerror(errno));
-		close(fd);
+		sys_close(sys, fd);
 		goto out;
 	}
 	*fd_out = fd;

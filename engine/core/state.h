@@ -2,17 +2,21 @@
  * state: the checkpoint (state.json) and the journal (journal.jsonl) in a
  * plan's state directory.
  *
- *   state_open(dir, 1, &st, err)     creates dir (0700) if needed, reads state.json
- *   rec = state_step(st, "download") the step's record (created empty), owned by st
- *   ... edit rec with cJSON ...
- *   state_commit(st, err)            temp file, fsync, rename, fsync dir: all or nothing
- *   journal_append(st, step, event, details, err)   one line, O_APPEND, fsync
+ *   state_open(NULL, dir, 1, &st, err)  creates dir (0700) if needed, reads state.json
+ *   state_step_begin(st, "download", &b, err)          running (commit + journal)
+ *   state_step_save_checkpoint(st, "download", ckpt, err)
+ *   state_step_done / state_step_failed(st, "download", ...)
  *   state_free(st)
  *
+ * This file owns the record's schema: no other file writes a record field by
+ * name. A record: type, status (running|done|failed|interrupted),
+ * fingerprint, run, definition, revision, started_at, finished_at, attempts,
+ * attempts_log (the last failures), error, outputs, checkpoint.
+ *
  * state.json never holds a secret: only resolved non-credential parameters,
- * outputs and resume data reach it. Every file I/O goes through st->sys, a
- * table of syscalls (SQLite's aSyscall[]) that tests replace to fail the Nth
- * call and prove the old state survives.
+ * outputs and resume data reach it. Every file I/O goes through st->sys
+ * (sys.h), a table of syscalls that tests replace to fail the Nth call and
+ * prove the old state survives.
  */
 #ifndef MM_STATE_H
 #define MM_STATE_H
@@ -21,35 +25,52 @@
 #include <sys/types.h>
 
 #include "error.h"
-
-struct sys_ops {
-	int (*open)(const char *path, int flags, mode_t mode);
-	ssize_t (*write)(int fd, const void *buf, size_t n);
-	int (*fsync)(int fd);
-	int (*rename)(const char *from, const char *to);
-	int (*close)(int fd);
-	void *ctx; /* for test doubles */
-};
-
-extern const struct sys_ops sys_posix;
+#include "sys.h"
 
 struct state {
 	char *dir;
-	cJSON *root;     /* {"format":1,"steps":{...},...} */
+	cJSON *root;     /* {"format":1,"steps":{...},...}: read it, write through the functions below */
 	const struct sys_ops *sys;
 	char run_id[33];
 };
 
-/* create = 0: read-only use (plan, status): a missing dir gives an empty state and nothing is created. */
-int state_open(const char *dir, int create, struct state **out, struct mm_error *err);
+/*
+ * sys: the OS seam every file call goes through (NULL: sys_posix); not owned.
+ * create = 0: read-only use (plan, status): a missing dir gives an empty state and nothing is created.
+ */
+int state_open(const struct sys_ops *sys, const char *dir, int create, struct state **out,
+	       struct mm_error *err);
 void state_free(struct state *);
 
-/* The record of step id, created when missing. Owned by st. */
-cJSON *state_step(struct state *, const char *id);
-/* The record, or NULL. */
-cJSON *state_step_get(const struct state *, const char *id);
+/* ---- a step's record: read (owned by st; NULL when absent) ---- */
+const cJSON *state_step_get(const struct state *, const char *id);
+const char *state_step_str(const struct state *, const char *id, const char *key);
+const cJSON *state_step_outputs(const struct state *, const char *id); /* of a done step */
+const cJSON *state_step_checkpoint(const struct state *, const char *id);
+int state_step_is_done(const struct state *, const char *id);
+
+/* ---- a step's record: the lifecycle, each committed and journalled before it returns ---- */
+struct step_begin {
+	const char *type, *fingerprint;
+	cJSON *definition;      /* resolved parameters without secrets; ownership taken */
+	const cJSON *revision;  /* git provenance, copied; NULL when none */
+	int resume;             /* 1: keep the checkpoint (same fingerprint) */
+};
+/* status running; a fresh start (not resume) drops the checkpoint and counts an attempt. */
+int state_step_begin(struct state *, const char *id, const struct step_begin *, struct mm_error *err);
+/* Replaces the checkpoint (takes ownership). previous: receives the old one, detached and
+ * the caller's to free (so pointers into it stay valid); NULL frees it. */
+int state_step_save_checkpoint(struct state *, const char *id, cJSON *ckpt, cJSON **previous,
+			       struct mm_error *err);
+/* status done with a copy of outputs; the checkpoint goes. */
+int state_step_done(struct state *, const char *id, const cJSON *outputs, struct mm_error *err);
+/* status failed (or interrupted), with the message; the attempt is kept in "attempts_log". */
+int state_step_failed(struct state *, const char *id, int interrupted, const char *msg,
+		      struct mm_error *err);
+/* Forgets the record (reset); commit with state_commit. */
 void state_step_forget(struct state *, const char *id);
-/* Sets root[key] = value (takes ownership). */
+
+/* Plan-level fields (plan, provenance, last_run): root[key] = value, ownership taken. */
 void state_set(struct state *, const char *key, cJSON *value);
 
 int state_commit(struct state *, struct mm_error *);
@@ -58,15 +79,8 @@ int state_commit(struct state *, struct mm_error *);
 int journal_append(struct state *, const char *step, const char *event, cJSON *details,
 		   struct mm_error *err);
 
-/* Writes data to dir/name atomically with mode 0600 through sys. */
-int atomic_write(const struct sys_ops *sys, const char *dir, const char *name, const void *data,
-		 size_t len, struct mm_error *err);
-
-/* mkdir -p with mode for each created level. */
-int mkdir_p(const char *path, mode_t mode, struct mm_error *err);
-
 /* Takes an OS lock on dir/lock that dies with the process; MM_ELOCKED names the holder's pid.
  * *fd is kept open for the run; close it (or exit) to release. */
-int lock_acquire(const char *dir, int *fd, struct mm_error *err);
+int lock_acquire(const struct sys_ops *sys, const char *dir, int *fd, struct mm_error *err);
 
 #endif

@@ -66,6 +66,7 @@ struct step_ctx {
 	cJSON *outputs;    /* the step fills it; owned by the engine */
 	int dry_run;       /* describe: only GET requests; offline: none at all */
 	int offline;
+	cJSON *retired;    /* checkpoints replaced during this step, freed when it ends */
 };
 
 struct step_type {
@@ -98,8 +99,9 @@ const cJSON *param_json(const struct step_ctx *, const char *name);
  * (archive: ${steps.dl.path} → dl's outputs), or NULL. Owned by the state. */
 const cJSON *step_linked_outputs(const struct step_ctx *, const char *param, const char *type);
 
-/* Records resume data now (state.json committed before return). Takes ownership of ckpt;
- * the previous ctx->ckpt is freed, so pointers into it (ckpt_str results) go stale. */
+/* Records resume data now (state.json committed before return). Takes ownership of ckpt.
+ * Whatever a step read from an earlier checkpoint (ckpt_str results) stays valid until
+ * the step returns. */
 int ckpt_save(struct step_ctx *, cJSON *ckpt, struct mm_error *);
 /* A string in the checkpoint, or NULL. */
 const char *ckpt_str(const struct step_ctx *, const char *key);
@@ -115,6 +117,9 @@ int step_server_readonly_ok(const struct step_ctx *);
 /* The step's server name, or NULL. */
 const char *step_server_name(const struct step_ctx *);
 const char *step_id(const struct step_ctx *);
+/* The OS seam (sys.h) every crash-relevant file call of a step goes through. */
+struct sys_ops;
+const struct sys_ops *step_sys(const struct step_ctx *);
 /* Where artefacts go by default: the state directory. */
 const char *step_state_dir(const struct step_ctx *);
 int step_should_stop(const struct step_ctx *);

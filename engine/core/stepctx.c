@@ -53,17 +53,17 @@ char *param_path(const struct step_ctx *ctx, const char *name)
 
 int ckpt_save(struct step_ctx *ctx, cJSON *ckpt, struct mm_error *err)
 {
-	struct run *r = ctx->run;
-	cJSON *rec = state_step(r->state, ctx->step->id);
+	cJSON *previous = NULL;
+	int ret = state_step_save_checkpoint(ctx->run->state, ctx->step->id, ckpt, &previous, err);
 
-	cJSON_DeleteItemFromObjectCaseSensitive(rec, "checkpoint");
-	cJSON_AddItemToObject(rec, "checkpoint", ckpt);
-	ctx->ckpt = ckpt;
-	if (state_commit(r->state, err) < 0) {
-		err_prefix(err, "cannot save checkpoint");
-		return MM_ERR;
+	/* The old checkpoint lives until the step ends: strings a step read from it stay valid. */
+	if (previous) {
+		if (!ctx->retired)
+			ctx->retired = cJSON_CreateArray();
+		cJSON_AddItemToArray(ctx->retired, previous);
 	}
-	return journal_append(r->state, ctx->step->id, "checkpoint", cJSON_Duplicate(ckpt, 1), err);
+	ctx->ckpt = ckpt;
+	return ret;
 }
 
 const char *ckpt_str(const struct step_ctx *ctx, const char *key)
@@ -71,6 +71,11 @@ const char *ckpt_str(const struct step_ctx *ctx, const char *key)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->ckpt, key);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const struct sys_ops *step_sys(const struct step_ctx *ctx)
+{
+	return ctx->run->state->sys;
 }
 
 const char *step_server_name(const struct step_ctx *ctx)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "retry.h"
 #include "util.h"
 
 #define ERROR_BODY_MAX (64 * 1024)   /* error bodies are read for their message only */
@@ -27,9 +28,8 @@ struct http_client {
 	int insecure;
 	char *token;
 
-	int retries;
+	struct retry_policy retry;
 	long connect_timeout_s, request_timeout_s, low_speed_time_s;
-	long backoff_base_ms, backoff_cap_ms, retry_after_cap_s, retry_budget_s;
 	size_t max_body;
 
 	int (*should_stop)(void *);
@@ -42,7 +42,6 @@ struct http_client {
 	void *reauth_ctx;
 	int in_reauth;
 
-	uint64_t rng; /* per-client jitter source: no global state */
 	char last_version[64];
 };
 
@@ -175,39 +174,10 @@ static int finish_err(const struct http_client *c, int ret, struct mm_error *err
  */
 static void show_target(const char *method, const char *path, char *out, size_t n)
 {
-	const char *rest = path;
-	int plen = 0;
+	int len = snprintf(out, n, "%s ", method);
 
-	if (is_absolute(path)) {
-		const char *auth = strstr(path, "://") + 3;
-		size_t alen = strcspn(auth, "/?#");
-		const char *at = memchr(auth, '@', alen);
-
-		plen = (int)(auth - path);
-		rest = at ? at + 1 : auth;
-	}
-	snprintf(out, n, "%s %.*s%.*s", method, plen, path, (int)strcspn(rest, "?#"), rest);
-}
-
-/* ---- jitter ------------------------------------------------------------ */
-
-static void rng_seed(struct http_client *c)
-{
-	uint64_t seed = 0;
-
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
-		seed = (uint64_t)mono_ms() ^ ((uint64_t)now_ms() << 20) ^ ((uint64_t)getpid() << 40) ^
-		       (uint64_t)(uintptr_t)c;
-	c->rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
-}
-
-/* xorshift64*: plenty for jitter. */
-static uint64_t rng_below(struct http_client *c, uint64_t n)
-{
-	c->rng ^= c->rng >> 12;
-	c->rng ^= c->rng << 25;
-	c->rng ^= c->rng >> 27;
-	return n ? ((c->rng * 0x2545F4914F6CDD1DULL) >> 11) % n : 0;
+	if (len > 0 && (size_t)len < n)
+		url_redact(path, out + len, n - (size_t)len);
 }
 
 /* ---- client ------------------------------------------------------------ */
@@ -252,14 +222,14 @@ static int set_endpoint(struct http_client *c, const struct http_opts *o, struct
 static void copy_opts(struct http_client *c, const struct http_opts *o)
 {
 	c->insecure = o->insecure && !c->socket_path;
-	c->retries = o->retries < 0 ? 0 : o->retries ? o->retries : 8;
+	retry_policy_init(&c->retry, o->retries < 0 ? 0 : o->retries ? o->retries : 8);
+	c->retry.base_ms = or_default(o->backoff_base_ms, c->retry.base_ms);
+	c->retry.cap_ms = or_default(o->backoff_cap_ms, c->retry.cap_ms);
+	c->retry.retry_after_cap_s = or_default(o->retry_after_cap_s, c->retry.retry_after_cap_s);
+	c->retry.budget_s = or_default(o->retry_budget_s, c->retry.budget_s);
 	c->connect_timeout_s = or_default(o->connect_timeout_s, 30);
 	c->request_timeout_s = or_default(o->request_timeout_s, 120);
 	c->low_speed_time_s = or_default(o->low_speed_time_s, 60);
-	c->backoff_base_ms = or_default(o->backoff_base_ms, 500);
-	c->backoff_cap_ms = or_default(o->backoff_cap_ms, 30000);
-	c->retry_after_cap_s = or_default(o->retry_after_cap_s, 120);
-	c->retry_budget_s = or_default(o->retry_budget_s, 600);
 	c->max_body = o->max_body ? o->max_body : (size_t)64 << 20;
 	c->should_stop = o->should_stop;
 	c->stop_ctx = o->stop_ctx;
@@ -289,7 +259,6 @@ struct http_client *http_client_new(const struct http_opts *o, struct mm_error *
 		err_set(err, MM_ERR, "cannot initialise libcurl");
 		goto fail;
 	}
-	rng_seed(c);
 	if (c->insecure)
 		client_log(c, HTTP_LOG_WARN,
 			   "TLS certificate verification is disabled for '%s' (insecure_skip_tls_verify)",
@@ -857,6 +826,7 @@ static int status_error(struct xfer *x, struct mm_error *err)
 	err_set(err, code, "%s: HTTP %ld%s%s%s%s", x->shown, st, *id ? " " : "", id,
 		detail.len ? ": " : "", buf_cstr(&detail));
 	err->http_status = st;
+	err->retry_after_s = x->resp->retry_after_s > 0 ? x->resp->retry_after_s : 0;
 	copy_str(err->app_id, sizeof(err->app_id), id, strlen(id));
 	buf_release(&detail);
 	return code;
@@ -927,9 +897,9 @@ static CURLcode xfer_perform(struct xfer *x)
 
 /* ---- JSON calls with retries -------------------------------------------- */
 
-enum retry_policy { RETRY_NEVER, RETRY_REFUSED, RETRY_TRANSIENT };
+enum retry_kind { RETRY_NEVER, RETRY_REFUSED, RETRY_TRANSIENT };
 
-static enum retry_policy policy_for(const char *method, int flags)
+static enum retry_kind policy_for(const char *method, int flags)
 {
 	if (flags & HTTP_NO_RETRY)
 		return RETRY_NEVER;
@@ -944,27 +914,13 @@ static enum retry_policy policy_for(const char *method, int flags)
  * have acted on it: nothing was sent, or the answer says it was refused
  * before any handler ran (rate limiter 429, busy 503).
  */
-static int may_retry(enum retry_policy p, long status, int nothing_sent)
+static int may_retry(enum retry_kind p, long status, int nothing_sent)
 {
 	if (p == RETRY_NEVER)
 		return 0;
 	if (p == RETRY_TRANSIENT)
 		return 1;
 	return status == 429 || status == 503 || (status == 0 && nothing_sent);
-}
-
-/* Full jitter over a doubling ceiling; Retry-After wins when present. */
-static long backoff_ms(struct http_client *c, int attempt, long retry_after_s)
-{
-	long ceiling = c->backoff_base_ms;
-
-	if (retry_after_s > 0)
-		return (retry_after_s < c->retry_after_cap_s ? retry_after_s : c->retry_after_cap_s) * 1000;
-	for (int i = 0; i < attempt && ceiling < c->backoff_cap_ms; i++)
-		ceiling *= 2;
-	if (ceiling > c->backoff_cap_ms)
-		ceiling = c->backoff_cap_ms;
-	return (long)rng_below(c, (uint64_t)ceiling + 1);
 }
 
 /* Returns 1 when should_stop fired during the sleep. */
@@ -1081,8 +1037,8 @@ static int renew_after_401(struct http_client *c, long status, struct mm_error *
 int http_json(struct http_client *c, const char *method, const char *path, const cJSON *body,
 	      int flags, struct http_response *resp, struct mm_error *err)
 {
-	enum retry_policy policy = policy_for(method ? method : "", flags);
-	int64_t t0 = mono_ms();
+	enum retry_kind policy = policy_for(method ? method : "", flags);
+	struct retry_state rs = RETRY_STATE_INIT;
 	char *payload = NULL;
 	int attempt = 0, ret, nothing_sent = 0, renewed = 0;
 
@@ -1100,14 +1056,12 @@ int http_json(struct http_client *c, const char *method, const char *path, const
 			attempt--; /* a renewed session is not a failed try */
 			continue;
 		}
-		if (ret != MM_ERETRY || attempt >= c->retries ||
-		    !may_retry(policy, resp->status, nothing_sent))
+		if (ret != MM_ERETRY || !may_retry(policy, resp->status, nothing_sent))
 			break;
-		delay = backoff_ms(c, attempt, resp->retry_after_s);
-		if (mono_ms() - t0 + delay > c->retry_budget_s * 1000)
+		if ((delay = retry_next(&c->retry, &rs, resp->retry_after_s)) < 0)
 			break;
 		client_log(c, HTTP_LOG_WARN, "%s; retry %d of %d in %ld ms", err->msg, attempt + 1,
-			   c->retries, delay);
+			   c->retry.retries, delay);
 		if (sleep_or_stop(c, delay)) {
 			ret = err_set(err, MM_EINTR, "%s %.*s: interrupted", method,
 				      (int)strcspn(path, "?#"), path);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "util.h"
 
 static int key_cmp(const void *a, const void *b)

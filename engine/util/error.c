@@ -6,14 +6,17 @@
 
 int err_set(struct mm_error *err, int code, const char *fmt, ...)
 {
+	char msg[sizeof(err->msg)];
 	va_list ap;
 
 	if (!err)
 		return code;
 	err->code = code;
+	/* Through a copy: an argument may be err->msg itself ("%s; more", err->msg). */
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(err->msg, msg, sizeof(msg));
 	return code;
 }
 
@@ -39,4 +42,5 @@ void err_clear(struct mm_error *err)
 	err->http_status = 0;
 	err->app_id[0] = '\0';
 	err->msg[0] = '\0';
+	err->retry_after_s = 0;
 }

@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,16 +77,6 @@ void iso8601_utc(int64_t ms, char *out, size_t outlen)
 
 	gmtime_r(&t, &tm);
 	strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-void sha256_hex(const void *data, size_t len, char hex[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 int parse_i64(const char *s, int64_t *out)
@@ -189,4 +178,19 @@ size_t levenshtein(const char *a, const char *b)
 	ret = row[lb];
 	free(row);
 	return ret;
+}
+
+void url_redact(const char *url, char *out, size_t n)
+{
+	const char *sep = strstr(url, "://"), *rest = url, *at;
+	int plen = 0;
+
+	if (sep) {
+		plen = (int)(sep + 3 - url);
+		rest = sep + 3;
+		at = memchr(rest, '@', strcspn(rest, "/?#"));
+		if (at)
+			rest = at + 1;
+	}
+	snprintf(out, n, "%.*s%.*s", plen, url, (int)strcspn(rest, "?#"), rest);
 }

@@ -20,8 +20,6 @@ int64_t mono_ms(void);
 /* "2026-11-22T04:06:58Z" into out (at least 32 bytes). */
 void iso8601_utc(int64_t ms, char *out, size_t outlen);
 
-/* SHA-256 of a memory block as 64 lowercase hex digits + NUL into hex[65]. */
-void sha256_hex(const void *data, size_t len, char hex[65]);
 
 /* Parses a decimal int64 without atoi's silence; 0 on success, -1 on junk/overflow. */
 int parse_i64(const char *s, int64_t *out);
@@ -32,5 +30,12 @@ int parse_size(const char *s, int64_t *bytes);
 
 /* Edit distance, for did-you-mean suggestions. */
 size_t levenshtein(const char *a, const char *b);
+
+/*
+ * url as "scheme://host/path" (or a bare path as "path"), without userinfo,
+ * query or fragment: presigned links carry their signature in the query, so
+ * this is the only form of a URL that messages, logs and state may hold.
+ */
+void url_redact(const char *url, char *out, size_t n);
 
 #endif

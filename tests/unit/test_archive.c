@@ -11,6 +11,7 @@
 #include "archive.h"
 #include "buf.h"
 #include "check.h"
+#include "hash.h"
 #include "util.h"
 
 static char dir[] = "/tmp/mm-archive-test-XXXXXX";

@@ -13,6 +13,7 @@
 #include "check.h"
 #include "http.h"
 #include "mm.h"
+#include "hash.h"
 #include "util.h"
 
 #define TOKEN "stub-token-not-a-secret-01"

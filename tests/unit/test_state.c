@@ -31,13 +31,21 @@ static int fail_now(void)
 	return 0;
 }
 
-static int f_open(const char *p, int fl, mode_t m) { return fail_now() ? -1 : open(p, fl, m); }
-static ssize_t f_write(int fd, const void *b, size_t n) { return fail_now() ? -1 : write(fd, b, n); }
-static int f_fsync(int fd) { return fail_now() ? -1 : fsync(fd); }
-static int f_rename(const char *a, const char *b) { return fail_now() ? -1 : rename(a, b); }
-static int f_close(int fd) { return close(fd); }
+static int f_open(void *c, const char *p, int fl, mode_t m) { return fail_now() ? -1 : open(p, fl, m); }
+static ssize_t f_write(void *c, int fd, const void *b, size_t n) { return fail_now() ? -1 : write(fd, b, n); }
+static int f_fsync(void *c, int fd) { return fail_now() ? -1 : fsync(fd); }
+static int f_rename(void *c, const char *a, const char *b) { return fail_now() ? -1 : rename(a, b); }
 
-static const struct sys_ops failing_sys = { f_open, f_write, f_fsync, f_rename, f_close, NULL };
+static struct sys_ops failing_sys;
+
+static void failing_sys_init(void)
+{
+	failing_sys = sys_posix;
+	failing_sys.open = f_open;
+	failing_sys.write = f_write;
+	failing_sys.fsync = f_fsync;
+	failing_sys.rename = f_rename;
+}
 
 static char *read_all(const char *path)
 {
@@ -53,8 +61,16 @@ static char *read_all(const char *path)
 	return buf;
 }
 
+static int begin(struct state *st, const char *id, struct mm_error *err)
+{
+	struct step_begin b = { .type = "exec", .fingerprint = "f", .definition = cJSON_CreateObject() };
+
+	return state_step_begin(st, id, &b, err);
+}
+
 static void test_commit_failures(const char *dir)
 {
+	cJSON *outputs = cJSON_CreateObject();
 	struct mm_error err = MM_ERROR_INIT;
 	struct state *st = NULL;
 	char path[1024], tmp[1024];
@@ -62,22 +78,24 @@ static void test_commit_failures(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/state.json", dir);
 	snprintf(tmp, sizeof(tmp), "%s/state.json.tmp", dir);
-	CHECK(state_open(dir, 1, &st, &err) == 0);
-	cJSON_AddStringToObject(state_step(st, "a"), "status", "done");
-	CHECK(state_commit(st, &err) == 0);
+	failing_sys_init();
+	CHECK(state_open(NULL, dir, 1, &st, &err) == 0);
+	CHECK(begin(st, "a", &err) == 0);
+	CHECK(state_step_done(st, "a", outputs, &err) == 0);
 	before = read_all(path);
 	CHECK_CONTAINS(before, "\"done\"");
+	CHECK_CONTAINS(before, "\"attempts\":\t1");
 	/* Calls in one commit: open tmp, write, fsync, rename, open dir, fsync dir. */
 	for (int n = 1; n <= 6; n++) {
 		struct state *again = NULL;
 		char *after;
 
+		free(before);
+		before = read_all(path);
 		F.calls = 0;
 		F.fail_at = n;
 		st->sys = &failing_sys;
-		cJSON_DeleteItemFromObject(state_step(st, "a"), "status");
-		cJSON_AddStringToObject(state_step(st, "a"), "status", "running");
-		CHECK(state_commit(st, &err) == MM_ERR);
+		CHECK(begin(st, "a", &err) == MM_ERR);
 		CHECK_CONTAINS(err.msg, "No space left on device");
 		after = read_all(path);
 		if (n <= 4) {
@@ -88,15 +106,13 @@ static void test_commit_failures(const char *dir)
 			/* After the rename only the directory fsync failed: the new file is whole. */
 			CHECK_CONTAINS(after, "\"running\"");
 		}
-		CHECK(state_open(dir, 1, &again, &err) == 0);
+		CHECK(state_open(NULL, dir, 1, &again, &err) == 0);
 		CHECK(again && state_step_get(again, "a") != NULL);
 		state_free(again);
 		free(after);
 		/* Put the old content back for the next round. */
 		st->sys = &sys_posix;
-		cJSON_DeleteItemFromObject(state_step(st, "a"), "status");
-		cJSON_AddStringToObject(state_step(st, "a"), "status", "done");
-		CHECK(state_commit(st, &err) == 0);
+		CHECK(state_step_done(st, "a", outputs, &err) == 0);
 	}
 	{
 		struct stat sb;
@@ -104,6 +120,7 @@ static void test_commit_failures(const char *dir)
 		CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	}
 	free(before);
+	cJSON_Delete(outputs);
 	state_free(st);
 }
 
@@ -118,7 +135,7 @@ static void test_corrupt_state(const char *dir)
 	f = fopen(path, "w");
 	fputs("{\"steps\": {\"a\": tru", f);
 	fclose(f);
-	CHECK(state_open(dir, 1, &st, &err) == MM_ERR);
+	CHECK(state_open(NULL, dir, 1, &st, &err) == MM_ERR);
 	CHECK_CONTAINS(err.msg, "is not a valid mmigrate state file");
 	unlink(path);
 }
@@ -129,7 +146,7 @@ static void test_journal(const char *dir)
 	struct state *st = NULL;
 	char path[1024], *text;
 
-	CHECK(state_open(dir, 1, &st, &err) == 0);
+	CHECK(state_open(NULL, dir, 1, &st, &err) == 0);
 	CHECK(journal_append(st, "a", "step-start", NULL, &err) == 0);
 	CHECK(journal_append(st, NULL, "run-end", cJSON_CreateObject(), &err) == 0);
 	snprintf(path, sizeof(path), "%s/journal.jsonl", dir);
@@ -153,7 +170,7 @@ static void test_lock(const char *dir)
 	if (child == 0) {
 		int cfd;
 
-		if (lock_acquire(dir, &cfd, &err) < 0)
+		if (lock_acquire(NULL, dir, &cfd, &err) < 0)
 			_exit(1);
 		if (write(pipefd[1], "x", 1) != 1)
 			_exit(1);
@@ -161,13 +178,13 @@ static void test_lock(const char *dir)
 		_exit(0);
 	}
 	CHECK(read(pipefd[0], &c, 1) == 1);
-	CHECK(lock_acquire(dir, &fd, &err) == MM_ELOCKED);
+	CHECK(lock_acquire(NULL, dir, &fd, &err) == MM_ELOCKED);
 	snprintf(want, sizeof(want), "(pid %ld)", (long)child);
 	CHECK_CONTAINS(err.msg, want);
 	/* The holder dies: the lock goes with it, no stale lock to clear. */
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
-	CHECK(lock_acquire(dir, &fd, &err) == 0);
+	CHECK(lock_acquire(NULL, dir, &fd, &err) == 0);
 	close(fd);
 	close(pipefd[0]);
 	close(pipefd[1]);
