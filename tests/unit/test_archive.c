@@ -118,6 +118,13 @@ static const struct expect cases[] = {
 	{ "user_unknown_team_and_channel", 2, {
 		J "10: field \"user.teams[0].channels[1].name\": channel \"ops\" of team \"acme\" is not defined on an earlier line",
 		J "11: field \"user.teams[1].name\": team \"gamma\" is not defined on an earlier line" } },
+	/* issue 11: zip bombs and lying sizes are refused, overlaps before any data is read */
+	{ "overlapping_entries", 1, { ": entries overlap at byte 3381: a zip bomb or a damaged archive; "
+		"the server refuses it, so its data were not read" } },
+	{ "lying_size", 1, { "->data/files/c.txt: cannot read entry: Zip archive inconsistent" } },
+	{ "valid_several_jsonl", 0, { NULL } },
+	{ "valid_warned_attachment_missing", 0, { NULL } },
+
 	/* an owner that is no user is a plugin id: importBot keeps it as the OwnerId */
 	{ "bot_unknown_owner", 0, { NULL } },
 	{ "direct_channel_unknown_member", 2, {
