@@ -18,6 +18,7 @@ struct cli_opts {
 	const char *rev;
 	int json, quiet, verbose, offline, detailed, allow_dirty, help, version;
 	int max_errors;
+	int target_version; /* verify --target-version X.Y as major * 100 + minor; 0: newest */
 };
 
 /* Loads the plan (from the work tree, or at o->rev) and its provenance; prints diagnostics.
