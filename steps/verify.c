@@ -21,6 +21,7 @@ static const struct param_spec verify_params[] = {
 	{ "fail_on_errors", P_BOOL, 0, "true", "fail the step when the archive has errors" },
 	{ "post_counts", P_BOOL, 0, "true", "with a server: compare posts per channel" },
 	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the archive" },
+	{ "target_version", P_STRING, 0, NULL, "judge as this server release (X.Y) would; default: the server's" },
 	{ NULL },
 };
 
@@ -186,6 +187,25 @@ static int check_linked(struct step_ctx *ctx, const struct archive_report *rep, 
 	return 0;
 }
 
+/*
+ * The release whose import rules apply: target_version, else with a server
+ * the version it reports, else the newest rules (0).
+ */
+static int target_version(struct step_ctx *ctx, int *version, struct mm_error *err)
+{
+	const char *v = param_str(ctx, "target_version");
+
+	*version = 0;
+	if (v && *v) {
+		if (bulk_parse_version(v, version) < 0)
+			return err_set(err, MM_EINVAL, "target_version takes MAJOR.MINOR such as 9.11, not '%s'", v);
+		return 0;
+	}
+	if (step_server_name(ctx) && bulk_parse_version(step_server_version(ctx), version) < 0)
+		*version = 0;
+	return 0;
+}
+
 static int stop_cb(void *ctx)
 {
 	return step_should_stop(ctx);
@@ -202,6 +222,8 @@ static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 	ao.check_attachments = param_bool(ctx, "attachments", 1);
 	ao.should_stop = stop_cb;
 	ao.stop_ctx = ctx;
+	if ((ret = target_version(ctx, &ao.target_version, err)) < 0)
+		goto out;
 	if ((ret = archive_verify(path, &ao, &rep, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < rep->nerrors; i++)

@@ -466,6 +466,8 @@ static void crc_entry(struct crc_job *j, zip_t *za, zip_uint64_t i, char *buf)
 {
 	char msg[256];
 	zip_file_t *zf = zip_fopen_index(za, i, 0);
+	zip_uint64_t total = 0;
+	zip_stat_t st;
 	zip_int64_t n;
 
 	if (!zf) {
@@ -474,12 +476,21 @@ static void crc_entry(struct crc_job *j, zip_t *za, zip_uint64_t i, char *buf)
 		zip_error_clear(za);
 		return;
 	}
-	while ((n = zip_fread(zf, buf, RAW_BLOCK)) > 0)
+	while ((n = zip_fread(zf, buf, RAW_BLOCK)) > 0) {
+		total += (zip_uint64_t)n;
 		if (should_stop(j->stop))
 			break;
+	}
 	if (n < 0) {
 		describe_zip_error(zip_file_get_error(zf), msg, sizeof(msg));
 		zproblem(&j->probs, j->path, (long)i, zip_get_name(za, i, 0), "%s", msg);
+	} else if (n == 0 && zip_stat_index(za, i, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE) &&
+		   st.size != total) {
+		/* Go's archive/zip refuses an entry whose size lies (ErrFormat) */
+		zproblem(&j->probs, j->path, (long)i, zip_get_name(za, i, 0),
+			"declared size %llu but the data inflate to %s%llu bytes",
+			(unsigned long long)st.size, total > st.size ? "at least " : "",
+			(unsigned long long)total);
 	}
 	zip_fclose(zf);
 }
@@ -560,6 +571,7 @@ struct verify {
 	unsigned char *used;    /* per entry: some line references it */
 	zip_int64_t jsonl;      /* the JSONL entry, -1 if none */
 	zip_int64_t warnings;   /* warnings.txt, -1 if none */
+	struct msglist warned;  /* the words of warnings.txt: paths the export could not read */
 	struct hash_job hash;
 	struct task hash_task;
 	struct crc_job crc;
@@ -593,6 +605,7 @@ static void verify_release(struct verify *v)
 	zproblems_free(&v->crc.probs);
 	zproblems_free(&v->zip);
 	msglist_free(&v->lines.shown);
+	msglist_free(&v->warned);
 	free((char *)v->lines.where);
 	free(v->used);
 	if (v->za)
@@ -655,6 +668,158 @@ static int open_zip(struct verify *v, struct mm_error *err)
 	return 1;
 }
 
+/* ------------------------------------------------------ zip layout */
+
+/*
+ * Entries whose data overlap (the "overlapping files" zip bomb: many central
+ * directory entries sharing one deflated stream) or run into the central
+ * directory are refused before any data is read, as Go's archive/zip reader
+ * the server uses refuses them; reading them would inflate the same bytes
+ * once per entry. The central directory is parsed here because libzip does
+ * not expose local header offsets.
+ */
+struct span {
+	uint64_t start, end; /* local header .. end of compressed data */
+};
+
+static uint64_t le(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = (v << 8) | p[n];
+	return v;
+}
+
+static int read_at(int fd, void *buf, size_t n, uint64_t off)
+{
+	ssize_t r = pread(fd, buf, n, (off_t)off);
+
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+/* Finds the central directory: offset, size and entry count. */
+static int find_cd(int fd, uint64_t fsize, uint64_t *off, uint64_t *size, uint64_t *count)
+{
+	unsigned char tail[65557], z[56];
+	size_t n = fsize < sizeof(tail) ? (size_t)fsize : sizeof(tail);
+	uint64_t base = fsize - n;
+
+	if (n < 22 || read_at(fd, tail, n, base) < 0)
+		return -1;
+	for (size_t i = n - 22 + 1; i-- > 0;) {
+		if (le(tail + i, 4) != 0x06054b50)
+			continue;
+		*count = le(tail + i + 10, 2);
+		*size = le(tail + i + 12, 4);
+		*off = le(tail + i + 16, 4);
+		if (*count != 0xffff && *size != 0xffffffff && *off != 0xffffffff)
+			return 0;
+		/* zip64: the locator sits just before the end record */
+		if (base + i < 20 || le(tail + i - 20, 4) != 0x07064b50 ||
+		    read_at(fd, z, sizeof(z), le(tail + i - 20 + 8, 8)) < 0 || le(z, 4) != 0x06064b50)
+			return -1;
+		*count = le(z + 32, 8);
+		*size = le(z + 40, 8);
+		*off = le(z + 48, 8);
+		return 0;
+	}
+	return -1;
+}
+
+/* The zip64 extra field replaces the 32-bit values that read 0xffffffff. */
+static void zip64_extra(const unsigned char *x, size_t n, uint64_t *usize, uint64_t *csize, uint64_t *off)
+{
+	for (size_t i = 0; i + 4 <= n;) {
+		size_t id = (size_t)le(x + i, 2), len = (size_t)le(x + i + 2, 2), o = i + 4;
+
+		if (id == 1) {
+			if (*usize == 0xffffffff && o + 8 <= n)
+				*usize = le(x + o, 8), o += 8;
+			if (*csize == 0xffffffff && o + 8 <= n)
+				*csize = le(x + o, 8), o += 8;
+			if (*off == 0xffffffff && o + 8 <= n)
+				*off = le(x + o, 8);
+			return;
+		}
+		i = o + len;
+	}
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+/* Reads every entry's extent from the central directory and local headers. */
+static int read_spans(int fd, uint64_t cd_off, uint64_t cd_size, uint64_t count,
+	struct span *sp, size_t *nsp)
+{
+	unsigned char h[46], x[65536], l[30];
+	uint64_t pos = cd_off;
+
+	*nsp = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t usize, csize, off;
+		size_t nlen, xlen, clen;
+
+		if (pos + 46 > cd_off + cd_size || read_at(fd, h, 46, pos) < 0 || le(h, 4) != 0x02014b50)
+			return -1;
+		csize = le(h + 20, 4);
+		usize = le(h + 24, 4);
+		nlen = (size_t)le(h + 28, 2);
+		xlen = (size_t)le(h + 30, 2);
+		clen = (size_t)le(h + 32, 2);
+		off = le(h + 42, 4);
+		if (xlen && read_at(fd, x, xlen, pos + 46 + nlen) < 0)
+			return -1;
+		zip64_extra(x, xlen, &usize, &csize, &off);
+		if (read_at(fd, l, 30, off) < 0 || le(l, 4) != 0x04034b50)
+			return -1;
+		sp[*nsp].start = off;
+		sp[*nsp].end = off + 30 + le(l + 26, 2) + le(l + 28, 2) + csize;
+		(*nsp)++;
+		pos += 46 + nlen + xlen + clen;
+	}
+	return 0;
+}
+
+/* 0: the layout is sound (or could not be judged: libzip reports that);
+ * 1: entries overlap, reported. */
+static int check_layout(struct verify *v)
+{
+	uint64_t cd_off, cd_size, count;
+	struct span *sp = NULL;
+	size_t n = 0;
+	int fd = open(v->path, O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || find_cd(fd, v->rep->size, &cd_off, &cd_size, &count) < 0 ||
+	    count > (uint64_t)zip_get_num_entries(v->za, 0) || count > cd_size / 46 + 1)
+		goto out;
+	sp = xcalloc((size_t)count + 1, sizeof(*sp));
+	if (read_spans(fd, cd_off, cd_size, count, sp, &n) < 0)
+		goto out;
+	qsort(sp, n, sizeof(*sp), cmp_span);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t next = i + 1 < n ? sp[i + 1].start : cd_off;
+
+		if (sp[i].end > next) {
+			zproblem(&v->zip, v->path, -1, NULL, "entries overlap at byte %llu: a zip bomb "
+				"or a damaged archive; the server refuses it, so its data were not read",
+				(unsigned long long)next);
+			ret = 1;
+			break;
+		}
+	}
+out:
+	free(sp);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static int has_suffix(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
@@ -662,7 +827,11 @@ static int has_suffix(const char *s, const char *suffix)
 	return n >= m && !memcmp(s + n - m, suffix, m);
 }
 
-/* import.jsonl, else the first *.jsonl at the root, as the importer takes it. */
+/*
+ * The first *.jsonl at the root, in central-directory order: the import job
+ * (server/channels/jobs/import_process/worker.go, imports.IsRootJsonlFile)
+ * takes that one and ignores the rest.
+ */
 static void find_entries(struct verify *v)
 {
 	zip_int64_t n = zip_get_num_entries(v->za, 0);
@@ -674,9 +843,11 @@ static void find_entries(struct verify *v)
 
 		if (!name || strchr(name, '/'))
 			continue;
-		if (!strcmp(name, "import.jsonl") || (v->jsonl < 0 && has_suffix(name, ".jsonl")))
-			v->jsonl = i;
-		else if (!strcmp(name, "warnings.txt"))
+		if (has_suffix(name, ".jsonl")) {
+			if (v->jsonl < 0)
+				v->jsonl = i;
+			v->rep->root_jsonls++;
+		} else if (!strcmp(name, "warnings.txt"))
 			v->warnings = i;
 	}
 }
@@ -690,15 +861,24 @@ static void start_crc(struct verify *v)
 	task_start(&v->crc_task, crc_main, &v->crc);
 }
 
+/* Whether warnings.txt names the file (with or without its data/ prefix). */
+static int warned(const struct verify *v, const char *name)
+{
+	for (size_t i = 0; i < v->warned.n; i++)
+		if (!strcmp(v->warned.v[i], name) || !strcmp(v->warned.v[i], name + 5))
+			return 1;
+	return 0;
+}
+
 static int entry_lookup(void *ctx, const char *name)
 {
 	struct verify *v = ctx;
 	zip_int64_t i = zip_name_locate(v->za, name, 0);
 
 	if (i < 0)
-		return 0;
+		return warned(v, name) ? BULK_EXCUSED : BULK_ABSENT;
 	v->used[i] = 1;
-	return 1;
+	return BULK_PRESENT;
 }
 
 /* Validates the JSONL entry in one streaming pass. */
@@ -717,6 +897,7 @@ static int check_jsonl(struct verify *v, struct mm_error *err)
 	v->lines.where = buf_detach(&where);
 	if (v->opts.check_attachments)
 		bulk_state_set_lookup(v->rep->names, entry_lookup, v);
+	bulk_state_set_target(v->rep->names, v->opts.target_version);
 	/* the reader thread gets a handle of its own */
 	if (!(za = zip_open(v->path, ZIP_RDONLY, &zerr)) ||
 	    !(zf = zip_fopen_index(za, (zip_uint64_t)v->jsonl, 0))) {
@@ -760,10 +941,25 @@ static void list_unused(struct verify *v)
 	v->rep->nunused = l.n;
 }
 
-/* warnings.txt lists attachments the export could not read, one a line. */
-static void count_export_warnings(struct verify *v)
+/* One word of warnings.txt, trimmed of the punctuation around paths. */
+static void keep_word(struct verify *v, struct buf *w)
+{
+	while (w->len && strchr(":,;'\"", w->data[w->len - 1]))
+		w->data[--w->len] = '\0';
+	if (w->len && v->warned.n < 1000000)
+		msglist_push(&v->warned, xstrdup(strchr("'\"", w->data[0]) ? w->data + 1 : w->data));
+	buf_reset(w);
+}
+
+/*
+ * warnings.txt lists attachments the export could not read, one a line. Its
+ * words are kept: an attachment it names may be missing from the zip (the
+ * import skips such files). Read before the JSONL, so lookups can use it.
+ */
+static void read_export_warnings(struct verify *v)
 {
 	zip_file_t *zf = zip_fopen_index(v->za, (zip_uint64_t)v->warnings, 0);
+	struct buf w = BUF_INIT;
 	char buf[8192];
 	zip_int64_t n;
 	char last = '\n';
@@ -771,12 +967,19 @@ static void count_export_warnings(struct verify *v)
 	if (!zf)
 		return;
 	while ((n = zip_fread(zf, buf, sizeof(buf))) > 0) {
-		for (zip_int64_t i = 0; i < n; i++)
+		for (zip_int64_t i = 0; i < n; i++) {
 			v->rep->export_warnings += buf[i] == '\n';
+			if (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r')
+				keep_word(v, &w);
+			else if (w.len < 4096)
+				buf_add(&w, buf + i, 1);
+		}
 		last = buf[n - 1];
 	}
+	keep_word(v, &w);
 	if (last != '\n')
 		v->rep->export_warnings++;
+	buf_release(&w);
 	zip_fclose(zf);
 }
 
@@ -854,8 +1057,12 @@ int archive_verify(const char *zip_path, const struct archive_opts *opts,
 	start_hash(&v);
 	if ((ret = open_zip(&v, err)) < 0)
 		goto out;
+	if (ret == 0 && check_layout(&v))
+		ret = 1; /* refused before any data is read */
 	if (ret == 0) {
 		find_entries(&v);
+		if (v.warnings >= 0)
+			read_export_warnings(&v);
 		start_crc(&v);
 		if (v.jsonl < 0)
 			zproblem(&v.zip, v.path, -1, NULL, "no .jsonl file at the archive root");
@@ -864,8 +1071,6 @@ int archive_verify(const char *zip_path, const struct archive_opts *opts,
 		task_join(&v.crc_task);
 		if (v.jsonl >= 0 && v.opts.check_attachments)
 			list_unused(&v);
-		if (v.warnings >= 0)
-			count_export_warnings(&v);
 	}
 	finish_hash(&v);
 	ret = verify_done(&v, t0, out, err);
@@ -980,6 +1185,9 @@ void archive_report_print(const struct archive_report *rep, FILE *out)
 	if (rep->export_warnings)
 		fprintf(out, "\nwarnings.txt: the export could not read %lu attachments\n",
 			rep->export_warnings);
+	if (rep->root_jsonls > 1)
+		fprintf(out, "\nwarning: %lu .jsonl files at the root; the import reads only '%s'\n",
+			rep->root_jsonls, rep->jsonl);
 	fprintf(out, "\n%s: %lu lines, %lu entries, %llu bytes, sha256 %s, checked in %.1f s\n",
 		rep->archive, rep->lines, rep->entries, (unsigned long long)rep->size,
 		rep->sha256[0] ? rep->sha256 : "-", (double)rep->elapsed_ms / 1000);
@@ -1025,6 +1233,7 @@ cJSON *archive_report_json(const struct archive_report *rep)
 	cJSON_AddItemToObject(o, "errors", string_array(rep->errors, rep->nerrors));
 	cJSON_AddItemToObject(o, "unused_attachments", string_array(rep->unused, rep->nunused));
 	cJSON_AddNumberToObject(o, "export_warnings", (double)rep->export_warnings);
+	cJSON_AddNumberToObject(o, "root_jsonls", (double)rep->root_jsonls);
 	cJSON_AddNumberToObject(o, "elapsed_ms", (double)rep->elapsed_ms);
 	return o;
 }

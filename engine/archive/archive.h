@@ -41,6 +41,7 @@
 struct archive_opts {
 	int max_shown;         /* errors kept for display; default 50; < 0: all */
 	int check_attachments; /* default 1: paths must be in the zip; unused data/ files listed */
+	int target_version;    /* major * 100 + minor of the target server; 0: newest rules */
 	/*
 	 * Polled between blocks, possibly from several threads at once (reading a
 	 * flag a signal handler sets is fine). Non-zero stops the check, which
@@ -50,7 +51,7 @@ struct archive_opts {
 	void *stop_ctx;
 };
 
-#define ARCHIVE_OPTS_INIT { 50, 1, NULL, NULL }
+#define ARCHIVE_OPTS_INIT { 50, 1, 0, NULL, NULL }
 
 /* Read-only for callers. */
 struct archive_report {
@@ -67,6 +68,7 @@ struct archive_report {
 	char **unused;                  /* data/ entries no line references (check_attachments) */
 	size_t nunused;
 	unsigned long export_warnings;  /* lines in warnings.txt: attachments the export could not read */
+	unsigned long root_jsonls;      /* *.jsonl at the root; the import reads only the first */
 	int64_t elapsed_ms;
 	int max_shown;
 	struct bulk_state *names;       /* private: use the foreach helpers */

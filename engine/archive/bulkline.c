@@ -180,6 +180,7 @@ struct bulk_state {
 	unsigned long lines; /* lines seen, blank and bad ones included */
 	bulk_lookup_fn lookup;
 	void *lookup_ctx;
+	int target; /* major * 100 + minor; 0: the newest rules */
 };
 
 struct bulk_state *bulk_state_new(void)
@@ -205,6 +206,36 @@ void bulk_state_set_lookup(struct bulk_state *st, bulk_lookup_fn lookup, void *c
 {
 	st->lookup = lookup;
 	st->lookup_ctx = ctx;
+}
+
+void bulk_state_set_target(struct bulk_state *st, int version)
+{
+	st->target = version;
+}
+
+/* Whether the target server is at least `version` (an unknown target is the newest). */
+static int target_at_least(const struct bulk_state *st, int version)
+{
+	return !st->target || st->target >= version;
+}
+
+int bulk_parse_version(const char *s, int *version)
+{
+	long major, minor;
+	char *end;
+
+	if (*s == 'v' || *s == 'V')
+		s++;
+	if (*s < '0' || *s > '9')
+		return -1;
+	major = strtol(s, &end, 10);
+	if (*end != '.' || end[1] < '0' || end[1] > '9')
+		return -1;
+	minor = strtol(end + 1, &end, 10);
+	if (major > 999 || minor > 99)
+		return -1;
+	*version = (int)(major * 100 + minor);
+	return 0;
 }
 
 const struct bulk_counts *bulk_state_counts(const struct bulk_state *st)
@@ -438,6 +469,18 @@ static const char *team_name_problem(const char *s)
 	return NULL;
 }
 
+static const char *name_problem(const char *s, size_t min);
+
+static const char *role_name_problem(const char *s)
+{
+	return name_problem(s, 1);
+}
+
+static const char *scheme_name_problem(const char *s)
+{
+	return name_problem(s, 2);
+}
+
 static const char *channel_name_problem(const char *s)
 {
 	size_t len = strlen(s);
@@ -469,6 +512,14 @@ static const char *username_problem(const char *lower)
 	return NULL;
 }
 
+/*
+ * A few of the system emoji names (public/model/emoji_data.go) a custom emoji
+ * may not take. Only the commonest: the full list is thousands of names.
+ */
+static const char *const system_emojis[] = { "+1", "-1", "100", "blush", "grin", "grinning",
+	"heart", "joy", "laughing", "ok_hand", "rocket", "slightly_smiling_face", "smile", "smiley",
+	"tada", "thumbsdown", "thumbsup", "white_check_mark", "wink" };
+
 static const char *emoji_name_problem(const char *s)
 {
 	size_t len = strlen(s);
@@ -478,16 +529,20 @@ static const char *emoji_name_problem(const char *s)
 	for (const char *p = s; *p; p++)
 		if (!is_lower_alnum(*p) && !(*p >= 'A' && *p <= 'Z') && !strchr("-+_", *p))
 			return "only letters, digits, '-', '+' and '_' are allowed";
+	for (size_t i = 0; i < NFIELDS(system_emojis); i++)
+		if (!strcmp(s, system_emojis[i]))
+			return "is the name of a system emoji";
 	return NULL;
 }
 
-/* Roles and schemes: ^[a-z0-9_]+$, at most 64. */
-static const char *role_name_problem(const char *s)
+/* Roles: ^[a-z0-9_]+$, at most 64 (model.IsValidRoleName). Schemes:
+ * ^[a-z0-9_]{2,64}$ (model.IsValidSchemeName), so min is 2 for them. */
+static const char *name_problem(const char *s, size_t min)
 {
 	size_t len = strlen(s);
 
-	if (len < 1 || len > MAX_NAME)
-		return "must be 1-64 characters";
+	if (len < min || len > MAX_NAME)
+		return min == 1 ? "must be 1-64 characters" : "must be 2-64 characters";
 	for (const char *p = s; *p; p++)
 		if (!is_lower_alnum(*p) && *p != '_')
 			return "only lowercase letters, digits and '_' are allowed";
@@ -508,6 +563,18 @@ static int lower_username(const char *s, char out[MAX_NAME + 1])
 	}
 	out[i] = '\0';
 	return 0;
+}
+
+/*
+ * Team and channel names as the import stores them: lowercased since 8.0
+ * (the server's validators check strings.ToLower(name); MM-51487). Returns
+ * the name to judge and key by: s itself, or out.
+ */
+static const char *import_name(const struct bulk_state *st, const char *s, char out[MAX_NAME + 1])
+{
+	if (!target_at_least(st, 800) || lower_username(s, out) < 0)
+		return s;
+	return out;
 }
 
 static struct name *find_user(struct bulk_state *st, const char *username)
@@ -534,8 +601,8 @@ static size_t channel_key(const char *team, const char *channel, char out[2 * MA
 
 static struct name *find_channel(struct bulk_state *st, const char *team, const char *channel)
 {
-	char key[2 * MAX_NAME + 2];
-	size_t len = channel_key(team, channel, key);
+	char key[2 * MAX_NAME + 2], lt[MAX_NAME + 1], lc[MAX_NAME + 1];
+	size_t len = channel_key(import_name(st, team, lt), import_name(st, channel, lc), key);
 
 	return len ? nameset_find(&st->channels, key, len) : NULL;
 }
@@ -574,7 +641,10 @@ static int check_user_ref(struct lc *c, const char *prefix, const char *key, con
 
 static int check_team_ref(struct lc *c, const char *prefix, const char *key, const char *team)
 {
-	if (nameset_find(&c->st->teams, team, strlen(team)))
+	char low[MAX_NAME + 1];
+	const char *t = import_name(c->st, team, low);
+
+	if (nameset_find(&c->st->teams, t, strlen(t)))
 		return 0;
 	undefined(c, prefix, key, "team", team);
 	return -1;
@@ -586,8 +656,11 @@ static void check_scheme_ref(struct lc *c, const char *prefix, const char *schem
 {
 	struct quoted qb;
 	struct name *e = nameset_find(&c->st->schemes, scheme, strlen(scheme));
+	const char *why;
 
-	if (!e)
+	if ((why = scheme_name_problem(scheme)))
+		fproblem(c, prefix, "scheme", "invalid scheme name %s: %s", q(&qb, scheme), why);
+	else if (!e)
 		undefined(c, prefix, "scheme", "scheme", scheme);
 	else if (e->a && e->a != want) /* a scheme without a valid scope is reported on its own line */
 		fproblem(c, prefix, "scheme", "scheme %s has scope \"%s\", need \"%s\"", q(&qb, scheme),
@@ -595,37 +668,88 @@ static void check_scheme_ref(struct lc *c, const char *prefix, const char *schem
 }
 
 /*
- * A path relative to data/ (§8.4): it must not escape data/, and with a
- * lookup, "data/" + path must be in the zip. Returns 1 if present, 0 if not,
- * -1 if not checked.
+ * filepath.Join("data", path) as the server computes it before the lookup
+ * (ValidateAttachmentPathForImport in server/channels/app/imports/
+ * import_validators.go): repeated slashes, "." and "a/.." are cleaned away,
+ * a leading '/' is just a separator. Returns 0 with the entry name in out,
+ * or -1 when the result escapes data/ (or does not fit).
  */
-static int lookup_path(struct lc *c, const char *prefix, const char *key, const char *path, int required)
+static int data_path(const char *path, char *out, size_t outlen)
 {
-	struct quoted qb;
+	size_t n = 4;
+	const char *p = path;
+
+	if (outlen < 5)
+		return -1;
+	memcpy(out, "data", 4);
+	while (*p) {
+		const char *seg;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		seg = p;
+		while (*p && *p != '/')
+			p++;
+		len = (size_t)(p - seg);
+		if (!len || (len == 1 && seg[0] == '.'))
+			continue;
+		if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+			char *slash;
+
+			if (!n)
+				return -1; /* above data/: escapes */
+			out[n] = '\0';
+			slash = strrchr(out, '/');
+			n = slash ? (size_t)(slash - out) : 0;
+			continue;
+		}
+		if (n + 1 + len + 1 > outlen)
+			return -1;
+		if (n)
+			out[n++] = '/';
+		memcpy(out + n, seg, len);
+		n += len;
+	}
+	out[n] = '\0';
+	return n >= 4 && !strncmp(out, "data", 4) && (n == 4 || out[4] == '/') ? 0 : -1;
+}
+
+/* What a missing file means for the line. */
+enum need { OPTIONAL, REQUIRED, SKIPPABLE };
+
+/*
+ * A path relative to data/ (§8.4): it must not escape data/, and with a
+ * lookup, the cleaned entry must be in the zip. An attachment (SKIPPABLE)
+ * the export listed in warnings.txt may be missing: the import skips it.
+ * Returns 1 if present, 0 if not, -1 if not checked.
+ */
+static int lookup_path(struct lc *c, const char *prefix, const char *key, const char *path, enum need need)
+{
+	struct quoted qb, qn;
 	char name[4096];
 	int found;
 
-	if (!strcmp(path, "..") || !strncmp(path, "../", 3) || strstr(path, "/../") ||
-	    (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")) || path[0] == '/') {
+	if (data_path(path, name, sizeof(name)) < 0) {
 		fproblem(c, prefix, key, "path %s escapes data/", q(&qb, path));
 		return 0;
 	}
 	if (!c->st->lookup)
 		return -1;
-	if ((size_t)snprintf(name, sizeof(name), "data/%s", path) >= sizeof(name))
-		found = 0;
+	found = c->st->lookup(c->st->lookup_ctx, name);
+	if (found == BULK_PRESENT)
+		return 1;
+	if (need == OPTIONAL || (need == SKIPPABLE && found == BULK_EXCUSED))
+		return 0;
+	q(&qn, name);
+	if (!strncmp(path, "data/", 5))
+		fproblem(c, prefix, key, "file %s not in archive (paths are relative to data/)", qn.s);
+	else if (found == BULK_EXCUSED)
+		fproblem(c, prefix, key, "file %s not in archive (the export could not read it, "
+			"and the import stops at a missing image)", qn.s);
 	else
-		found = c->st->lookup(c->st->lookup_ctx, name);
-	if (!found && required) {
-		struct quoted qn;
-
-		q(&qn, name);
-		if (!strncmp(path, "data/", 5))
-			fproblem(c, prefix, key, "file %s not in archive (paths are relative to data/)", qn.s);
-		else
-			fproblem(c, prefix, key, "file %s not in archive", qn.s);
-	}
-	return found;
+		fproblem(c, prefix, key, "file %s not in archive", qn.s);
+	return 0;
 }
 
 /* Arrays of strings: every element must be a string. */
@@ -650,11 +774,211 @@ static int check_strings(struct lc *c, const char *prefix, const char *key, cons
 enum { R_NAME, R_DISPLAY_NAME, R_DESCRIPTION, R_PERMISSIONS, R_SCHEME_MANAGED };
 static const struct field role_fields[] = {
 	[R_NAME] = { "name", K_STR, REQ, 0, 0 },
-	[R_DISPLAY_NAME] = { "display_name", K_STR, 0, 0, 128 },
+	[R_DISPLAY_NAME] = { "display_name", K_STR, REQ, 1, 128 },
 	[R_DESCRIPTION] = { "description", K_STR, 0, 0, 1024 },
 	[R_PERMISSIONS] = { "permissions", K_ARR, 0, 0, 0 },
 	[R_SCHEME_MANAGED] = { "scheme_managed", K_BOOL, 0, 0, 0 },
 };
+
+/*
+ * model.AllPermissions + model.DeprecatedPermissions
+ * (server/public/model/permission.go), each with the first release that knows
+ * it (0: every supported release). ValidateRoleImportData refuses any other.
+ */
+static const struct permission {
+	const char *id;
+	int since;
+} permissions[] = {
+	{ "invite_user", 0 }, { "add_user_to_team", 0 }, { "use_slash_commands", 0 },
+	{ "manage_slash_commands", 0 }, { "manage_own_slash_commands", 0 },
+	{ "manage_others_slash_commands", 0 }, { "create_public_channel", 0 },
+	{ "create_private_channel", 0 }, { "manage_public_channel_members", 0 },
+	{ "manage_private_channel_members", 0 }, { "convert_public_channel_to_private", 0 },
+	{ "convert_private_channel_to_public", 0 }, { "assign_system_admin_role", 0 },
+	{ "manage_roles", 0 }, { "manage_team_roles", 0 }, { "manage_channel_roles", 0 },
+	{ "manage_system", 0 }, { "create_direct_channel", 0 }, { "create_group_channel", 0 },
+	{ "manage_public_channel_properties", 0 }, { "manage_private_channel_properties", 0 },
+	{ "list_public_teams", 0 }, { "join_public_teams", 0 }, { "list_private_teams", 0 },
+	{ "join_private_teams", 0 }, { "list_team_channels", 0 }, { "join_public_channels", 0 },
+	{ "delete_public_channel", 0 }, { "delete_private_channel", 0 }, { "edit_other_users", 0 },
+	{ "read_channel", 0 }, { "read_channel_content", 0 }, { "read_public_channel_groups", 0 },
+	{ "read_private_channel_groups", 0 }, { "read_public_channel", 0 }, { "add_reaction", 0 },
+	{ "remove_reaction", 0 }, { "remove_others_reactions", 0 }, { "permanent_delete_user", 0 },
+	{ "upload_file", 0 }, { "get_public_link", 0 }, { "manage_webhooks", 0 },
+	{ "manage_others_webhooks", 0 }, { "manage_incoming_webhooks", 0 },
+	{ "manage_own_incoming_webhooks", 0 }, { "manage_outgoing_webhooks", 0 },
+	{ "manage_own_outgoing_webhooks", 0 }, { "manage_others_incoming_webhooks", 0 },
+	{ "manage_others_outgoing_webhooks", 0 }, { "bypass_incoming_webhook_channel_lock", 0 },
+	{ "manage_oauth", 0 }, { "manage_system_wide_oauth", 0 }, { "manage_emojis", 0 },
+	{ "manage_others_emojis", 0 }, { "create_emojis", 0 }, { "delete_emojis", 0 },
+	{ "delete_others_emojis", 0 }, { "create_post", 0 }, { "create_post_public", 0 },
+	{ "create_post_ephemeral", 0 }, { "read_deleted_posts", 0 }, { "edit_post", 0 },
+	{ "edit_others_posts", 0 }, { "delete_post", 0 }, { "delete_others_posts", 0 },
+	{ "manage_shared_channels", 0 }, { "manage_secure_connections", 0 },
+	{ "create_data_retention_job", 0 }, { "manage_data_retention_job", 0 },
+	{ "read_data_retention_job", 0 }, { "create_compliance_export_job", 0 },
+	{ "manage_compliance_export_job", 0 }, { "read_compliance_export_job", 0 }, { "read_audits", 0 },
+	{ "purge_bleve_indexes", 0 }, { "create_post_bleve_indexes_job", 0 },
+	{ "manage_post_bleve_indexes_job", 0 }, { "create_ldap_sync_job", 0 },
+	{ "manage_ldap_sync_job", 0 }, { "read_ldap_sync_job", 0 }, { "test_ldap", 0 },
+	{ "invalidate_email_invite", 0 }, { "get_saml_metadata_from_idp", 0 },
+	{ "add_saml_public_cert", 0 }, { "add_saml_private_cert", 0 }, { "add_saml_idp_cert", 0 },
+	{ "remove_saml_public_cert", 0 }, { "remove_saml_private_cert", 0 },
+	{ "remove_saml_idp_cert", 0 }, { "get_saml_cert_status", 0 }, { "add_ldap_public_cert", 0 },
+	{ "add_ldap_private_cert", 0 }, { "remove_ldap_public_cert", 0 },
+	{ "remove_ldap_private_cert", 0 }, { "get_logs", 0 }, { "read_license_information", 0 },
+	{ "get_analytics", 0 }, { "manage_license_information", 0 },
+	{ "download_compliance_export_result", 0 }, { "test_site_url", 0 }, { "test_elasticsearch", 0 },
+	{ "test_s3", 0 }, { "reload_config", 0 }, { "invalidate_caches", 0 },
+	{ "recycle_database_connections", 0 }, { "purge_elasticsearch_indexes", 0 }, { "test_email", 0 },
+	{ "create_elasticsearch_post_indexing_job", 0 }, { "manage_elasticsearch_post_indexing_job", 0 },
+	{ "create_elasticsearch_post_aggregation_job", 0 },
+	{ "manage_elasticsearch_post_aggregation_job", 0 }, { "read_elasticsearch_post_indexing_job", 0 },
+	{ "read_elasticsearch_post_aggregation_job", 0 }, { "remove_user_from_team", 0 },
+	{ "create_team", 0 }, { "manage_team", 0 }, { "import_team", 0 }, { "view_team", 0 },
+	{ "list_users_without_team", 0 }, { "create_user_access_token", 0 },
+	{ "read_user_access_token", 0 }, { "revoke_user_access_token", 0 }, { "create_bot", 0 },
+	{ "assign_bot", 0 }, { "read_bots", 0 }, { "read_others_bots", 0 }, { "manage_bots", 0 },
+	{ "manage_others_bots", 0 }, { "read_jobs", 0 }, { "manage_jobs", 0 }, { "view_members", 0 },
+	{ "invite_guest", 0 }, { "promote_guest", 0 }, { "demote_to_guest", 0 },
+	{ "use_channel_mentions", 0 }, { "use_group_mentions", 0 }, { "read_other_users_teams", 0 },
+	{ "edit_brand", 0 }, { "sysconsole_read_about", 0 }, { "sysconsole_write_about", 0 },
+	{ "sysconsole_read_about_edition_and_license", 0 },
+	{ "sysconsole_write_about_edition_and_license", 0 }, { "sysconsole_read_billing", 0 },
+	{ "sysconsole_write_billing", 0 }, { "sysconsole_read_reporting", 0 },
+	{ "sysconsole_write_reporting", 0 }, { "sysconsole_read_reporting_site_statistics", 0 },
+	{ "sysconsole_write_reporting_site_statistics", 0 },
+	{ "sysconsole_read_reporting_team_statistics", 0 },
+	{ "sysconsole_write_reporting_team_statistics", 0 },
+	{ "sysconsole_read_reporting_server_logs", 0 }, { "sysconsole_write_reporting_server_logs", 0 },
+	{ "sysconsole_read_user_management_users", 0 }, { "sysconsole_write_user_management_users", 0 },
+	{ "sysconsole_read_user_management_groups", 0 }, { "sysconsole_write_user_management_groups", 0 },
+	{ "sysconsole_read_user_management_teams", 0 }, { "sysconsole_write_user_management_teams", 0 },
+	{ "sysconsole_read_user_management_channels", 0 },
+	{ "sysconsole_write_user_management_channels", 0 },
+	{ "sysconsole_read_user_management_permissions", 0 },
+	{ "sysconsole_write_user_management_permissions", 0 },
+	{ "sysconsole_read_user_management_system_roles", 0 },
+	{ "sysconsole_write_user_management_system_roles", 0 }, { "sysconsole_read_environment", 0 },
+	{ "sysconsole_write_environment", 0 }, { "sysconsole_read_environment_web_server", 0 },
+	{ "sysconsole_write_environment_web_server", 0 }, { "sysconsole_read_environment_database", 0 },
+	{ "sysconsole_write_environment_database", 0 },
+	{ "sysconsole_read_environment_elasticsearch", 0 },
+	{ "sysconsole_write_environment_elasticsearch", 0 },
+	{ "sysconsole_read_environment_file_storage", 0 },
+	{ "sysconsole_write_environment_file_storage", 0 },
+	{ "sysconsole_read_environment_image_proxy", 0 },
+	{ "sysconsole_write_environment_image_proxy", 0 }, { "sysconsole_read_environment_smtp", 0 },
+	{ "sysconsole_write_environment_smtp", 0 },
+	{ "sysconsole_read_environment_push_notification_server", 0 },
+	{ "sysconsole_write_environment_push_notification_server", 0 },
+	{ "sysconsole_read_environment_high_availability", 0 },
+	{ "sysconsole_write_environment_high_availability", 0 },
+	{ "sysconsole_read_environment_rate_limiting", 0 },
+	{ "sysconsole_write_environment_rate_limiting", 0 }, { "sysconsole_read_environment_logging", 0 },
+	{ "sysconsole_write_environment_logging", 0 },
+	{ "sysconsole_read_environment_session_lengths", 0 },
+	{ "sysconsole_write_environment_session_lengths", 0 },
+	{ "sysconsole_read_environment_performance_monitoring", 0 },
+	{ "sysconsole_write_environment_performance_monitoring", 0 },
+	{ "sysconsole_read_environment_developer", 0 }, { "sysconsole_write_environment_developer", 0 },
+	{ "sysconsole_read_environment_mobile_security", 0 },
+	{ "sysconsole_write_environment_mobile_security", 0 }, { "sysconsole_read_site", 0 },
+	{ "sysconsole_write_site", 0 }, { "sysconsole_read_site_customization", 0 },
+	{ "sysconsole_write_site_customization", 0 }, { "sysconsole_read_site_localization", 0 },
+	{ "sysconsole_write_site_localization", 0 }, { "sysconsole_read_site_users_and_teams", 0 },
+	{ "sysconsole_write_site_users_and_teams", 0 }, { "sysconsole_read_site_notifications", 0 },
+	{ "sysconsole_write_site_notifications", 0 }, { "sysconsole_read_site_announcement_banner", 0 },
+	{ "sysconsole_write_site_announcement_banner", 0 }, { "sysconsole_read_site_emoji", 0 },
+	{ "sysconsole_write_site_emoji", 0 }, { "sysconsole_read_site_posts", 0 },
+	{ "sysconsole_write_site_posts", 0 }, { "sysconsole_read_site_file_sharing_and_downloads", 0 },
+	{ "sysconsole_write_site_file_sharing_and_downloads", 0 },
+	{ "sysconsole_read_site_public_links", 0 }, { "sysconsole_write_site_public_links", 0 },
+	{ "sysconsole_read_site_notices", 0 }, { "sysconsole_write_site_notices", 0 },
+	{ "sysconsole_read_authentication", 0 }, { "sysconsole_write_authentication", 0 },
+	{ "sysconsole_read_authentication_signup", 0 }, { "sysconsole_write_authentication_signup", 0 },
+	{ "sysconsole_read_authentication_email", 0 }, { "sysconsole_write_authentication_email", 0 },
+	{ "sysconsole_read_authentication_password", 0 },
+	{ "sysconsole_write_authentication_password", 0 }, { "sysconsole_read_authentication_mfa", 0 },
+	{ "sysconsole_write_authentication_mfa", 0 }, { "sysconsole_read_authentication_ldap", 0 },
+	{ "sysconsole_write_authentication_ldap", 0 }, { "sysconsole_read_authentication_saml", 0 },
+	{ "sysconsole_write_authentication_saml", 0 }, { "sysconsole_read_authentication_openid", 0 },
+	{ "sysconsole_write_authentication_openid", 0 },
+	{ "sysconsole_read_authentication_guest_access", 0 },
+	{ "sysconsole_write_authentication_guest_access", 0 }, { "sysconsole_read_plugins", 0 },
+	{ "sysconsole_write_plugins", 0 }, { "sysconsole_read_integrations", 0 },
+	{ "sysconsole_write_integrations", 0 },
+	{ "sysconsole_read_integrations_integration_management", 0 },
+	{ "sysconsole_write_integrations_integration_management", 0 },
+	{ "sysconsole_read_integrations_bot_accounts", 0 },
+	{ "sysconsole_write_integrations_bot_accounts", 0 }, { "sysconsole_read_integrations_gif", 0 },
+	{ "sysconsole_write_integrations_gif", 0 }, { "sysconsole_read_integrations_cors", 0 },
+	{ "sysconsole_write_integrations_cors", 0 }, { "sysconsole_read_compliance", 0 },
+	{ "sysconsole_write_compliance", 0 }, { "sysconsole_read_compliance_data_retention_policy", 0 },
+	{ "sysconsole_write_compliance_data_retention_policy", 0 },
+	{ "sysconsole_read_compliance_compliance_export", 0 },
+	{ "sysconsole_write_compliance_compliance_export", 0 },
+	{ "sysconsole_read_compliance_compliance_monitoring", 0 },
+	{ "sysconsole_write_compliance_compliance_monitoring", 0 },
+	{ "sysconsole_read_compliance_custom_terms_of_service", 0 },
+	{ "sysconsole_write_compliance_custom_terms_of_service", 0 },
+	{ "sysconsole_read_experimental", 0 }, { "sysconsole_write_experimental", 0 },
+	{ "sysconsole_read_experimental_features", 0 }, { "sysconsole_write_experimental_features", 0 },
+	{ "sysconsole_read_experimental_feature_flags", 0 },
+	{ "sysconsole_write_experimental_feature_flags", 0 }, { "sysconsole_read_experimental_bleve", 0 },
+	{ "sysconsole_write_experimental_bleve", 0 }, { "create_custom_group", 0 },
+	{ "manage_custom_group_members", 0 }, { "edit_custom_group", 0 }, { "delete_custom_group", 0 },
+	{ "restore_custom_group", 0 }, { "playbook_public_create", 0 },
+	{ "playbook_public_manage_properties", 0 }, { "playbook_public_manage_members", 0 },
+	{ "playbook_public_manage_roles", 0 }, { "playbook_public_view", 0 },
+	{ "playbook_public_make_private", 0 }, { "playbook_private_create", 0 },
+	{ "playbook_private_manage_properties", 0 }, { "playbook_private_manage_members", 0 },
+	{ "playbook_private_manage_roles", 0 }, { "playbook_private_view", 0 },
+	{ "playbook_private_make_public", 0 }, { "run_create", 0 }, { "run_manage_properties", 0 },
+	{ "run_manage_members", 0 }, { "run_view", 0 }, { "sysconsole_read_products_boards", 0 },
+	{ "sysconsole_write_products_boards", 0 }, { "manage_outgoing_oauth_connections", 906 },
+	{ "sysconsole_read_site_ip_filters", 906 }, { "sysconsole_write_site_ip_filters", 906 },
+	{ "add_bookmark_public_channel", 911 }, { "edit_bookmark_public_channel", 911 },
+	{ "delete_bookmark_public_channel", 911 }, { "order_bookmark_public_channel", 911 },
+	{ "add_bookmark_private_channel", 911 }, { "edit_bookmark_private_channel", 911 },
+	{ "delete_bookmark_private_channel", 911 }, { "order_bookmark_private_channel", 911 },
+	{ "manage_public_channel_banner", 1009 }, { "manage_private_channel_banner", 1009 },
+	{ "manage_channel_access_rules", 1009 }, { "manage_team_access_rules", 1009 },
+	{ "manage_public_channel_auto_translation", 1100 },
+	{ "manage_private_channel_auto_translation", 1100 }, { "edit_file_attachment", 1100 },
+	{ "create_wiki", 1100 }, { "manage_wiki", 1100 }, { "read_wiki", 1100 }, { "delete_wiki", 1100 },
+	{ "admin_wiki", 1100 }, { "create_page", 1100 }, { "read_page", 1100 }, { "edit_page", 1100 },
+	{ "edit_own_page", 1100 }, { "delete_own_page", 1100 }, { "delete_page", 1100 },
+	{ "comment_page", 1100 }, { "manage_own_agent", 1100 }, { "manage_others_agent", 1100 },
+};
+
+static const char *permission_problem(const struct bulk_state *st, const char *id)
+{
+	for (size_t i = 0; i < NFIELDS(permissions); i++) {
+		if (strcmp(permissions[i].id, id))
+			continue;
+		return target_at_least(st, permissions[i].since) ? NULL :
+			"is not known to the target server's version";
+	}
+	return "is not a permission the server knows";
+}
+
+static void check_permissions(struct lc *c, const char *prefix, const cJSON *arr)
+{
+	struct quoted qb;
+	const char *why;
+	int i = 0;
+
+	for (const cJSON *e = arr ? arr->child : NULL; e; e = e->next, i++) {
+		char k[64];
+
+		snprintf(k, sizeof(k), "permissions[%d]", i);
+		if (!cJSON_IsString(e))
+			fproblem(c, prefix, k, "must be a string");
+		else if ((why = permission_problem(c->st, e->valuestring)))
+			fproblem(c, prefix, k, "permission %s %s", q(&qb, e->valuestring), why);
+	}
+}
 
 /* Binds a role object; returns its name, or NULL. */
 static const char *check_role_obj(struct lc *c, const cJSON *obj, const char *prefix)
@@ -664,7 +988,7 @@ static const char *check_role_obj(struct lc *c, const cJSON *obj, const char *pr
 	struct quoted qb;
 
 	BIND(c, obj, prefix, role_fields, v);
-	check_strings(c, prefix, "permissions", v[R_PERMISSIONS]);
+	check_permissions(c, prefix, v[R_PERMISSIONS]);
 	if (!(name = str(v[R_NAME])))
 		return NULL;
 	if ((why = role_name_problem(name)))
@@ -720,19 +1044,22 @@ static void check_scheme(struct lc *c, const cJSON *obj)
 	}
 	/* The roles a scope needs; guest and playbook roles are optional. */
 	for (int i = S_TEAM_ADMIN; i < (int)NFIELDS(scheme_fields); i++) {
-		int needed = (sc == SCOPE_TEAM && (i == S_TEAM_ADMIN || i == S_TEAM_USER)) ||
+		int team_role = i == S_TEAM_ADMIN || i == S_TEAM_USER;
+		int needed = (sc == SCOPE_TEAM && team_role) ||
 			(sc && (i == S_CHANNEL_ADMIN || i == S_CHANNEL_USER));
 		char prefix[64];
 
 		snprintf(prefix, sizeof(prefix), "scheme.%s", scheme_fields[i].key);
-		if (v[i])
+		if (v[i] && sc == SCOPE_CHANNEL && team_role)
+			fproblem(c, "scheme", scheme_fields[i].key, "not allowed for scope \"channel\"");
+		else if (v[i])
 			check_role_obj(c, v[i], prefix);
 		else if (needed)
 			fproblem(c, "scheme", scheme_fields[i].key, "missing (required for scope \"%s\")", scope);
 	}
 	if (!(name = str(v[S_NAME])))
 		return;
-	if ((why = role_name_problem(name)))
+	if ((why = scheme_name_problem(name)))
 		problem(c, "scheme.name", "invalid scheme name %s: %s", q(&qb, name), why);
 	define(c, &c->st->schemes, "scheme", "scheme.name", name, strlen(name), name, sc);
 }
@@ -753,6 +1080,7 @@ static void check_team(struct lc *c, const cJSON *obj)
 {
 	const cJSON *v[NFIELDS(team_fields)];
 	const char *name, *type, *why;
+	char low[MAX_NAME + 1];
 	struct quoted qb;
 
 	BIND(c, obj, "team", team_fields, v);
@@ -762,8 +1090,9 @@ static void check_team(struct lc *c, const cJSON *obj)
 		check_scheme_ref(c, "team", str(v[T_SCHEME]), SCOPE_TEAM);
 	if (!(name = str(v[T_NAME])))
 		return;
-	if ((why = team_name_problem(name)))
+	if ((why = team_name_problem(import_name(c->st, name, low))))
 		problem(c, "team.name", "invalid team name %s: %s", q(&qb, name), why);
+	name = import_name(c->st, name, low);
 	define(c, &c->st->teams, "team", "team.name", name, strlen(name), name, 0);
 }
 
@@ -802,6 +1131,7 @@ static void check_channel(struct lc *c, const cJSON *obj)
 {
 	const cJSON *v[NFIELDS(channel_fields)];
 	const char *team, *name, *type, *why;
+	char lt[MAX_NAME + 1], lc[MAX_NAME + 1];
 	struct quoted qb;
 
 	BIND(c, obj, "channel", channel_fields, v);
@@ -813,10 +1143,10 @@ static void check_channel(struct lc *c, const cJSON *obj)
 		check_team_ref(c, "channel", "team", team);
 	if (!(name = str(v[C_NAME])))
 		return;
-	if ((why = channel_name_problem(name)))
+	if ((why = channel_name_problem(import_name(c->st, name, lc))))
 		problem(c, "channel.name", "invalid channel name %s: %s", q(&qb, name), why);
 	if (team)
-		define_channel(c, team, name);
+		define_channel(c, import_name(c->st, team, lt), import_name(c->st, name, lc));
 }
 
 /* -------------------------------------------------------------- user, bot */
@@ -900,6 +1230,145 @@ static int element(struct lc *c, const cJSON *e, const char *prefix, const char 
 
 #define EACH(e, arr) for (const cJSON *e = (arr) ? (arr)->child : NULL; e; e = e->next)
 
+/* A string that must be one of a NULL-terminated list. */
+static void check_enum(struct lc *c, const char *prefix, const char *key, const cJSON *v,
+	const char *const *ok)
+{
+	struct quoted qb;
+
+	if (!v)
+		return;
+	for (const char *const *o = ok; *o; o++)
+		if (!strcmp(v->valuestring, *o))
+			return;
+	fproblem(c, prefix, key, "invalid value %s", q(&qb, v->valuestring));
+}
+
+static const char *const true_false[] = { "true", "false", NULL };
+static const char *const user_levels[] = { "all", "mention", "none", NULL };
+static const char *const channel_levels[] = { "default", "all", "mention", "none", NULL };
+
+enum { UN_DESKTOP, UN_DESKTOP_SOUND, UN_EMAIL, UN_MOBILE, UN_PUSH_STATUS, UN_CHANNEL, UN_COMMENTS,
+	UN_MENTION_KEYS };
+static const struct field user_notify_fields[] = {
+	[UN_DESKTOP] = { "desktop", K_STR, 0, 0, 0 },
+	[UN_DESKTOP_SOUND] = { "desktop_sound", K_STR, 0, 0, 0 },
+	[UN_EMAIL] = { "email", K_STR, 0, 0, 0 },
+	[UN_MOBILE] = { "mobile", K_STR, 0, 0, 0 },
+	[UN_PUSH_STATUS] = { "mobile_push_status", K_STR, 0, 0, 0 },
+	[UN_CHANNEL] = { "channel", K_STR, 0, 0, 0 },
+	[UN_COMMENTS] = { "comments", K_STR, 0, 0, 0 },
+	[UN_MENTION_KEYS] = { "mention_keys", K_STR, 0, 0, 0 },
+};
+
+/* isValidUserNotifyLevel and friends in import_validators.go. */
+static void check_user_notify(struct lc *c, const cJSON *obj)
+{
+	static const char *const push[] = { "online", "away", "offline", NULL };
+	static const char *const comments[] = { "any", "root", "never", NULL };
+	const cJSON *v[NFIELDS(user_notify_fields)];
+	const char *p = "user.notify_props";
+
+	BIND(c, obj, p, user_notify_fields, v);
+	check_enum(c, p, "desktop", v[UN_DESKTOP], user_levels);
+	check_enum(c, p, "desktop_sound", v[UN_DESKTOP_SOUND], true_false);
+	check_enum(c, p, "email", v[UN_EMAIL], true_false);
+	check_enum(c, p, "mobile", v[UN_MOBILE], user_levels);
+	check_enum(c, p, "mobile_push_status", v[UN_PUSH_STATUS], push);
+	check_enum(c, p, "channel", v[UN_CHANNEL], true_false);
+	check_enum(c, p, "comments", v[UN_COMMENTS], comments);
+}
+
+/* model.IsValidUserRoles: role names, and not system_admin alone. */
+static void check_roles(struct lc *c, const char *prefix, const char *key, const cJSON *v)
+{
+	char buf[1024], *save = NULL, *tok;
+	struct quoted qb;
+	int n = 0, admin = 0;
+
+	if (!v)
+		return;
+	if (strlen(v->valuestring) >= sizeof(buf)) {
+		fproblem(c, prefix, key, "invalid roles: too long");
+		return;
+	}
+	memcpy(buf, v->valuestring, strlen(v->valuestring) + 1);
+	for (tok = strtok_r(buf, " \t\r\n", &save); tok; tok = strtok_r(NULL, " \t\r\n", &save)) {
+		if (role_name_problem(tok)) {
+			fproblem(c, prefix, key, "invalid role %s", q(&qb, tok));
+			return;
+		}
+		n++;
+		admin = !strcmp(tok, "system_admin");
+	}
+	if (n == 1 && admin)
+		fproblem(c, prefix, key, "\"system_admin\" alone is refused: give \"system_user system_admin\"");
+}
+
+static void check_user_values(struct lc *c, const cJSON **v)
+{
+	static const char *const intervals[] = { "immediately", "fifteen", "hour", NULL };
+
+	if (v[U_PASSWORD] && !*str(v[U_PASSWORD]))
+		problem(c, "user.password", "must not be empty");
+	check_roles(c, "user", "roles", v[U_ROLES]);
+	if (v[U_NOTIFY_PROPS])
+		check_user_notify(c, v[U_NOTIFY_PROPS]);
+	for (size_t i = U_PREFERENCES; i < NFIELDS(user_fields); i++) {
+		const char *k = user_fields[i].key;
+
+		if (!strcmp(k, "feature_enabled_markdown_preview") || !strcmp(k, "formatting") ||
+		    !strcmp(k, "show_unread_section"))
+			check_enum(c, "user", k, v[i], true_false);
+		else if (!strcmp(k, "email_interval"))
+			check_enum(c, "user", k, v[i], intervals);
+	}
+}
+
+enum { CN_DESKTOP, CN_MOBILE, CN_MARK_UNREAD };
+static const struct field channel_notify_fields[] = {
+	[CN_DESKTOP] = { "desktop", K_STR, 0, 0, 0 },
+	[CN_MOBILE] = { "mobile", K_STR, 0, 0, 0 },
+	[CN_MARK_UNREAD] = { "mark_unread", K_STR, 0, 0, 0 },
+};
+
+/* model.IsChannelNotifyLevelValid / IsChannelMarkUnreadLevelValid. */
+static void check_channel_notify(struct lc *c, const char *prefix, const cJSON *obj)
+{
+	static const char *const unread[] = { "all", "mention", NULL };
+	const cJSON *v[NFIELDS(channel_notify_fields)];
+	char p[192];
+
+	snprintf(p, sizeof(p), "%s.notify_props", prefix);
+	BIND(c, obj, p, channel_notify_fields, v);
+	check_enum(c, p, "desktop", v[CN_DESKTOP], channel_levels);
+	check_enum(c, p, "mobile", v[CN_MOBILE], channel_levels);
+	check_enum(c, p, "mark_unread", v[CN_MARK_UNREAD], unread);
+}
+
+/*
+ * A team theme is decoded into map[string]string: blank is fine, else the
+ * first JSON value must be an object of strings (null counts as "").
+ */
+static void check_theme(struct lc *c, const char *prefix, const char *theme)
+{
+	const char *p = theme;
+	cJSON *j;
+	int ok;
+
+	while (*p == ' ' || *p == '\t' || *p == '\r')
+		p++;
+	if (!*p)
+		return;
+	j = cJSON_ParseWithOpts(p, NULL, 0);
+	ok = j && (cJSON_IsObject(j) || cJSON_IsNull(j));
+	for (const cJSON *m = ok ? j->child : NULL; m; m = m->next)
+		ok &= cJSON_IsString(m) || cJSON_IsNull(m);
+	cJSON_Delete(j);
+	if (!ok)
+		fproblem(c, prefix, "theme", "must be a JSON object of strings");
+}
+
 static void check_user_channels(struct lc *c, const char *prefix, const char *team, const cJSON *arr)
 {
 	char ep[160];
@@ -913,6 +1382,9 @@ static void check_user_channels(struct lc *c, const char *prefix, const char *te
 		const char *name;
 
 		BIND(c, ch, ep, user_channel_fields, v);
+		check_roles(c, ep, "roles", v[UC_ROLES]);
+		if (v[UC_NOTIFY_PROPS])
+			check_channel_notify(c, ep, v[UC_NOTIFY_PROPS]);
 		if (team && (name = str(v[UC_NAME])) && !find_channel(c->st, team, name))
 			fproblem(c, ep, "name", "channel %s of team %s is not defined on an earlier line",
 				q(&qb, name), q(&qt, team));
@@ -931,11 +1403,67 @@ static void check_user_teams(struct lc *c, const cJSON *arr)
 		const char *team;
 
 		BIND(c, t, ep, user_team_fields, v);
+		check_roles(c, ep, "roles", v[UT_ROLES]);
+		if (v[UT_THEME])
+			check_theme(c, ep, str(v[UT_THEME]));
 		team = str(v[UT_NAME]);
 		if (team && check_team_ref(c, ep, "name", team) < 0)
 			team = NULL; /* one error for the team, none per channel */
 		check_user_channels(c, ep, team, v[UT_CHANNELS]);
 	}
+}
+
+/* Whether the space-separated roles hold `role` (model.IsInRole). */
+static int in_role(const cJSON *roles, const char *role)
+{
+	size_t n = strlen(role);
+
+	for (const char *p = roles ? roles->valuestring : ""; (p = strstr(p, role)); p += n)
+		if ((p == roles->valuestring || strchr(" \t\r\n", p[-1])) && (!p[n] || strchr(" \t\r\n", p[n])))
+			return 1;
+	return 0;
+}
+
+static const cJSON *member_str(const cJSON *obj, const char *key)
+{
+	const cJSON *m = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+
+	return cJSON_IsString(m) ? m : NULL;
+}
+
+/*
+ * validateGuestRoles (import_validators.go): a system guest must be a guest
+ * in every team and channel listed, and only a system guest may be one.
+ */
+static void check_guest_roles(struct lc *c, const cJSON *roles, const cJSON *teams)
+{
+	unsigned long nteams = 0, tguests = 0, nchans = 0, cguests = 0;
+	int sys, team_guest, chan_guest;
+
+	if (!roles || !cJSON_GetArraySize(teams))
+		return;
+	EACH(t, teams) {
+		const cJSON *chans = cJSON_IsObject(t) ? cJSON_GetObjectItemCaseSensitive(t, "channels") : NULL;
+
+		nteams++;
+		tguests += in_role(member_str(t, "roles"), "team_guest");
+		EACH(ch, cJSON_IsArray(chans) ? chans : NULL) {
+			nchans++;
+			cguests += in_role(member_str(ch, "roles"), "channel_guest");
+		}
+	}
+	sys = in_role(roles, "system_guest");
+	team_guest = tguests == nteams;
+	chan_guest = nchans && cguests == nchans;
+	if (sys && !team_guest)
+		problem(c, "user.teams", "a system guest must have \"team_guest\" in every team (%lu of %lu)",
+			tguests, nteams);
+	else if (sys && nchans && !chan_guest)
+		problem(c, "user.teams", "a system guest must have \"channel_guest\" in every channel "
+			"(%lu of %lu)", cguests, nchans);
+	else if (!sys && (team_guest || chan_guest))
+		problem(c, "user.roles", "guest in %s but not \"system_guest\"",
+			team_guest ? "every team" : "every channel");
 }
 
 static void check_auth(struct lc *c, const cJSON **v)
@@ -955,7 +1483,8 @@ static void check_auth(struct lc *c, const cJSON **v)
 	}
 	if (has_svc != has_data)
 		problem(c, "user.auth_data", "auth_data and auth_service must both be set or both be empty");
-	if (has_data && str(v[U_PASSWORD]) && *str(v[U_PASSWORD]))
+	/* any auth_data at all, even empty, refuses a password */
+	if (v[U_AUTH_DATA] && v[U_PASSWORD])
 		problem(c, "user.password", "not allowed together with auth_data");
 }
 
@@ -982,10 +1511,13 @@ static void check_user(struct lc *c, const cJSON *obj)
 
 	BIND(c, obj, "user", user_fields, v);
 	check_auth(c, v);
-	/* the server only warns about a missing profile image */
+	/* the lookup only warns, but ValidateUserImportData then stats the
+	 * path on the server's disk and stops the import */
 	if (v[U_PROFILE_IMAGE])
-		lookup_path(c, "user", "profile_image", str(v[U_PROFILE_IMAGE]), 0);
+		lookup_path(c, "user", "profile_image", str(v[U_PROFILE_IMAGE]), REQUIRED);
+	check_user_values(c, v);
 	check_user_teams(c, v[U_TEAMS]);
+	check_guest_roles(c, v[U_ROLES], v[U_TEAMS]);
 	if (v[U_USERNAME])
 		define_username(c, "user", str(v[U_USERNAME]), 0);
 }
@@ -1003,12 +1535,16 @@ static const struct field bot_fields[] = {
 static void check_bot(struct lc *c, const cJSON *obj)
 {
 	const cJSON *v[NFIELDS(bot_fields)];
+	const char *why;
+	struct quoted qb;
 
 	BIND(c, obj, "bot", bot_fields, v);
-	if (v[B_OWNER])
-		check_user_ref(c, "bot", "owner", str(v[B_OWNER]));
+	/* An owner that is no user is a plugin's id (importBot keeps it as the
+	 * OwnerId; the export writes it so); it need only look like a username. */
+	if (v[B_OWNER] && (why = username_problem(str(v[B_OWNER]))))
+		problem(c, "bot.owner", "invalid owner %s: %s", q(&qb, str(v[B_OWNER])), why);
 	if (v[B_PROFILE_IMAGE])
-		lookup_path(c, "bot", "profile_image", str(v[B_PROFILE_IMAGE]), 0);
+		lookup_path(c, "bot", "profile_image", str(v[B_PROFILE_IMAGE]), REQUIRED);
 	if (v[B_USERNAME])
 		define_username(c, "bot", str(v[B_USERNAME]), 1);
 }
@@ -1082,8 +1618,9 @@ static void check_reactions(struct lc *c, const char *prefix, const cJSON *arr, 
 	}
 }
 
+/* ValidateAttachmentImportData accepts null, {} and an empty path. */
 static const struct field attachment_fields[] = {
-	{ "path", K_STR, REQ, 1, 0 },
+	{ "path", K_STR, 0, 0, 0 },
 };
 
 /* Returns how many attachments the array lists. */
@@ -1093,20 +1630,24 @@ static unsigned long check_attachments(struct lc *c, const char *prefix, const c
 	int i = 0;
 
 	EACH(a, arr) {
+		if (cJSON_IsNull(a)) {
+			i++;
+			continue;
+		}
 		if (element(c, a, prefix, "attachments", i++, ep, sizeof(ep)) < 0)
 			continue;
 		const cJSON *v[1];
 
 		BIND(c, a, ep, attachment_fields, v);
 		if (v[0] && *str(v[0]))
-			lookup_path(c, ep, "path", str(v[0]), 1);
+			lookup_path(c, ep, "path", str(v[0]), SKIPPABLE);
 	}
 	return (unsigned long)i;
 }
 
 enum { TF_USER, TF_LAST_VIEWED, TF_UNREAD_MENTIONS };
 static const struct field follower_fields[] = {
-	[TF_USER] = { "user", K_STR, REQ, 0, 0 },
+	[TF_USER] = { "user", K_STR, REQ, 1, 0 },
 	[TF_LAST_VIEWED] = { "last_viewed", K_INT, 0, 0, 0 },
 	[TF_UNREAD_MENTIONS] = { "unread_mentions", K_INT, 0, 0, 0 },
 };
@@ -1356,7 +1897,7 @@ static void check_emoji(struct lc *c, const cJSON *obj)
 
 	BIND(c, obj, "emoji", emoji_fields, v);
 	if (v[E_IMAGE] && *str(v[E_IMAGE]))
-		lookup_path(c, "emoji", "image", str(v[E_IMAGE]), 1);
+		lookup_path(c, "emoji", "image", str(v[E_IMAGE]), REQUIRED);
 	if (!(name = str(v[E_NAME])))
 		return;
 	if ((why = emoji_name_problem(name)))

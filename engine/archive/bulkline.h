@@ -7,6 +7,7 @@
  *
  *   struct bulk_state *st = bulk_state_new();
  *   bulk_state_set_lookup(st, entry_exists, zip);     optional: attachment paths
+ *   bulk_state_set_target(st, 911);                   optional: judge as server 9.11 would
  *   for each line (1-based lineno, without its '\n'):
  *           bulk_check_line(st, line, len, lineno, report, ctx);
  *   bulk_finish(st, report, ctx);                     end-of-file checks
@@ -33,9 +34,13 @@
 typedef void (*bulk_report_fn)(void *ctx, unsigned long line, const char *field, const char *msg);
 
 /*
- * Answers whether the zip holds the entry `name` (already "data/" + path) and
- * records it as used. Returns 1 if present, 0 if not.
+ * Answers whether the zip holds the entry `name` ("data/" + the path as the
+ * server cleans it) and records it as used. Returns BULK_PRESENT,
+ * BULK_ABSENT, or BULK_EXCUSED: absent, but the export listed it in
+ * warnings.txt as a file it could not read (the import skips such
+ * attachments; a profile or emoji image missing still stops it).
  */
+enum { BULK_ABSENT = 0, BULK_PRESENT = 1, BULK_EXCUSED = 2 };
 typedef int (*bulk_lookup_fn)(void *ctx, const char *name);
 
 /* Lines seen per type, as `mmctl import validate` counts them; replies and
@@ -54,6 +59,17 @@ void bulk_state_free(struct bulk_state *st);
 /* Without a lookup, attachment, emoji and profile image paths are only
  * checked for form, not for presence. */
 void bulk_state_set_lookup(struct bulk_state *st, bulk_lookup_fn lookup, void *ctx);
+
+/*
+ * The target server's version as major * 100 + minor (9.11 -> 911). Rules
+ * that changed between releases (known permissions, name casing) follow it;
+ * 0, the default, applies the newest rules.
+ */
+void bulk_state_set_target(struct bulk_state *st, int version);
+
+/* "9.11", "v9.11.2", "10.3.0 (hash, enterprise: true)" -> 911 / 1003.
+ * Returns 0, or -1 when s does not start with MAJOR.MINOR. */
+int bulk_parse_version(const char *s, int *version);
 
 void bulk_check_line(struct bulk_state *st, const char *line, size_t len, unsigned long lineno,
 	bulk_report_fn report, void *ctx);

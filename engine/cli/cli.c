@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "bulkline.h"
 #include "canon.h"
 #include "cmds.h"
 #include "steps.h"
@@ -34,6 +35,7 @@ static const char usage_text[] =
 	"  reset PLAN [STEP...]     forget all steps, or STEP and the steps using it\n"
 	"  verify ARCHIVE.zip       check an export archive on its own\n"
 	"      --max-errors N       errors shown (all are counted; default 50)\n"
+	"      --target-version X.Y judge as that server release would (default: the newest rules)\n"
 	"  log PLAN                 the runs recorded in the journal\n"
 	"  steps                    the step types and their keys\n"
 	"\n"
@@ -58,7 +60,8 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 /* Options that take a value; --opt=value and --opt value both work. */
-static const char *const valued_opts[] = { "--state-dir", "--output", "--rev", "--max-errors", NULL };
+static const char *const valued_opts[] = { "--state-dir", "--output", "--rev", "--max-errors",
+					    "--target-version", NULL };
 
 static int takes_value(const char *name, size_t len)
 {
@@ -84,6 +87,9 @@ static int set_option(struct cli_opts *o, const char *name, const char *val)
 		if (parse_i64(val, &n) < 0 || n < 0)
 			return usage_error("--max-errors takes a whole number, not '%s'", val);
 		o->max_errors = (int)n;
+	} else if (!strcmp(name, "--target-version")) {
+		if (bulk_parse_version(val, &o->target_version) < 0)
+			return usage_error("--target-version takes MAJOR.MINOR such as 9.11, not '%s'", val);
 	} else if (!strcmp(name, "--offline"))
 		o->offline = 1;
 	else if (!strcmp(name, "--detailed-exitcode"))

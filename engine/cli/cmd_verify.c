@@ -17,6 +17,7 @@ int cmd_verify(struct cli_opts *o)
 		return 2;
 	}
 	ao.max_shown = o->max_errors;
+	ao.target_version = o->target_version;
 	if (archive_verify(o->args[0], &ao, &rep, &err) < 0) {
 		fprintf(stderr, "mmigrate: %s\n", err.msg);
 		return 1;

@@ -23,6 +23,7 @@ struct cli_opts {
 	const char *rev;
 	int json, quiet, verbose, offline, detailed, allow_dirty, help, version;
 	int max_errors;
+	int target_version; /* verify --target-version X.Y as major * 100 + minor; 0: newest */
 	/* The OS seam for state and artefacts: sys_posix, or the fault injector that
 	 * MMIGRATE_TEST_FAULT asks for (tests' crash sweep; see docs/architecture.md). */
 	const struct sys_ops *sys;

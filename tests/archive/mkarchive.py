@@ -9,7 +9,9 @@ numbers below) and changes one thing. tests/unit/test_archive.c asserts the
 exact messages, so keep line numbers stable: replace or append lines rather
 than delete them, unless the case is about the order.
 """
+import io
 import json
+import struct
 import os
 import sys
 import zipfile
@@ -213,6 +215,23 @@ def append(*new):
     c = Case()
     c.lines.extend(new)
     return c
+
+
+def patch_central(name, fn):
+    """Damage: fn(data, cd_pos, local_pos) edits the bytes of entry `name`'s headers."""
+    def damage(path):
+        with zipfile.ZipFile(path) as z:
+            local = z.getinfo(name).header_offset
+        data = bytearray(open(path, "rb").read())
+        i = data.find(b"PK\x01\x02")
+        while i >= 0:
+            nlen = struct.unpack_from("<H", data, i + 28)[0]
+            if data[i + 46:i + 46 + nlen] == name.encode():
+                fn(data, i, local)
+                break
+            i = data.find(b"PK\x01\x02", i + 4)
+        open(path, "wb").write(bytes(data))
+    return damage
 
 
 # Valid archives
@@ -600,6 +619,49 @@ def many_errors():
     return c
 
 
+# Zip bombs and lies (issue 11): refused before the data are read
+
+@case
+def overlapping_entries():
+    """The central directory points two entries at one local header."""
+    c = Case()
+    c.files["data/files/d.txt"] = b"attachment d\n" * 100
+
+    def at_c(data, cd, local):
+        with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+            struct.pack_into("<I", data, cd + 42, z.getinfo("data/files/c.txt").header_offset)
+    c.damage = patch_central("data/files/d.txt", at_c)
+    return c
+
+
+@case
+def lying_size():
+    """An attachment whose declared uncompressed size is smaller than its data."""
+    c = Case()
+
+    def shrink(data, cd, local):
+        struct.pack_into("<I", data, cd + 24, 100)
+        struct.pack_into("<I", data, local + 22, 100)
+    c.damage = patch_central("data/files/c.txt", shrink)
+    return c
+
+
+@case
+def valid_several_jsonl():
+    """A second root .jsonl: the import reads the first only (a warning)."""
+    c = Case()
+    c.files["other.jsonl"] = b"not even json\n"
+    return c
+
+
+@case
+def valid_warned_attachment_missing():
+    """An attachment the export could not read: listed in warnings.txt, skipped by the import."""
+    c = modify(14, lambda o: o["post"]["attachments"].append({"path": "/files/lost.pdf"}))
+    c.files["warnings.txt"] = b"Unable to read file files/lost.pdf: file does not exist\n"
+    return c
+
+
 def main(argv):
     if len(argv) == 2 and argv[1] == "--list":
         print("\n".join(CASES))
@@ -619,3 +681,4 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
+

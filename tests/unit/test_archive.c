@@ -85,7 +85,7 @@ static const struct expect cases[] = {
 		J "15: field \"post.create_at\": missing",
 		J "15: field \"post.replies[0].message\": missing" } },
 	{ "bad_names", 5, {
-		J "22: field \"team.name\": invalid team name \"Big Corp\": must start and end with a lowercase letter or digit",
+		J "22: field \"team.name\": invalid team name \"Big Corp\": only lowercase letters, digits, '-' and one inner '__' are allowed",
 		J "23: field \"team.name\": invalid team name \"helpdesk\": starts with a reserved word",
 		J "24: field \"channel.name\": invalid channel name \"-x\": must start with a lowercase letter or digit",
 		J "25: field \"user.username\": invalid username \"all\": is reserved",
@@ -96,7 +96,9 @@ static const struct expect cases[] = {
 		J "14: field \"post.reactions[0].create_at\": earlier than the post's create_at",
 		J "15: field \"post.create_at\": must not be 0" } },
 	{ "long_message", 1, { J "16: field \"post.message\": longer than 16383 characters (16384)" } },
-	{ "auth_mismatch", 1, { J "11: field \"user.auth_data\": auth_data and auth_service must both be set or both be empty" } },
+	/* ValidateUserImportData refuses a password beside any auth_data, even "" */
+	{ "auth_mismatch", 2, { J "11: field \"user.auth_data\": auth_data and auth_service must both be set or both be empty",
+		J "11: field \"user.password\": not allowed together with auth_data" } },
 
 	/* references */
 	{ "channel_unknown_team", 4, { J "9: field \"channel.team\": team \"nope\" is not defined on an earlier line",
@@ -117,7 +119,15 @@ static const struct expect cases[] = {
 	{ "user_unknown_team_and_channel", 2, {
 		J "10: field \"user.teams[0].channels[1].name\": channel \"ops\" of team \"acme\" is not defined on an earlier line",
 		J "11: field \"user.teams[1].name\": team \"gamma\" is not defined on an earlier line" } },
-	{ "bot_unknown_owner", 1, { J "13: field \"bot.owner\": user \"mallory\" is not defined on an earlier line" } },
+	/* issue 11: zip bombs and lying sizes are refused, overlaps before any data is read */
+	{ "overlapping_entries", 1, { ": entries overlap at byte 3381: a zip bomb or a damaged archive; "
+		"the server refuses it, so its data were not read" } },
+	{ "lying_size", 1, { "->data/files/c.txt: cannot read entry: Zip archive inconsistent" } },
+	{ "valid_several_jsonl", 0, { NULL } },
+	{ "valid_warned_attachment_missing", 0, { NULL } },
+
+	/* an owner that is no user is a plugin id: importBot keeps it as the OwnerId */
+	{ "bot_unknown_owner", 0, { NULL } },
 	{ "direct_channel_unknown_member", 2, {
 		J "18: field \"direct_channel.participants[1].username\": user \"mallory\" is not defined on an earlier line",
 		J "19: field \"direct_channel.members[2]\": user \"trent\" is not defined on an earlier line" } },
