@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "interp.h"
+#include "meter.h"
 #include "mm.h"
 #include "run.h"
 #include "step.h"
@@ -272,4 +273,7 @@ void run_close_conns(struct run *r)
 void run_release(struct run *r)
 {
 	run_close_conns(r);
+	run_term_clear(r->term, r->out);
+	run_term_free(r->term);
+	r->term = NULL;
 }
