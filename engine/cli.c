@@ -58,6 +58,8 @@ static const char usage_text[] =
 	"      --max-errors N       errors shown (all are counted; default 50)\n"
 	"  log PLAN                 the runs recorded in the journal\n"
 	"  steps                    the step types and their keys\n"
+	"  server PLAN SERVER exports|imports|uploads|jobs TYPE [JOB_ID]\n"
+	"                           read-only listings from a plan's server (GET only)\n"
 	"\n"
 	"options:\n"
 	"  --state-dir DIR          where state.json, journal.jsonl and artefacts live\n"
@@ -419,6 +421,7 @@ static const struct command commands[] = {
 	{ "log", 1, cmd_log },
 	{ "verify", 0, cmd_verify },
 	{ "steps", 0, cmd_steps },
+	{ "server", 1, cmd_server },
 	{ NULL, 0, NULL },
 };
 
