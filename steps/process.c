@@ -192,6 +192,10 @@ static int process_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 	struct http_client *c;
 	int ret = MM_ERR, found;
 
+	if (!id && param_str(ctx, "job_id")) {
+		buf_addf(out, "would adopt import job %s (job_id) and wait for it", param_str(ctx, "job_id"));
+		return 0;
+	}
 	if (!step_server_readonly_ok(ctx)) {
 		if (id)
 			buf_addf(out, "would keep waiting for import job %s", id);

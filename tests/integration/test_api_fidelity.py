@@ -252,6 +252,7 @@ class ApiFidelity(unittest.TestCase):
         self.assertEqual(len(self.requests(srv, "POST", "/jobs")), 1)   # only the test's own
         # The wrong type, and a job that does not exist.
         p = self.plan(TOKEN, "  - {id: import, type: process, server: mm, file: x.zip, job_id: \"${env:JOB}\"}\n")
+        self.assertIn("would adopt import job %s" % made["id"], run(["plan", p], env=env, check_exit=0).stdout)
         r = run(["apply", p], env=env, check_exit=1)
         self.assertIn("is a 'export_process' job, not 'import_process'", r.stderr)
         p = self.plan(TOKEN, EXPORT % ', job_id: "${env:JOB}"')
