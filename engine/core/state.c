@@ -68,7 +68,7 @@ static int write_all(const struct sys_ops *sys, int fd, const char *data, size_t
 
 static int fsync_dir(const struct sys_ops *sys, const char *dir)
 {
-	int fd = sys->open(dir, O_RDONLY | O_DIRECTORY, 0);
+	int fd = sys->open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	int ret;
 
 	if (fd < 0)
