@@ -23,10 +23,13 @@ steps:
   - {{id: login, type: auth, server: mm}}
 """
 
-# Run by /bin/sh -c as the child itself: its signal state and group seen
-# through /proc/$$, its descriptors through a program it starts (the shell
-# keeps private ones of its own for redirections, close-on-exec).
-REPORT = ("grep -E '^Sig(Ign|Blk)' /proc/$$/status > sig.txt; "
+# Run by /bin/sh -c as the child itself: its signal state read with
+# builtins first (dash blocks every signal around each fork, so a grep run
+# from it may catch the shell with a full mask), its group through /proc/$$,
+# its descriptors through a program it starts (the shell keeps private ones
+# of its own for redirections, close-on-exec).
+REPORT = ("while read -r k v; do case $k in SigIgn:|SigBlk:) echo \"$k$v\";; esac; "
+          "done < /proc/$$/status > sig.txt; "
           "cut -d' ' -f5 /proc/$$/stat > pgid.txt; echo $$ > pid.txt; {python} fds.py fds.txt")
 
 # Lists the descriptors still open once listdir's own is closed again.
