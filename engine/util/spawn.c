@@ -110,7 +110,7 @@ static void __attribute__((noreturn)) child_run(struct child_args *a)
 
 	/* Above 2 and kept open until exec, which closes it (close-on-exec). */
 	if (fd < 0)
-		_exit(127);
+		child_fail(a->report_fd, STAGE_STDIO);
 	if (child_stdio(a->sp) < 0)
 		child_fail(fd, STAGE_STDIO);
 	child_close_from_3(fd, a->open_max);
