@@ -130,7 +130,7 @@ static int64_t file_size(const char *p)
 
 static void boot_id(char out[64])
 {
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 
 	out[0] = '\0';
 	if (f) {

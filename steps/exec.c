@@ -1,23 +1,25 @@
 /*
  * exec: runs a local command (`sh -c`), e.g. to notify a channel, snapshot a
- * database or stop a service around the migration. Stopped cleanly on
- * SIGINT/SIGTERM; never outlives mmigrate (PR_SET_PDEATHSIG).
+ * database or stop a service around the migration. The command starts clean
+ * (engine/util/spawn.h: default signals, no inherited descriptors beyond
+ * 0-2, its own process group), its process group is stopped on SIGINT/SIGTERM
+ * and on timeout, and it never outlives mmigrate (PR_SET_PDEATHSIG).
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "spawn.h"
 #include "step.h"
 #include "util.h"
 
 #define EXEC_STDOUT_MAX (64 * 1024)
+#define EXEC_POLL_MS 100
 
 static const struct param_spec exec_params[] = {
 	{ "command", P_STRING, 1, NULL, "shell command, run with /bin/sh -c" },
@@ -28,70 +30,65 @@ static const struct param_spec exec_params[] = {
 
 static const char *const exec_outputs[] = { "exit_code", "stdout", NULL };
 
-static pid_t spawn(const char *cmd, const char *cwd, int out_fd)
+/* Appends what can be read from fd now; 0 at end of file, 1 when more may come. */
+static int read_some(int fd, int wait_ms, struct buf *out)
 {
-	pid_t pid = fork();
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	char chunk[4096];
+	ssize_t n;
 
-	if (pid != 0)
-		return pid;
-	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (dup2(out_fd, STDOUT_FILENO) < 0 || chdir(cwd) < 0)
-		_exit(127);
-	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-	_exit(127);
+	if (poll(&pfd, 1, wait_ms) <= 0)
+		return 1;
+	n = read(fd, chunk, sizeof(chunk));
+	if (n > 0 && out->len < EXEC_STDOUT_MAX)
+		buf_add(out, chunk, (size_t)n);
+	return n == 0 ? 0 : 1;
 }
 
-static void stop_child(pid_t pid)
+/* After the command exited: what it wrote just before. A background child
+ * may hold the pipe open, so take only what is there, never wait for EOF. */
+static void drain(int fd, struct buf *out)
 {
-	int status;
+	size_t before;
 
-	kill(-pid, SIGTERM);
-	for (int i = 0; i < 50; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
+	do {
+		before = out->len;
+		if (!read_some(fd, 0, out))
 			return;
-		usleep(100 * 1000);
-	}
-	kill(-pid, SIGKILL);
-	waitpid(pid, &status, 0);
+	} while (out->len > before && out->len < EXEC_STDOUT_MAX);
 }
 
 /* Reads the child's stdout until it exits; returns its wait status or <0. */
-static int collect(struct step_ctx *ctx, pid_t pid, int fd, int64_t timeout_s, struct buf *out,
+static int collect(struct step_ctx *ctx, struct spawn *sp, int fd, int64_t timeout_s, struct buf *out,
 		   struct mm_error *err)
 {
 	int64_t deadline = mono_ms() + timeout_s * 1000;
-	int status, open_fd = 1;
+	int open_fd = 1, rc;
 
 	for (;;) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		pid_t w;
-
 		if (step_should_stop(ctx)) {
-			stop_child(pid);
+			spawn_stop(sp, SPAWN_GRACE_MS);
 			return err_set(err, MM_EINTR, "command stopped by a signal");
 		}
 		if (mono_ms() > deadline) {
-			stop_child(pid);
+			spawn_stop(sp, SPAWN_GRACE_MS);
 			return err_set(err, MM_ERR, "command did not finish within %llds", (long long)timeout_s);
 		}
-		if (open_fd && poll(&pfd, 1, 100) > 0) {
-			char chunk[4096];
-			ssize_t n = read(fd, chunk, sizeof(chunk));
-
-			if (n > 0 && out->len < EXEC_STDOUT_MAX)
-				buf_add(out, chunk, (size_t)n);
-			if (n == 0)
-				open_fd = 0;
-			continue;
-		}
-		if (!open_fd)
+		if (open_fd) {
+			open_fd = read_some(fd, EXEC_POLL_MS, out);
+		} else {
 			usleep(50 * 1000);
-		w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			return status;
-		if (w < 0)
-			return err_set(err, MM_ERR, "cannot wait for command: %s", strerror(errno));
+		}
+		rc = spawn_reap(sp, err);
+		if (rc < 0) {
+			spawn_stop(sp, SPAWN_GRACE_MS);
+			return rc;
+		}
+		if (rc == 1) {
+			if (open_fd)
+				drain(fd, out);
+			return sp->status;
+		}
 	}
 }
 
@@ -99,26 +96,30 @@ static int exec_run(struct step_ctx *ctx, struct mm_error *err)
 {
 	const char *cmd = param_str(ctx, "command");
 	char *cwd = param_path(ctx, "cwd");
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	struct spawn sp = SPAWN_INIT;
 	struct buf out = BUF_INIT;
 	int fds[2] = { -1, -1 }, status, ret = MM_ERR;
-	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		err_set(err, MM_ERR, "cannot create a pipe: %s", strerror(errno));
 		goto out;
 	}
-	pid = spawn(cmd, cwd, fds[1]);
+	sp.path = "/bin/sh";
+	sp.argv = argv;
+	sp.cwd = cwd;
+	sp.stdout_fd = fds[1];
+	ret = spawn_start(&sp, err);
 	close(fds[1]);
 	fds[1] = -1;
-	if (pid < 0) {
-		err_set(err, MM_ERR, "cannot start command: %s", strerror(errno));
+	if (ret < 0)
 		goto out;
-	}
-	status = collect(ctx, pid, fds[0], param_int(ctx, "timeout", 3600), &out, err);
+	status = collect(ctx, &sp, fds[0], param_int(ctx, "timeout", 3600), &out, err);
 	if (status < 0) {
 		ret = status;
 		goto out;
 	}
+	ret = MM_ERR;
 	buf_rtrim(&out);
 	cJSON_AddNumberToObject(ctx->outputs, "exit_code", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	cJSON_AddStringToObject(ctx->outputs, "stdout", buf_cstr(&out));

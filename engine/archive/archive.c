@@ -637,7 +637,7 @@ static void start_hash(struct verify *v)
 static int starts_like_zip(const char *path)
 {
 	unsigned char sig[4];
-	FILE *f = fopen(path, "rb");
+	FILE *f = fopen(path, "rbe");
 	int ret = f && fread(sig, 1, 4, f) == 4 && !memcmp(sig, "PK\3\4", 4);
 
 	if (f)

@@ -47,7 +47,11 @@ int cmd_plan(struct cli_opts *o)
 	r.dry_run = 1;
 	rc = sched_plan(&r, &changes, &err);
 	run_release(&r);
-	if (rc < 0) {
+	if (rc == MM_EINTR) {
+		fprintf(stderr, "mmigrate: plan %s by %s\n", err.msg,
+			cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
+		ret = cli_exit_for(rc);
+	} else if (rc < 0) {
 		fprintf(stderr, "mmigrate: %s\n", err.msg);
 		ret = EXIT_FAILED;
 	} else {

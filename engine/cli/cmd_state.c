@@ -316,7 +316,7 @@ int cmd_log(struct cli_opts *o)
 	if ((ret = cli_load_plan(o, &p, &prov)))
 		return ret;
 	buf_addf(&path, "%s/journal.jsonl", p->state_dir);
-	f = fopen(path.data, "r");
+	f = fopen(path.data, "re");
 	runs = xcalloc(cap, sizeof(*runs));
 	while (f && getline(&line, &lcap, f) > 0) {
 		cJSON *ev = cJSON_Parse(line);

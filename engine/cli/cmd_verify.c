@@ -1,9 +1,16 @@
 /* `mmigrate verify ARCHIVE.zip`: the verify step's archive check, stand-alone. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "archive.h"
 #include "cmds.h"
+
+/* Polled by the checker's threads between blocks: reading the flag is all it does. */
+static int stop_requested(void *flag)
+{
+	return *(const volatile sig_atomic_t *)flag != 0;
+}
 
 int cmd_verify(struct cli_opts *o)
 {
@@ -18,9 +25,15 @@ int cmd_verify(struct cli_opts *o)
 	}
 	ao.max_shown = o->max_errors;
 	ao.target_version = o->target_version;
+	ao.should_stop = stop_requested;
+	ao.stop_ctx = (void *)cli_stop_flag();
 	if (archive_verify(o->args[0], &ao, &rep, &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
-		return 1;
+		if (err.code == MM_EINTR)
+			fprintf(stderr, "mmigrate: %s by %s\n", err.msg,
+				cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
+		else
+			fprintf(stderr, "mmigrate: %s\n", err.msg);
+		return err.code == MM_EINTR ? cli_exit_for(MM_EINTR) : 1;
 	}
 	if (o->json) {
 		cJSON *j = archive_report_json(rep);

@@ -3,7 +3,7 @@
  *
  *   struct run r = { .plan = p, .state = st, .stop = &flag, ... };
  *   sched_apply(&r, err)          → 0, MM_ERR (a step failed), MM_EINTR (stopped safely)
- *   sched_plan(&r, &changes, err) → 0, or MM_ERR when a step could not be evaluated
+ *   sched_plan(&r, &changes, err) → 0, MM_ERR (a step could not be evaluated), MM_EINTR
  *   run_release(&r)               closes server connections, wipes tokens
  *
  * The run owns the per-server connections (session.c): a server is logged

@@ -385,11 +385,15 @@ int sched_plan(struct run *r, int *changes, struct mm_error *err)
 
 	*changes = 0;
 	r->would_run = would_run;
-	for (size_t i = 0; i < r->plan->nsteps; i++)
+	for (size_t i = 0; i < r->plan->nsteps && !(r->stop && *r->stop); i++)
 		if (plan_step(r, &r->plan->steps[i], changes, would_run, err) < 0)
 			failed++;
 	r->would_run = NULL;
 	free(would_run);
+	/* A signal cuts the dry run's GETs short: what they could not predict is
+	 * no failure, and the steps left would only ask again. */
+	if (r->stop && *r->stop)
+		return err_set(err, MM_EINTR, "interrupted");
 	if (failed)
 		return err_set(err, MM_ERR, "%d step(s) could not be evaluated", failed);
 	return 0;

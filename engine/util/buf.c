@@ -108,7 +108,7 @@ void buf_rtrim(struct buf *b)
 
 int buf_read_file(struct buf *b, const char *path)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = fopen(path, "rbe");
 	char chunk[65536];
 	size_t n;
 	int saved;
