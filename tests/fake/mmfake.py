@@ -1378,6 +1378,10 @@ class BulkImporter:
                 raise ImportFailed(pre + f"{key}_length.error")
         delete_at = self._get(data, "delete_at", int)
         profile_image = self._get(data, "profile_image", str)
+        # The server stats the extracted file before importing the user
+        # (imports/import_validators.go: ValidateUserImportData): missing stops the import.
+        if profile_image and self._zip_name(profile_image) not in self.names:
+            raise ImportFailed(pre + "profile_image.error", f"profile_image={profile_image}")
         self._get(data, "notify_props", dict)
         memberships = self._user_teams(data)
 
@@ -1561,10 +1565,7 @@ class BulkImporter:
 
     def _profile_image(self, user: dict, path: str) -> None:
         name = self._zip_name(path)
-        if name in self.names:
-            self.ws.store_profile_image(user, self.zf.read(name))
-        else:
-            self.warnings.append(f"profile image {path} not found in the archive")
+        self.ws.store_profile_image(user, self.zf.read(name))
 
     def _line_post(self, data: dict) -> None:
         pre = "app.import.validate_post_import_data."
