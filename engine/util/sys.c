@@ -76,12 +76,13 @@ const struct sys_ops sys_posix = {
 
 /* ---- helpers over the table ---- */
 
-int sys_write_all(const struct sys_ops *s, int fd, const void *data, size_t len)
+/* write (off < 0) or pwrite at off until all of data is out: short writes and EINTR retried. */
+static int write_fully(const struct sys_ops *s, int fd, const void *data, size_t len, off_t off)
 {
 	const char *p = data;
 
 	while (len) {
-		ssize_t n = sys_write(s, fd, p, len);
+		ssize_t n = off < 0 ? sys_write(s, fd, p, len) : sys_pwrite(s, fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -91,30 +92,21 @@ int sys_write_all(const struct sys_ops *s, int fd, const void *data, size_t len)
 			return -1;
 		}
 		p += n;
+		if (off >= 0)
+			off += n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
+int sys_write_all(const struct sys_ops *s, int fd, const void *data, size_t len)
+{
+	return write_fully(s, fd, data, len, -1);
+}
+
 int sys_pwrite_all(const struct sys_ops *s, int fd, const void *data, size_t len, off_t off)
 {
-	const char *p = data;
-
-	while (len) {
-		ssize_t n = sys_pwrite(s, fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return write_fully(s, fd, data, len, off < 0 ? 0 : off);
 }
 
 int sys_fsync_dir(const struct sys_ops *s, const char *dir)
