@@ -6,6 +6,16 @@
  * The file name: <jobid>_export.zip on 7.2+; before that a random name that
  * can only be found by listing /exports before and after (API doc 4.5), so
  * both lists are taken and the job id name is preferred when present.
+ *
+ * stall_timeout defaults to 0 (off): the export worker updates its
+ * *_exported counters per page of teams, channels, users and posts, but not
+ * while it copies attachments into the zip (app/export.go BulkExport:
+ * exportAttachments sets attachments_exported only when done), which is the
+ * long part of a big export; older servers report nothing before the end.
+ *
+ * job_id adopts a job made elsewhere (`mmctl export create`). On servers
+ * before 7.2 its file is found only if it appears after this step first
+ * listed /exports.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +32,13 @@ static const struct param_spec export_params[] = {
 	{ "profile_pictures", P_BOOL, 0, "false", "include profile pictures (recent servers)" },
 	{ "roles_and_schemes", P_BOOL, 0, "true", "include roles and schemes (recent servers)" },
 	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)", .tuning = 1 },
-	{ "stall_timeout", P_DURATION, 0, "2h", "give up when the job shows no change this long; 0: never", .tuning = 1 },
+	{ "stall_timeout", P_DURATION, 0, "0",
+	  "give up when the job shows no change this long; 0: never (the export does not report while it "
+	  "copies attachments)", .tuning = 1 },
 	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks", .tuning = 1 },
+	{ "adopt_wait", P_DURATION, 0, "30s",
+	  "after a lost create answer, how long a new job may be missing from job listings", .tuning = 1 },
+	{ "job_id", P_STRING, 0, NULL, "adopt this export job (made by mmctl or the System Console) instead of creating one" },
 	{ NULL },
 };
 
@@ -136,10 +151,14 @@ static int export_run(struct step_ctx *ctx, struct mm_error *err)
 	if (remember_exports(ctx, c, err) < 0)
 		goto out;
 	data = export_data(ctx);
-	if ((ret = job_start(ctx, c, "export_process", data, NULL, NULL, 0, &job, err)) < 0)
+	if (param_str(ctx, "job_id"))
+		ret = job_adopt_id(ctx, c, "export_process", param_str(ctx, "job_id"), &job, err);
+	else
+		ret = job_start(ctx, c, "export_process", data, NULL, NULL, 0, &job, err);
+	if (ret < 0)
 		goto out;
 	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
-	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 2 * 3600);
+	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 0);
 	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
 	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0)
 		goto out;

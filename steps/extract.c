@@ -10,6 +10,10 @@
  * Without `to` the range ends at the first run's "now", which is
  * checkpointed before the job is created: a resumed run waits for, or
  * adopts, the job for that same range instead of starting another.
+ *
+ * stall_timeout defaults to 0 (off): the worker (jobs/extract_content
+ * worker.go) writes `processed` and `errors` once, after the last file, so a
+ * healthy job shows no change until it ends.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +32,12 @@ static const struct param_spec extract_params[] = {
 	{ .name = "to", .kind = P_STRING, .doc = "end of the range (same forms); default: when the step first ran" },
 	{ .name = "timeout", .kind = P_DURATION, .def = "12h",
 	  .doc = "give up waiting after this long (the job keeps running)", .tuning = 1 },
-	{ .name = "stall_timeout", .kind = P_DURATION, .def = "2h",
-	  .doc = "give up when the job shows no change this long; 0: never", .tuning = 1 },
+	{ .name = "stall_timeout", .kind = P_DURATION, .def = "0",
+	  .doc = "give up when the job shows no change this long; 0: never (the job reports only at the end)",
+	  .tuning = 1 },
 	{ .name = "poll_interval", .kind = P_DURATION, .def = "10s", .doc = "longest wait between two status checks", .tuning = 1 },
+	{ .name = "adopt_wait", .kind = P_DURATION, .def = "30s",
+	  .doc = "after a lost create answer, how long a new job may be missing from job listings", .tuning = 1 },
 	{ NULL },
 };
 
@@ -173,6 +180,23 @@ static const char *data_or_empty(const cJSON *data, const char *key)
 	return v ? v : "";
 }
 
+/*
+ * A server that does not know the job type answers the listing with 400
+ * api.job.retrieve.nopermissions (SessionHasPermissionToReadJob has no
+ * permission for it) and the creation with
+ * api.job.unable_to_create_job.incorrect_job_type; one without a worker for
+ * it refuses the job with model.job.is_valid.type.app_error.
+ */
+static void explain_no_extraction(struct mm_error *err)
+{
+	if (!strcmp(err->app_id, "api.job.retrieve.nopermissions") ||
+	    !strcmp(err->app_id, "api.job.unable_to_create_job.incorrect_job_type"))
+		err_prefix(err, "this server does not know the extract_content job type (content extraction, "
+				"`mmctl extract`, needs Mattermost 6.0 or later)");
+	else if (!strcmp(err->app_id, "model.job.is_valid.type.app_error"))
+		err_prefix(err, "this server runs no content extraction jobs (6.0 or later needed)");
+}
+
 static int extract_run(struct step_ctx *ctx, struct mm_error *err)
 {
 	struct http_client *c = step_client(ctx, err);
@@ -192,12 +216,11 @@ static int extract_run(struct step_ctx *ctx, struct mm_error *err)
 	cJSON_AddStringToObject(data, "to", ckpt_str(ctx, "to"));
 	ret = job_start(ctx, c, "extract_content", data, "to", ckpt_str(ctx, "to"), 0, &job, err);
 	if (ret < 0) {
-		if (!strcmp(err->app_id, "model.job.is_valid.type.app_error"))
-			err_prefix(err, "this server runs no content extraction jobs (6.0 or later needed)");
+		explain_no_extraction(err);
 		goto out;
 	}
 	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
-	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 2 * 3600);
+	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 0);
 	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
 	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0) {
 		if (ret != MM_EINTR && mm_job_is_terminal(job.status))

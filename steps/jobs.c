@@ -7,6 +7,7 @@
 #include "util.h"
 
 #define JOBS_SCAN 200 /* jobs listed when looking for one to adopt: newest first */
+#define ADOPT_WAIT_S 30 /* default 'adopt_wait': how long a new job may be missing from listings */
 
 static const char *const live_statuses[] = { "pending", "in_progress", "cancel_requested", "success", NULL };
 
@@ -101,6 +102,7 @@ static int record_job(struct step_ctx *ctx, const struct mm_job *job, struct mm_
 	cJSON *ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
 
 	cJSON_DeleteItemFromObject(ck, "creating");
+	cJSON_DeleteItemFromObject(ck, "creating_at");
 	cJSON_DeleteItemFromObject(ck, "job_id");
 	cJSON_DeleteItemFromObject(ck, "wait_started_at");
 	cJSON_AddStringToObject(ck, "job_id", job->id);
@@ -114,20 +116,89 @@ static int adopt(struct step_ctx *ctx, struct mm_job *job, const char *why, stru
 	return record_job(ctx, job, err);
 }
 
+/* "creating" and the time it was set, in one checkpoint write, just before POST /jobs. */
+static int mark_creating(struct step_ctx *ctx, struct mm_error *err)
+{
+	cJSON *ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
+
+	cJSON_DeleteItemFromObject(ck, "creating");
+	cJSON_DeleteItemFromObject(ck, "creating_at");
+	cJSON_AddTrueToObject(ck, "creating");
+	cJSON_AddNumberToObject(ck, "creating_at", (double)now_ms());
+	return ckpt_save(ctx, ck, err);
+}
+
+/*
+ * job_find for a job we may have created: job listings read a database
+ * replica (SqlJobStore.GetAllByTypePage uses GetReplicaX), so a job created a
+ * moment ago can be missing from them. Until 'adopt_wait' has passed since
+ * the POST, "not listed" is not yet "not created": list again.
+ */
+static int find_created(struct step_ctx *ctx, struct http_client *c, const char *type, const char *key,
+			const char *val, const cJSON *exclude, struct mm_job *job, struct mm_error *err)
+{
+	const cJSON *at = cJSON_GetObjectItem(ctx->ckpt, "creating_at");
+	int64_t until = cJSON_IsNumber(at) ? (int64_t)at->valuedouble + param_int(ctx, "adopt_wait", ADOPT_WAIT_S) * 1000 : 0;
+	int said = 0;
+
+	for (;;) {
+		int found = job_find(c, type, key, val, exclude, job, err);
+		int64_t left = until - now_ms();
+
+		if (found != 0 || left <= 0)
+			return found;
+		if (!said++)
+			step_log(ctx, "the %s job we may have created is not listed; listing again for up to %llds "
+				      "(job listings read a database replica that can lag)",
+				 type, (long long)(left + 999) / 1000);
+		if (step_sleep(ctx, left < 1000 ? left : 1000) < 0)
+			return err_set(err, MM_EINTR, "stopped while looking for the %s job", type);
+	}
+}
+
+int job_adopt_id(struct step_ctx *ctx, struct http_client *c, const char *type, const char *id,
+		 struct mm_job *job, struct mm_error *err)
+{
+	const char *have = ckpt_str(ctx, "job_id");
+	int ret;
+
+	if (!mm_id_valid(id))
+		return err_set(err, MM_ERR, "job_id '%.40s' is not a job id (26 letters and digits)", id);
+	if (have && strcmp(have, id))
+		return err_set(err, MM_ERR,
+			       "job_id '%s' differs from job %s this step already waits for; reset the step to "
+			       "adopt another job",
+			       id, have);
+	if ((ret = mm_get_job(c, id, job, err)) < 0) {
+		if (ret == MM_ENOTFOUND)
+			err_prefix(err, "job_id '%s': no such job on the server", id);
+		return ret;
+	}
+	if (strcmp(job->type, type))
+		return err_set(err, MM_ERR, "job_id '%s' is a '%s' job, not '%s'", id, job->type, type);
+	if (have)
+		return 0;
+	return adopt(ctx, job, "given as job_id", err);
+}
+
 int job_start(struct step_ctx *ctx, struct http_client *c, const char *type, const cJSON *data,
 	      const char *match_key, const char *match_val, int reuse_existing, struct mm_job *job,
 	      struct mm_error *err)
 {
 	const char *id = ckpt_str(ctx, "job_id");
 	const cJSON *before = cJSON_GetObjectItem(ctx->ckpt, "jobs_before");
+	int creating = cJSON_IsTrue(cJSON_GetObjectItem(ctx->ckpt, "creating"));
 	cJSON *ids;
 	int found, rc;
 
 	if (id) /* recorded by an earlier run: never create another */
 		return mm_get_job(c, id, job, err);
-	if (cJSON_IsTrue(cJSON_GetObjectItem(ctx->ckpt, "creating")) || reuse_existing) {
+	if (creating || reuse_existing) {
 		/* An earlier run may have created the job and died before recording it. */
-		found = job_find(c, type, match_key, match_val, reuse_existing ? NULL : before, job, err);
+		const cJSON *exclude = reuse_existing ? NULL : before;
+
+		found = creating ? find_created(ctx, c, type, match_key, match_val, exclude, job, err)
+				 : job_find(c, type, match_key, match_val, exclude, job, err);
 		if (found < 0)
 			return MM_ERR;
 		if (found)
@@ -136,17 +207,19 @@ int job_start(struct step_ctx *ctx, struct http_client *c, const char *type, con
 	}
 	if (!(ids = live_ids(c, type, err)))
 		return MM_ERR;
-	if (ckpt_put(ctx, "jobs_before", ids, err) < 0 || ckpt_put(ctx, "creating", cJSON_CreateTrue(), err) < 0)
+	if (ckpt_put(ctx, "jobs_before", ids, err) < 0 || mark_creating(ctx, err) < 0)
 		return MM_ERR;
 	rc = mm_create_job(c, type, data, job, err);
 	if (rc == MM_ERETRY) {
 		/* No answer: the job may exist. Look before trying again. */
 		struct mm_error ferr = MM_ERROR_INIT;
 
-		found = job_find(c, type, match_key, match_val,
-				 cJSON_GetObjectItem(ctx->ckpt, "jobs_before"), job, &ferr);
+		found = find_created(ctx, c, type, match_key, match_val,
+				     cJSON_GetObjectItem(ctx->ckpt, "jobs_before"), job, &ferr);
 		if (found > 0)
 			return adopt(ctx, job, "created although the answer was lost", err);
+		if (found == MM_EINTR)
+			return err_set(err, MM_EINTR, "%s", ferr.msg);
 		if (found == 0) {
 			err_clear(err);
 			rc = mm_create_job(c, type, data, job, err);
@@ -264,6 +337,10 @@ int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct
 	struct mm_job job = MM_JOB_INIT;
 	struct http_client *c;
 
+	if (!id && param_str(ctx, "job_id")) {
+		buf_addf(out, "would adopt %s job %s (job_id)", type, param_str(ctx, "job_id"));
+		return 0;
+	}
 	if (!id) {
 		buf_addf(out, "would create an %s job", type);
 		return 0;

@@ -10,10 +10,21 @@
  *       polls GET /jobs/{id} until a terminal status; timeout and stall
  *       timeout are measured from checkpointed times, so they span restarts
  *
+ *   job_adopt_id(ctx, c, type, id, &job, err)
+ *       instead of job_start: a job created outside mmigrate (the step's
+ *       'job_id'), checked to exist and to be of type, then checkpointed
+ *
  * Checkpoint keys used (the step's own keys may sit beside them):
  *   job_id, jobs_before (ids that existed before we created ours),
  *   creating (true between saving jobs_before and recording job_id),
+ *   creating_at (ms, when creating was set),
  *   wait_started_at, last_change_at (ms, local clock).
+ *
+ * Job listings read a database replica on the server, so a job can be
+ * missing from them for a while after its creation: after a lost create
+ * answer (or a run that died mid-create) job_start lists again until the
+ * step's 'adopt_wait' (default 30 s, a tuning key) has passed since the POST
+ * before it concludes that no job was created.
  */
 #ifndef MM_JOBS_H
 #define MM_JOBS_H
@@ -39,6 +50,11 @@ struct job_wait_opts {
 int job_start(struct step_ctx *ctx, struct http_client *c, const char *type, const cJSON *data,
 	      const char *match_key, const char *match_val, int reuse_existing, struct mm_job *job,
 	      struct mm_error *err);
+
+/* The job `id` made elsewhere, if it exists and is a `type` job; recorded as
+ * job_id (a second call with the same id only fetches it). job is filled. */
+int job_adopt_id(struct step_ctx *ctx, struct http_client *c, const char *type, const char *id,
+		 struct mm_job *job, struct mm_error *err);
 
 /* 0 when the job succeeded; MM_ERR with the server's data.error (and line) otherwise. */
 int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o,

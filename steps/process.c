@@ -31,6 +31,10 @@ static const struct param_spec process_params[] = {
 	{ "stall_timeout", P_DURATION, 0, "0",
 	  "give up when the job shows no change this long; 0: never (a running import shows none)", .tuning = 1 },
 	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks", .tuning = 1 },
+	{ "adopt_wait", P_DURATION, 0, "30s",
+	  "after a lost create answer, how long a new job may be missing from job listings", .tuning = 1 },
+	{ "job_id", P_STRING, 0, NULL,
+	  "adopt this import job (made by mmctl) instead of creating one; its import_file must be 'file'" },
 	{ "extract_content", P_BOOL, 0, "false", "extract text from document attachments while importing" },
 	{ "workers", P_INT, 0, NULL, "import parallelism (recent servers; default: the server's CPUs)" },
 	{ NULL },
@@ -88,6 +92,21 @@ static int import_failed(struct step_ctx *ctx, struct mm_error *err)
 		       why, step_id(ctx));
 }
 
+/* The step's job_id: an import_process job of this very file. */
+static int adopt_given(struct step_ctx *ctx, struct http_client *c, const char *file, struct mm_job *job,
+		       struct mm_error *err)
+{
+	const cJSON *v;
+
+	if (job_adopt_id(ctx, c, "import_process", param_str(ctx, "job_id"), job, err) < 0)
+		return MM_ERR;
+	v = cJSON_GetObjectItemCaseSensitive(job->data, "import_file");
+	if (!cJSON_IsString(v) || strcmp(v->valuestring, file))
+		return err_set(err, MM_ERR, "job_id '%s' imports '%s', not '%s'", job->id,
+			       cJSON_IsString(v) ? v->valuestring : "(no import_file)", file);
+	return 0;
+}
+
 static int process_run(struct step_ctx *ctx, struct mm_error *err)
 {
 	const char *file = param_str(ctx, "file");
@@ -99,7 +118,10 @@ static int process_run(struct step_ctx *ctx, struct mm_error *err)
 
 	if (!c)
 		return MM_ERR;
-	if (!ckpt_str(ctx, "job_id")) {
+	if (param_str(ctx, "job_id")) {
+		if ((ret = adopt_given(ctx, c, file, &job, err)) < 0)
+			goto out;
+	} else if (!ckpt_str(ctx, "job_id")) {
 		/* Before creating: a job of this file may exist, or the file may be gone. */
 		if ((ret = existing_job(ctx, c, file, &job, err)) < 0)
 			goto out;
@@ -117,7 +139,8 @@ static int process_run(struct step_ctx *ctx, struct mm_error *err)
 		}
 	}
 	data = import_data(ctx);
-	if ((ret = job_start(ctx, c, "import_process", data, "import_file", file, 1, &job, err)) < 0)
+	if (!param_str(ctx, "job_id") &&
+	    (ret = job_start(ctx, c, "import_process", data, "import_file", file, 1, &job, err)) < 0)
 		goto out;
 	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
 	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 0);
@@ -169,6 +192,10 @@ static int process_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 	struct http_client *c;
 	int ret = MM_ERR, found;
 
+	if (!id && param_str(ctx, "job_id")) {
+		buf_addf(out, "would adopt import job %s (job_id) and wait for it", param_str(ctx, "job_id"));
+		return 0;
+	}
 	if (!step_server_readonly_ok(ctx)) {
 		if (id)
 			buf_addf(out, "would keep waiting for import job %s", id);

@@ -38,6 +38,8 @@ static const char usage_text[] =
 	"      --target-version X.Y judge as that server release would (default: the newest rules)\n"
 	"  log PLAN                 the runs recorded in the journal\n"
 	"  steps                    the step types and their keys\n"
+	"  server PLAN SERVER exports|imports|uploads|jobs TYPE [JOB_ID]\n"
+	"                           read-only listings from a plan's server (GET only)\n"
 	"\n"
 	"options:\n"
 	"  --state-dir DIR          where state.json, journal.jsonl and artefacts live\n"
@@ -327,6 +329,7 @@ static const struct command commands[] = {
 	{ "log", 1, cmd_log },
 	{ "verify", 0, cmd_verify },
 	{ "steps", 0, cmd_steps },
+	{ "server", 1, cmd_server },
 	{ NULL, 0, NULL },
 };
 

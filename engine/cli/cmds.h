@@ -51,5 +51,6 @@ int cmd_reset(struct cli_opts *);
 int cmd_log(struct cli_opts *);
 int cmd_verify(struct cli_opts *);
 int cmd_steps(struct cli_opts *);
+int cmd_server(struct cli_opts *);
 
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "meter.h"
 #include "steps.h"
 #include "util.h"
 
@@ -90,6 +91,7 @@ void cli_run_init(struct run *r, const struct cli_opts *o, struct plan *p, struc
 	r->verbose = o->verbose;
 	r->stop = &stop_signal;
 	r->out = stdout;
+	r->term = run_term_new(fileno(stdout), o->json, o->quiet);
 }
 
 int cli_exit_for(int code)

@@ -21,11 +21,11 @@
 
 static const char *const top_keys[] = { "version", "name", "description", "state_dir", "servers",
 					"defaults", "steps", NULL };
-static const char *const server_keys[] = { "url", "socket", "token", "username", "password", "mfa",
+static const char *const server_keys[] = { "url", "socket", "token", "username", "password", "mfa", "mfa_secret",
 					   "ca_file", "insecure_skip_tls_verify", "retries", NULL };
 static const char *const default_keys[] = { "retries", NULL };
 static const char *const step_common_keys[] = { "id", "type", "server", "description", NULL };
-static const char *const secret_keys[] = { "token", "password", "mfa", NULL };
+static const char *const secret_keys[] = { "token", "password", "mfa", "mfa_secret", NULL };
 
 
 static const char *kind_name(enum pnode_kind k)
@@ -256,6 +256,7 @@ static void load_server(struct plan *p, struct plan_server *s, const struct pnod
 	s->username = pnode_get(map, "username");
 	s->password = pnode_get(map, "password");
 	s->mfa = pnode_get(map, "mfa");
+	s->mfa_secret = pnode_get(map, "mfa_secret");
 	for (const char *const *k = secret_keys; *k; k++)
 		if (pnode_get(map, *k))
 			check_secret(d, pnode_get(map, *k), *k, s->name);
@@ -271,6 +272,13 @@ static void load_server(struct plan *p, struct plan_server *s, const struct pnod
 	if (s->mfa && !s->password)
 		diag_add(d, s->mfa->line, s->mfa->col, "server '%s': 'mfa' goes with 'username'/'password'",
 			 s->name);
+	if (s->mfa_secret && !s->password)
+		diag_add(d, s->mfa_secret->line, s->mfa_secret->col,
+			 "server '%s': 'mfa_secret' goes with 'username'/'password'", s->name);
+	if (s->mfa && s->mfa_secret)
+		diag_add(d, s->mfa->line, s->mfa->col,
+			 "server '%s': use either 'mfa' (one code) or 'mfa_secret' (a fresh code per login), "
+			 "not both", s->name);
 	if (s->socket && (s->token || s->username))
 		diag_add(d, map->line, map->col, "server '%s': local mode ('socket') takes no credentials",
 			 s->name);

@@ -31,7 +31,7 @@ struct plan_server {
 	const struct pnode *node;
 	const char *url, *socket, *ca_file; /* as written (url/socket not interpolated) */
 	int insecure;
-	const struct pnode *token, *username, *password, *mfa; /* NULL when absent */
+	const struct pnode *token, *username, *password, *mfa, *mfa_secret; /* NULL when absent */
 	int64_t retries; /* -1: plan default */
 };
 

@@ -21,6 +21,7 @@
 #include "state.h"
 
 struct server_conn;
+struct run_term;
 
 struct run {
 	struct plan *plan;
@@ -35,6 +36,7 @@ struct run {
 	cJSON *provenance;                /* git provenance of the plan, recorded per step */
 	int *would_run;                   /* dry run: steps that will (re)run, so their outputs are unknown */
 	FILE *out;
+	struct run_term *term;            /* live progress lines (meter.h); NULL: plain output only */
 };
 
 int sched_apply(struct run *, struct mm_error *);

@@ -14,6 +14,7 @@
 
 #include "canon.h"
 #include "interp.h"
+#include "meter.h"
 #include "run.h"
 #include "hash.h"
 #include "util.h"
@@ -478,6 +479,7 @@ void run_event(const struct run *r, const char *step, const char *event, cJSON *
 	} else {
 		cJSON_Delete(fields);
 		if (!r->quiet || !strcmp(event, "step-failed") || !strcmp(event, "warning")) {
+			run_term_clear(r->term, r->out);
 			if (step)
 				fprintf(r->out, "%-14s %s\n", step, buf_cstr(&msg));
 			else

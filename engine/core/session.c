@@ -7,18 +7,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "interp.h"
+#include "meter.h"
 #include "mm.h"
 #include "run.h"
 #include "step.h"
+#include "totp.h"
 #include "util.h"
 
 struct server_conn {
 	const struct plan_server *sv;
 	struct http_client *client;
 	int authed;
+	int logged_in;     /* a password login made a session we should log out of */
+	int64_t mfa_step;  /* TOTP time step of our last accepted code; 0: none yet */
 	struct mm_user me;
 	char version[32];
 	struct run *run;
@@ -55,13 +60,29 @@ static char *expand_field(struct run *r, const struct plan_server *sv, const cha
 
 static int conn_login(struct run *r, struct server_conn *sc, struct mm_error *err);
 
-/* http's reauth hook: a 401 mid-run logs in again once with the plan's password. */
+/*
+ * http's reauth hook: a 401 mid-run logs in again once with the plan's password.
+ * Only a session that once worked can expire: before that, a 401 is the
+ * server refusing what we sent (a wrong password, a bad code), and asking
+ * again would spend a second of the account's MaximumLoginAttempts.
+ */
 static int conn_reauth(void *ctx, struct http_client *c, struct mm_error *err)
 {
 	struct server_conn *sc = ctx;
 
+	if (sc->sv->socket)
+		/* No token over the socket: web/handlers.go answers 401
+		 * api.context.local_origin_required.app_error when the server does
+		 * not take the connection as local. Nothing to renew. */
+		return err_set(err, MM_ERR,
+			       "server '%s': not allowed in local mode (the server did not accept the "
+			       "socket connection as local; check ServiceSettings.EnableLocalMode and the "
+			       "socket path)",
+			       sc->sv->name);
 	if (!sc->sv->username)
 		return err_set(err, MM_ERR, "server '%s' refused the token; renew it", sc->sv->name);
+	if (!sc->authed)
+		return err_set(err, MM_ERR, "server '%s' refused the login; not trying again", sc->sv->name);
 	if (sc->run->dry_run)
 		return err_set(err, MM_ERR, "server '%s': the session expired and plan makes no login", sc->sv->name);
 	run_event(sc->run, NULL, "warning", NULL, "server '%s': the session expired; logging in again",
@@ -114,6 +135,77 @@ out:
 	return ret;
 }
 
+/*
+ * The TOTP code of time step `step` from the base32 secret. The server takes
+ * the steps t0-1..t0+1 (WindowSize 3) and each only once per user
+ * (mfa.ValidateToken: dgoogauth DisallowReuse).
+ */
+static int mfa_code_at(struct run *r, struct server_conn *sc, int64_t step, char code[7],
+		       struct mm_error *err)
+{
+	const struct plan_server *sv = sc->sv;
+	char *secret = expand_field(r, sv, "mfa_secret", sv->mfa_secret->scalar, err);
+	uint8_t key[128];
+	size_t n = 0;
+	int ret = MM_ERR;
+
+	if (!secret)
+		return MM_ERR;
+	if (totp_base32_decode(secret, key, sizeof(key), &n) < 0)
+		err_set(err, MM_ERR, "server '%s', 'mfa_secret': not a base32 TOTP secret", sv->name);
+	else if (totp_code(key, n, step, code) < 0)
+		err_set(err, MM_ERR, "server '%s', 'mfa_secret': cannot compute the TOTP code", sv->name);
+	else
+		ret = 0;
+	http_wipe(key, sizeof(key));
+	interp_free_secret(secret);
+	return ret;
+}
+
+/*
+ * Password login. With mfa_secret, the code's time step is chosen among those
+ * the server accepts (t0, t0+1, t0-1): first t0 (or the step after the one
+ * this process last used), and when the server refuses the code as used (an
+ * earlier run within the same 30 s took that step) the next candidate. Each
+ * refusal counts as a failed attempt until a login succeeds; with no
+ * candidate left (three logins within 30 s) the refusal stands.
+ */
+static int login_password(struct run *r, struct server_conn *sc, const char *user, const char *pass,
+			  const char *mfa, struct mm_error *err)
+{
+	int64_t now = totp_step(time(NULL));
+	const int64_t cand[] = { now, now + 1, now - 1 };
+	char code[7] = "";
+	int ret = MM_ERR, tried = 0;
+
+	if (!sc->sv->mfa_secret)
+		return mm_login(sc->client, user, pass, mfa, &sc->me, err);
+	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+		if (sc->mfa_step && cand[i] <= sc->mfa_step)
+			continue; /* ours already: the server would refuse it */
+		if (tried++) {
+			if (strcmp(err->app_id, "api.user.check_user_mfa.bad_code.app_error"))
+				break;
+			run_event(r, NULL, "warning", NULL,
+				  "server '%s': the MFA code was refused (used already?); trying the code of "
+				  "another 30 s step",
+				  sc->sv->name);
+			err_clear(err);
+		}
+		if ((ret = mfa_code_at(r, sc, cand[i], code, err)) < 0)
+			break;
+		if ((ret = mm_login(sc->client, user, pass, code, &sc->me, err)) == 0) {
+			sc->mfa_step = cand[i];
+			break;
+		}
+	}
+	if (!tried)
+		ret = err_set(err, MM_ERR, "server '%s': every MFA code the server would accept now was used "
+					   "by this run; try again in 30 s", sc->sv->name);
+	http_wipe(code, sizeof(code));
+	return ret;
+}
+
 static int conn_login(struct run *r, struct server_conn *sc, struct mm_error *err)
 {
 	const struct plan_server *sv = sc->sv;
@@ -136,8 +228,10 @@ static int conn_login(struct run *r, struct server_conn *sc, struct mm_error *er
 	    !(pass = expand_field(r, sv, "password", sv->password->scalar, err)) ||
 	    (sv->mfa && !(mfa = expand_field(r, sv, "mfa", sv->mfa->scalar, err))))
 		goto out;
-	ret = mm_login(sc->client, user, pass, mfa, &sc->me, err);
-	if (ret < 0)
+	ret = login_password(r, sc, user, pass, mfa, err);
+	if (ret == 0)
+		sc->logged_in = 1;
+	else
 		err_prefix(err, "server '%s': cannot log in as '%s'", sv->name, user);
 out:
 	interp_free_secret(user);
@@ -163,8 +257,18 @@ static int conn_check(struct server_conn *sc, struct mm_error *err)
 			err_prefix(err, "server '%s'", sv->name);
 		return MM_ERR;
 	}
-	if (sv->socket && mm_version_from_header(http_last_version_id(sc->client), sc->version) < 0)
+	/* The socket has no login answer to read X-Version-Id from: ask once. A
+	 * server without the local ping route still works, only unversioned. */
+	if (sv->socket && mm_ping(sc->client, sc->version, err) < 0) {
+		if (err->http_status == 0) {
+			err_prefix(err, "server '%s' (local mode)", sv->name);
+			return MM_ERR;
+		}
+		run_event(sc->run, NULL, "warning", NULL, "server '%s': cannot read the server version: %s",
+			  sv->name, err->msg);
+		err_clear(err);
 		sc->version[0] = '\0';
+	}
 	if (!sc->me.is_system_admin)
 		return err_set(err, MM_ERR,
 			       "server '%s': account '%s' is not a system admin (roles '%s'); exports and "
@@ -257,11 +361,26 @@ int step_server_readonly_ok(const struct step_ctx *ctx)
 	return sc && !ctx->offline && !sc->sv->username;
 }
 
+/* Ends the session a password login made, so runs do not pile sessions up
+ * on the account (tokens and the socket have none of their own). */
+static void conn_logout(struct server_conn *sc)
+{
+	struct mm_error err = MM_ERROR_INIT;
+
+	if (!sc->client || !sc->logged_in || sc->run->dry_run)
+		return;
+	if (mm_logout(sc->client, &err) < 0)
+		run_event(sc->run, NULL, "warning", NULL, "server '%s': cannot log out: %s", sc->sv->name,
+			  err.msg);
+	sc->logged_in = 0;
+}
+
 void run_close_conns(struct run *r)
 {
 	for (size_t i = 0; r->conns && i < r->plan->nservers; i++) {
 		if (!r->conns[i])
 			continue;
+		conn_logout(r->conns[i]);
 		http_client_free(r->conns[i]->client);
 		free(r->conns[i]);
 	}
@@ -272,4 +391,7 @@ void run_close_conns(struct run *r)
 void run_release(struct run *r)
 {
 	run_close_conns(r);
+	run_term_clear(r->term, r->out);
+	run_term_free(r->term);
+	r->term = NULL;
 }

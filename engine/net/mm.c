@@ -520,6 +520,23 @@ out:
 	return ret;
 }
 
+int mm_logout(struct http_client *c, struct mm_error *err)
+{
+	/* api4/user.go Logout: revokes the session the request carries, 200 {"status":"OK"}. */
+	if (http_is_local(c))
+		return err_set(err, MM_EINVAL, "local mode has no session to log out of");
+	return call(c, "POST", API "/users/logout", NULL, 0, NULL, err);
+}
+
+int mm_ping(struct http_client *c, char version[32], struct mm_error *err)
+{
+	int ret = call(c, "GET", API "/system/ping", NULL, 0, NULL, err);
+
+	if (ret == 0 && version && mm_version_from_header(http_last_version_id(c), version) < 0)
+		version[0] = '\0';
+	return ret;
+}
+
 int mm_get_me(struct http_client *c, struct mm_user *me, char version[32], struct mm_error *err)
 {
 	int ret = get_one(c, API "/users/me", parse_user, me, err);
@@ -732,6 +749,11 @@ int mm_create_upload(struct http_client *c, const char *filename, int64_t size,
 	cJSON_AddStringToObject(body, "type", "import");
 	cJSON_AddStringToObject(body, "filename", filename);
 	cJSON_AddNumberToObject(body, "file_size", (double)size);
+	/* Over the socket there is no session user to fill in: the server keeps the
+	 * user_id sent, and UploadSession.IsValid accepts only a real id or
+	 * model.UploadNoUserID (mmctl sends it in local mode; "me" gets 400). */
+	if (http_is_local(c))
+		cJSON_AddStringToObject(body, "user_id", MM_UPLOAD_NO_USER);
 	/* Never resent: look for the session in mm_list_my_uploads first. */
 	ret = call(c, "POST", API "/uploads", body, HTTP_NO_RETRY, &j, err);
 	if (ret == 0)
@@ -778,7 +800,10 @@ int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n,
 		       struct mm_error *err)
 {
 	cJSON *arr = NULL;
-	int ret = get_array(c, API "/users/me/uploads", &arr, err);
+	/* localGetUploadsForUser takes the user id as sent ("me" is not resolved
+	 * there), and socket sessions belong to model.UploadNoUserID. */
+	int ret = get_array(c, http_is_local(c) ? API "/users/" MM_UPLOAD_NO_USER "/uploads" : API "/users/me/uploads",
+			    &arr, err);
 
 	*ups = NULL;
 	*n = 0;

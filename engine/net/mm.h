@@ -39,6 +39,8 @@
 #include "http.h"
 
 #define MM_ID_LEN 26
+/* model.UploadNoUserID: the owner of upload sessions created in local mode. */
+#define MM_UPLOAD_NO_USER "nouser"
 
 struct mm_user {
 	char id[MM_ID_LEN + 1];
@@ -115,6 +117,10 @@ int mm_export_path(const char *name, struct buf *path, struct mm_error *err);
  * connect failure, 429 and 503: a lost answer just leaves a spare session. */
 int mm_login(struct http_client *c, const char *login_id, const char *password, const char *mfa,
 	     struct mm_user *me, struct mm_error *err);
+/* POST /users/logout: revokes the session the client carries (not for tokens). */
+int mm_logout(struct http_client *c, struct mm_error *err);
+/* GET /system/ping (also served in local mode); version as for mm_get_me. */
+int mm_ping(struct http_client *c, char version[32], struct mm_error *err);
 /* GET /users/me; version (may be NULL) gets "x.y.z" from X-Version-ID. */
 int mm_get_me(struct http_client *c, struct mm_user *me, char version[32], struct mm_error *err);
 int mm_get_user_by_username(struct http_client *c, const char *username, struct mm_user *user,
@@ -149,7 +155,8 @@ int mm_list_imports(struct http_client *c, char ***names, size_t *n, struct mm_e
 int mm_import_listed(struct http_client *c, const char *name, struct mm_error *err);
 /* MM_ENOTFOUND "unsupported" on servers without the route. */
 int mm_delete_import(struct http_client *c, const char *name, struct mm_error *err);
-/* type "import"; one attempt, MM_ERETRY when unsure: look for the session first. */
+/* type "import"; one attempt, MM_ERETRY when unsure: look for the session first.
+ * In local mode the body carries "user_id": MM_UPLOAD_NO_USER. */
 int mm_create_upload(struct http_client *c, const char *filename, int64_t size,
 		     struct mm_upload *up, struct mm_error *err);
 /* MM_ENOTFOUND: no such session, or it completed. */
@@ -158,7 +165,8 @@ int mm_get_upload(struct http_client *c, const char *id, struct mm_upload *up, s
  * server answered 200 (the upload is done). GET the session after any error. */
 int mm_upload_chunk(struct http_client *c, const char *id, int fd, int64_t offset, int64_t length,
 		    int *complete, struct mm_error *err);
-/* Incomplete sessions of the caller, oldest first; caller frees *ups. */
+/* Incomplete sessions of the caller, oldest first; caller frees *ups. In local
+ * mode: those of MM_UPLOAD_NO_USER (GET /users/nouser/uploads). */
 int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n,
 		       struct mm_error *err);
 

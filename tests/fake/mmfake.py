@@ -1891,7 +1891,9 @@ ROUTES = [
     Route("GET", r"/users", "h_get_users"),
     Route("GET", r"/users/username/(?P<username>[A-Za-z0-9_\-.]+)", "h_get_user_by_username"),
     Route("GET", rf"/users/(?P<user_id>{ID})", "h_get_user"),
-    Route("GET", rf"/users/(?P<user_id>{ID})/uploads", "h_get_uploads_for_user", local=False,
+    # Local mode serves it too (api4/user_local.go: localGetUploadsForUser), with no
+    # RequireUserId: the id is used as sent, so "me" is a literal id there.
+    Route("GET", rf"/users/(?P<user_id>{ID})/uploads", "h_get_uploads_for_user",
           min_version=(5, 28, 0)),
     Route("POST", rf"/users/(?P<user_id>{ID})/tokens", "h_create_token", local=False),
     Route("POST", r"/jobs", "h_create_job"),
@@ -2282,16 +2284,32 @@ class App:
             return user
 
     def _check_mfa(self, user: dict, token: str):
-        """True: valid; False: wrong code; None: missing or unreadable (dgoogauth)."""
+        """True: valid; False: wrong or reused code; None: missing or unreadable.
+
+        mfa.ValidateToken (server/platform/shared/mfa/mfa.go) runs dgoogauth with
+        WindowSize 3 and DisallowReuse = the user's MfaUsedTimestamps: a code is
+        accepted for the time steps t0-1..t0+1, and the step it matched is then
+        stored, so the same code (same step) is refused from then on."""
         code = token.strip()
         if len(code) == 8 and code[0] in "123456789" and code.isdigit():
             return False    # a scratch code; none are issued
         if len(code) != 6 or not code.isdigit():
             return None
+        used = user.setdefault("mfa_used_steps", [])
         if self.mfa_code and hmac.compare_digest(code, self.mfa_code):
+            # The fixed demo code stands for one extra time step: usable once too.
+            if "fixed" in used:
+                return False
+            used.append("fixed")
             return True
-        now = time.time()
-        return any(hmac.compare_digest(code, totp(user["mfa_secret"], now + delta)) for delta in (-30, 0, 30))
+        t0 = int(time.time() // 30)
+        for step in (t0 - 1, t0, t0 + 1):
+            if hmac.compare_digest(code, totp(user["mfa_secret"], step * 30)):
+                if step in used:
+                    return False
+                user["mfa_used_steps"] = [s for s in used if s == "fixed" or s >= t0 - 1] + [step]
+                return True
+        return False
 
     def h_logout(self, req):
         try:
@@ -2348,6 +2366,14 @@ class App:
             return jresp(self.user_json(user, req.user), headers=[("Etag", self._etag(user))])
 
     def h_get_uploads_for_user(self, req):
+        if req.local:
+            # localGetUploadsForUser: GetUploadSessionsForUser(c.Params["user_id"]) as sent;
+            # sessions created over the socket carry model.UploadNoUserID ("nouser").
+            uid = req.params["user_id"]
+            with self.lock:
+                mine = [us for us in self.uploads.values() if us["user_id"] == uid]
+                mine.sort(key=lambda us: (us["create_at"], us["seq"]))
+                return jresp([self.upload_json(us) for us in mine])
         uid = self._user_id_param(req)
         if uid != req.user["id"]:
             raise ApiError(403, "api.user.get_uploads_for_user.forbidden.app_error")
@@ -2464,8 +2490,12 @@ class App:
 
     def _list_jobs(self, req, types: set, status: str):
         page, per_page = self.paging(req)
+        # Job listings read a replica (SqlJobStore.GetAllByTypePage uses GetReplicaX):
+        # with --replica-lag-seconds a new job shows up in them only that much later.
+        visible_from = now_ms() - int(self.args.replica_lag_seconds * 1000)
         with self.lock:
-            jobs = [j for j in self.jobs.values() if j["type"] in types and (not status or j["status"] == status)]
+            jobs = [j for j in self.jobs.values() if j["type"] in types and (not status or j["status"] == status)
+                    and j["create_at"] <= visible_from]
             jobs.sort(key=lambda j: (j["create_at"], j["seq"]), reverse=True)
             return jresp([self.job_json(j) for j in jobs[page * per_page:(page + 1) * per_page]])
 
@@ -4107,6 +4137,8 @@ def parse_args(argv=None):
     p.add_argument("--max-file-size", type=int, default=104857600, help="FileSettings.MaxFileSize in bytes")
     p.add_argument("--job-pending-seconds", type=float, default=1.0, help="how long new jobs stay pending")
     p.add_argument("--job-run-seconds", type=float, default=1.0, help="how long jobs stay in_progress")
+    p.add_argument("--replica-lag-seconds", type=float, default=0.0,
+                   help="job listings (a database replica on real servers) show a new job this much later")
     p.add_argument("--state-dir", help="file store (export/import dirs); default: a temporary directory")
     p.add_argument("--log", help="append the request log here as JSON lines")
     p.add_argument("--credentials-file", help="write the credentials here as JSON (mode 0600)")
