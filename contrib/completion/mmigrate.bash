@@ -123,7 +123,7 @@ _mmigrate()
 		1) COMPREPLY=($(compgen -W "$(_mmigrate_server_names "${args[0]}")" -- "$cur")) ;;
 		2) COMPREPLY=($(compgen -W "exports imports uploads jobs" -- "$cur")) ;;
 		3) [ "${args[2]}" = jobs ] &&
-			COMPREPLY=($(compgen -W "export_process import_process extract_content" -- "$cur")) ;;
+			COMPREPLY=($(compgen -W "export import extract export_process import_process extract_content" -- "$cur")) ;;
 		esac ;;
 	validate | plan | apply | status | log)
 		[ ${#args[@]} -eq 0 ] && _mmigrate_files '!*.@(yaml|yml)' "$cur" ;;

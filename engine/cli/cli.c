@@ -222,13 +222,16 @@ static const struct cmd_help cmd_helps[] = {
 	  NULL,
 	  "mmigrate steps\n" },
 	{ "server", "server PLAN SERVER exports|imports|uploads|jobs TYPE [JOB_ID]",
-	  "Look at one of the plan's servers, read-only (GET requests only): its export\n"
-	  "files, its import files, the caller's incomplete upload sessions, or its jobs of\n"
-	  "TYPE (export_process, import_process, extract_content), or one job by id.",
-	  "  --output text|json   json: the server's answer as one document\n"
+	  "The runbook's read commands against one of the plan's servers, with the plan's\n"
+	  "credentials: its export files, its import files, the incomplete import uploads,\n"
+	  "the jobs of TYPE (export, import, extract, or the server's name such as\n"
+	  "export_process), or one job by id. GET requests only (plus the login and logout\n"
+	  "a password server needs); the state is neither read nor written.",
+	  "  --output text|json   json: stdout is one JSON value (events go to stderr)\n"
 	  "  -v, --verbose        HTTP requests too (secrets redacted)\n",
 	  "mmigrate server plans/acme.yaml source exports\n"
-	  "mmigrate server plans/acme.yaml target jobs import_process\n" },
+	  "mmigrate server plans/acme.yaml target jobs import\n"
+	  "mmigrate server plans/acme.yaml target jobs import 35uy6cwrqfnhdx3genrhqqznxc\n" },
 	{ "help", "help [COMMAND]",
 	  "Without COMMAND, the list of commands and global options (as --help). With\n"
 	  "COMMAND, its synopsis, options and an example (as COMMAND --help).",
