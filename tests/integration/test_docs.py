@@ -334,6 +334,71 @@ class Examples(unittest.TestCase):
         self.assertIn("if: always()", save)
 
 
+class JsonOutput(unittest.TestCase):
+    """docs/json-output.schema.json describes what --output json prints."""
+
+    def setUp(self):
+        self.schema = json.loads(read(os.path.join(SRC, "docs", "json-output.schema.json")))
+
+    def check_event(self, line):
+        ev = json.loads(line)
+        props = self.schema["properties"]
+        for key in self.schema["required"]:
+            self.assertIn(key, ev, line)
+        for key, value in ev.items():
+            spec = props.get(key)
+            if spec is None:
+                continue
+            if "enum" in spec:
+                self.assertIn(value, spec["enum"], line)
+            kind = spec.get("type")
+            pytype = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
+                      "object": dict}.get(kind)
+            if pytype:
+                self.assertIsInstance(value, pytype, "%s in %s" % (key, line))
+            if "pattern" in spec:
+                self.assertRegex(value, spec["pattern"], line)
+        return ev
+
+    def test_schema_lists_every_event_the_code_emits(self):
+        emitted = set()
+        for path in glob.glob(os.path.join(SRC, "engine", "**", "*.c"), recursive=True) + \
+                glob.glob(os.path.join(SRC, "steps", "*.c")):
+            for line in read(path).split("\n"):
+                if "run_event(" in line:
+                    emitted.update(re.findall(r'"([a-z]+(?:-[a-z]+)?)"', line))
+                elif re.search(r"step_vemit\(ctx, \"", line):
+                    emitted.update(re.findall(r'step_vemit\(ctx, "([a-z-]+)"', line))
+        emitted.discard("done")  # the message of step-done, not an event
+        self.assertEqual(sorted(emitted), sorted(self.schema["properties"]["event"]["enum"]))
+        doc = read(os.path.join(SRC, "docs", "json-output.md"))
+        for ev in emitted:
+            self.assertIn("`%s`" % ev, doc)
+
+    def test_plan_and_apply_streams_match_the_schema(self):
+        wd = Workdir(self)
+        plan = wd.plan("""version: 1
+name: json
+steps:
+  - {id: hello, type: exec, command: "echo hello"}
+  - {id: fail, type: exec, command: "exit 3"}
+""")
+        seen = []
+        p = run(["plan", "--offline", "--output", "json", plan], check_exit=0)
+        seen += [self.check_event(l) for l in p.stdout.splitlines()]
+        self.assertEqual([e["event"] for e in seen], ["plan-run", "plan-run"])
+        p = run(["apply", "--output", "json", plan])
+        self.assertEqual(p.returncode, 1, p.stderr)
+        evs = [self.check_event(l) for l in p.stdout.splitlines()]
+        names = [(e["event"], e.get("step")) for e in evs]
+        self.assertIn(("step-start", "hello"), names)
+        self.assertIn(("step-done", "hello"), names)
+        self.assertEqual(names[-1], ("run-failed", None))
+        p = run(["apply", "--output", "json", plan])
+        evs = [self.check_event(l) for l in p.stdout.splitlines()]
+        self.assertEqual((evs[0]["event"], evs[0]["step"]), ("step-skip", "hello"))
+
+
 def block_scalar(text, key):
     lines = text.split("\n")
     for i, line in enumerate(lines):
