@@ -3,7 +3,7 @@
 # what is missing (apt-get needs root; nothing happens when all is there).
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config git python3 ca-certificates openssl zip unzip
+packages=(build-essential cmake pkg-config git python3 ca-certificates openssl zip unzip groff-base
 	libyaml-dev libcurl4-openssl-dev libcjson-dev libzip-dev libgit2-dev libssl-dev)
 
 missing=()

@@ -46,7 +46,7 @@ static const char usage_text[] =
 	"  --output text|json       json: one object per event, for CI\n"
 	"  -q, --quiet              only errors\n"
 	"  -v, --verbose            HTTP requests too (secrets redacted)\n"
-	"  -h, --help               this text\n"
+	"  -h, --help               this text; 'help COMMAND' or 'COMMAND --help': one command\n"
 	"  --version                the version\n"
 	"\n"
 	"exit status: 0 ok, 1 a step failed (rerun apply to resume), 2 usage or invalid plan,\n"
@@ -151,6 +151,170 @@ static int parse_args(int argc, char **argv, struct cli_opts *o)
 	return 0;
 }
 
+/* ---- per-command help: `mmigrate help CMD` and `mmigrate CMD --help` ---- */
+
+struct cmd_help {
+	const char *name;
+	const char *synopsis; /* after "mmigrate " */
+	const char *summary;
+	const char *options;  /* one "  --opt   what\n" line each, or NULL */
+	const char *example;  /* one command line or several, each ending in \n */
+};
+
+#define GLOBAL_OPTS_HINT "  (and the global options: mmigrate --help)\n"
+
+static const struct cmd_help cmd_helps[] = {
+	{ "validate", "validate PLAN",
+	  "Check the plan file only: schema, references between steps, secrets written as\n"
+	  "references. No network, no state written. Every problem is printed as\n"
+	  "PLAN:LINE:COL: message; the exit status is then 2.",
+	  "  --rev REV            the plan as it is at git revision REV\n"
+	  "  -q, --quiet          print nothing when the plan is valid\n",
+	  "mmigrate validate plans/acme.yaml\n" },
+	{ "plan", "plan [--offline] [--detailed-exitcode] [--rev REV] PLAN",
+	  "Dry run: for every step, what apply would do now (skip, resume at X, run, or\n"
+	  "cannot predict and why). Only GET requests; none at all with --offline.",
+	  "  --offline            no network at all: judge from the checkpoint alone\n"
+	  "  --detailed-exitcode  exit 4 when apply would do something (drift)\n"
+	  "  --rev REV            the plan as it is at git revision REV\n"
+	  "  --state-dir DIR      the state directory to judge against\n"
+	  "  --output text|json   json: one object per step, for CI\n",
+	  "mmigrate plan --detailed-exitcode --state-dir /var/lib/mmigrate/acme plans/acme.yaml\n" },
+	{ "apply", "apply [--allow-dirty] [--rev REV] PLAN",
+	  "Run the plan. Finished, unchanged steps are skipped; an interrupted step resumes\n"
+	  "from its checkpoint. Safe to run again at any time; one run per plan at a time\n"
+	  "(exit 3 while another holds the lock).",
+	  "  --allow-dirty        run a plan file with uncommitted git changes (recorded)\n"
+	  "  --rev REV            the plan as it is at git revision REV\n"
+	  "  --state-dir DIR      where state.json, journal.jsonl and artefacts live\n"
+	  "  --output text|json   json: one object per event, for CI\n"
+	  "  -q, --quiet          only errors\n"
+	  "  -v, --verbose        HTTP requests too (secrets redacted)\n",
+	  "mmigrate apply --rev v1.2 --state-dir /var/lib/mmigrate/acme plans/acme.yaml\n" },
+	{ "status", "status PLAN",
+	  "The checkpoint: each step's state, outputs, time and the plan revision it ran\n"
+	  "under, with drift when the step changed since that revision.",
+	  "  --state-dir DIR      the state directory to read\n"
+	  "  --output text|json   json: the whole status as one document\n",
+	  "mmigrate status --output json plans/acme.yaml\n" },
+	{ "reset", "reset PLAN [STEP...]",
+	  "Forget the checkpoint of every step, or of each STEP and the steps that use its\n"
+	  "outputs, so that the next apply runs them again. Nothing on a server is touched.",
+	  "  --state-dir DIR      the state directory to change\n"
+	  "  -q, --quiet          do not list the steps forgotten\n",
+	  "mmigrate reset plans/acme.yaml download\n" },
+	{ "log", "log PLAN",
+	  "The runs recorded in the journal: start, outcome, duration, steps done and\n"
+	  "failed, and the git revision of the plan each ran.",
+	  "  --state-dir DIR      the state directory to read\n"
+	  "  --output text|json   json: one array of runs\n",
+	  "mmigrate log plans/acme.yaml\n" },
+	{ "verify", "verify [--max-errors N] [--target-version X.Y] ARCHIVE.zip",
+	  "Check an export archive on its own: every entry's CRC, the JSONL line by line as\n"
+	  "the server's import validators judge it, and attachment paths. Exit 1 when the\n"
+	  "archive has errors.",
+	  "  --max-errors N       errors shown (all are counted; default 50)\n"
+	  "  --target-version X.Y judge as that server release would (default: the newest rules)\n"
+	  "  --output text|json   json: the report as one document\n",
+	  "mmigrate verify --target-version 9.11 archive.zip\n" },
+	{ "steps", "steps",
+	  "The step types a plan may use, with their keys, types, defaults and outputs.",
+	  NULL,
+	  "mmigrate steps\n" },
+	{ "server", "server PLAN SERVER exports|imports|uploads|jobs TYPE [JOB_ID]",
+	  "The runbook's read commands against one of the plan's servers, with the plan's\n"
+	  "credentials: its export files, its import files, the incomplete import uploads,\n"
+	  "the jobs of TYPE (export, import, extract, or the server's name such as\n"
+	  "export_process), or one job by id. GET requests only (plus the login and logout\n"
+	  "a password server needs); the state is neither read nor written.",
+	  "  --output text|json   json: stdout is one JSON value (events go to stderr)\n"
+	  "  -v, --verbose        HTTP requests too (secrets redacted)\n",
+	  "mmigrate server plans/acme.yaml source exports\n"
+	  "mmigrate server plans/acme.yaml target jobs import\n"
+	  "mmigrate server plans/acme.yaml target jobs import 35uy6cwrqfnhdx3genrhqqznxc\n" },
+	{ "help", "help [COMMAND]",
+	  "Without COMMAND, the list of commands and global options (as --help). With\n"
+	  "COMMAND, its synopsis, options and an example (as COMMAND --help).",
+	  NULL,
+	  "mmigrate help apply\n" },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static const struct cmd_help *cmd_help_find(const char *name)
+{
+	for (const struct cmd_help *h = cmd_helps; h->name; h++)
+		if (!strcmp(h->name, name))
+			return h;
+	return NULL;
+}
+
+static void cmd_help_print(const struct cmd_help *h, FILE *f)
+{
+	fprintf(f, "usage: mmigrate [options] %s\n\n%s\n", h->synopsis, h->summary);
+	fprintf(f, "\noptions:\n%s" GLOBAL_OPTS_HINT, h->options ? h->options : "");
+	fprintf(f, "\nexample:\n");
+	for (const char *l = h->example, *nl; *l; l = nl + 1) {
+		nl = strchr(l, '\n');
+		fprintf(f, "  %.*s\n", (int)(nl - l), l);
+	}
+}
+
+/* Edit distance, for "did you mean"; names are short. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[32], prev, tmp;
+
+	if (lb >= sizeof(row) / sizeof(row[0]) || la >= 32)
+		return (size_t)-1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = prev + (a[i - 1] != b[j - 1]);
+
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			tmp = row[j];
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* help CMD, CMD --help, --help alone: an exit status. */
+static int show_help(const char *name)
+{
+	const struct cmd_help *h, *best = NULL;
+	size_t d, bestd = 3;
+
+	if (!name) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	if ((h = cmd_help_find(name))) {
+		cmd_help_print(h, stdout);
+		return EXIT_OK;
+	}
+	for (h = cmd_helps; h->name; h++)
+		if ((d = edit_distance(name, h->name)) < bestd) {
+			bestd = d;
+			best = h;
+		}
+	for (h = cmd_helps; !best && *name && h->name; h++)
+		if (!strncmp(name, h->name, strlen(name)))
+			best = h;
+	fprintf(stderr, "mmigrate: no command '%s'", name);
+	if (best)
+		fprintf(stderr, "; did you mean '%s'?", best->name);
+	fprintf(stderr, "\nTry 'mmigrate --help'.\n");
+	return EXIT_USAGE;
+}
+
 /* ---- dispatch ---- */
 
 struct command {
@@ -197,9 +361,21 @@ int cli_main(int argc, char **argv)
 		printf("mmigrate %s\n", MM_VERSION);
 		goto out;
 	}
-	if (o.help || !o.cmd) {
-		fputs(usage_text, o.help ? stdout : stderr);
-		ret = o.help ? EXIT_OK : EXIT_USAGE;
+	if (!o.cmd && !o.help) {
+		fputs(usage_text, stderr);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (o.help || !strcmp(o.cmd, "help")) {
+		const char *topic = NULL;                /* --help, help: the global text */
+
+		if (o.cmd && strcmp(o.cmd, "help"))
+			topic = o.cmd;                   /* CMD --help */
+		else if (o.cmd && o.nargs)
+			topic = o.args[0];               /* help CMD */
+		else if (o.cmd && o.help)
+			topic = "help";                  /* help --help */
+		ret = show_help(topic);
 		goto out;
 	}
 	if ((ret = choose_sys(&o)))

@@ -1,6 +1,6 @@
 /*
  * mm: typed Mattermost REST API v4 calls on top of http
- * (contract: /work/shared/docs/mattermost-api.md, "the API doc" below).
+ * (contract: docs/mattermost-api.md, "the API doc" below).
  *
  *   struct mm_user me;  char ver[32];
  *   mm_login(c, login_id, password, mfa_or_NULL, &me, &err);   puts the session token on c

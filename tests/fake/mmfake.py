@@ -4,7 +4,7 @@
 Python 3 standard library only.  It implements the subset of the Mattermost
 REST API v4 that a migration needs (login, jobs, exports, resumable uploads,
 imports, config, a few read endpoints for reconciliation), built to the
-contract in /work/shared/docs/mattermost-api.md, plus runtime fault injection
+contract in docs/mattermost-api.md, plus runtime fault injection
 through unauthenticated /__fake/* control endpoints.
 
 Layout of this file (one module, top to bottom):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks that tests/fake/mmfake.py behaves like the real Mattermost server on
-the points listed in shared/docs/mattermost-api.md section 10 (fake-server
+the points listed in docs/mattermost-api.md section 10 (fake-server
 checklist), plus its fault injection.  stdlib unittest; run directly:
 
     python3 tests/integration/test_fake_server.py [-v]
