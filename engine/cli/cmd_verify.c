@@ -1,9 +1,33 @@
 /* `mmigrate verify ARCHIVE.zip`: the verify step's archive check, stand-alone. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "archive.h"
 #include "cmds.h"
+#include "termsafe.h"
+
+/* The report quotes entry names and lines from the archive: each line is escaped on its way out. */
+static void print_report_safely(const struct archive_report *rep)
+{
+	char *text = NULL, *line, *next;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+
+	if (!m)
+		return;
+	archive_report_print(rep, m);
+	fclose(m);
+	for (line = text; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		term_printf(stdout, "%s\n", line);
+		if (!next)
+			break;
+	}
+	free(text);
+}
 
 int cmd_verify(struct cli_opts *o)
 {
@@ -19,7 +43,7 @@ int cmd_verify(struct cli_opts *o)
 	ao.max_shown = o->max_errors;
 	ao.target_version = o->target_version;
 	if (archive_verify(o->args[0], &ao, &rep, &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		return 1;
 	}
 	if (o->json) {
@@ -30,7 +54,7 @@ int cmd_verify(struct cli_opts *o)
 		free(s);
 		cJSON_Delete(j);
 	} else {
-		archive_report_print(rep, stdout);
+		print_report_safely(rep);
 	}
 	ret = rep->error_count ? 1 : 0;
 	archive_report_free(rep);

@@ -269,6 +269,13 @@ void run_close_conns(struct run *r)
 	r->conns = NULL;
 }
 
+void run_scrub(const struct run *r, struct buf *b)
+{
+	for (size_t i = 0; r->conns && i < r->plan->nservers; i++)
+		if (r->conns[i] && r->conns[i]->client)
+			http_scrub_buf(r->conns[i]->client, b);
+}
+
 void run_release(struct run *r)
 {
 	run_close_conns(r);
