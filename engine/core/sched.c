@@ -480,7 +480,13 @@ void run_event(const struct run *r, const char *step, const char *event, cJSON *
 			cJSON_AddStringToObject(o, "step", step);
 		cJSON_AddStringToObject(o, "message", buf_cstr(&msg));
 		line = cJSON_PrintUnformatted(o);
-		fprintf(r->out, "%s\n", line);
+		{
+			struct buf safe = BUF_INIT;
+
+			term_json_line(&safe, line);
+			fprintf(r->out, "%s\n", buf_cstr(&safe));
+			buf_release(&safe);
+		}
 		fflush(r->out);
 		free(line);
 		cJSON_Delete(o);

@@ -92,6 +92,10 @@ static int conn_open(struct run *r, struct server_conn *sc, struct mm_error *err
 	o.retries = (int)(sv->retries >= 0 ? sv->retries : r->plan->retries);
 	if (o.retries == 0)
 		o.retries = HTTP_RETRIES_NONE;
+	o.connect_timeout_s = (long)r->plan->connect_timeout_s;
+	o.min_speed_bps = (long)r->plan->min_speed_bps;
+	o.min_speed_window_s = (long)r->plan->min_speed_window_s;
+	o.transfer_deadline_s = (long)r->plan->transfer_deadline_s;
 	o.should_stop = conn_should_stop;
 	o.stop_ctx = r;
 	o.log = conn_log;

@@ -33,8 +33,13 @@ struct http_client {
 	size_t nsecrets;
 
 	struct retry_policy retry;
-	long connect_timeout_s, request_timeout_s, low_speed_time_s;
+	long connect_timeout_s, request_timeout_s;
 	size_t max_body, max_large_body;
+	/* The transfer floor: an attempt below min_speed_bps for min_speed_window_s
+	 * is cut; time spent below the floor adds up across attempts (stalled_ms)
+	 * and a transfer fails once it reaches transfer_deadline_s. */
+	long min_speed_bps, min_speed_window_s, transfer_deadline_s;
+	int64_t stalled_ms;
 
 	int (*should_stop)(void *);
 	void *stop_ctx;
@@ -267,7 +272,10 @@ static void copy_opts(struct http_client *c, const struct http_opts *o)
 	c->retry.budget_s = or_default(o->retry_budget_s, c->retry.budget_s);
 	c->connect_timeout_s = or_default(o->connect_timeout_s, 30);
 	c->request_timeout_s = or_default(o->request_timeout_s, 120);
-	c->low_speed_time_s = or_default(o->low_speed_time_s, 60);
+	c->min_speed_bps = or_default(o->min_speed_bps, HTTP_MIN_SPEED_BPS);
+	c->min_speed_window_s = or_default(o->min_speed_window_s, or_default(o->low_speed_time_s,
+									     HTTP_MIN_SPEED_WINDOW_S));
+	c->transfer_deadline_s = or_default(o->transfer_deadline_s, HTTP_TRANSFER_DEADLINE_S);
 	c->max_body = o->max_body ? o->max_body : HTTP_MAX_BODY;
 	c->max_large_body = o->max_large_body ? o->max_large_body : HTTP_MAX_LARGE_BODY;
 	c->should_stop = o->should_stop;
@@ -728,8 +736,47 @@ static int xfer_setup(struct xfer *x, const char *path, int with_auth, struct mm
 
 static void set_low_speed(struct xfer *x)
 {
-	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_TIME, x->c->low_speed_time_s);
+	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_LIMIT, x->c->min_speed_bps);
+	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_TIME, x->c->min_speed_window_s);
+}
+
+/*
+ * After one transfer attempt: an attempt that failed and moved less than the
+ * floor on average adds its time to the client's stalled time; a complete or
+ * fast enough attempt clears it. A server trickling a few bytes a second
+ * makes "progress" on every attempt, so without this a resume loop would go
+ * on forever. Returns ret, or MM_ERR once the stalled time reaches the deadline.
+ */
+static int account_stall(struct xfer *x, int ret, int64_t t0, int64_t bytes, struct mm_error *err)
+{
+	struct http_client *c = x->c;
+	int64_t ms = mono_ms() - t0;
+
+	if (ret == 0 || ret == MM_EINTR || (ms > 0 && bytes * 1000 / ms >= c->min_speed_bps)) {
+		c->stalled_ms = 0;
+		return ret;
+	}
+	if (ret != MM_ERETRY)
+		return ret;
+	c->stalled_ms += ms;
+	if (c->stalled_ms < (int64_t)c->transfer_deadline_s * 1000)
+		return ret;
+	err_set(err, MM_ERR, "%s: the transfer stayed below %ld bytes/s for %lld s over its attempts "
+		"(min_speed %ld B/s over min_speed_window %ld s, transfer_deadline %ld s); last: %.300s",
+		x->shown, c->min_speed_bps, (long long)(c->stalled_ms / 1000), c->min_speed_bps,
+		c->min_speed_window_s, c->transfer_deadline_s, x->errbuf[0] ? x->errbuf : "cut");
+	c->stalled_ms = 0;
+	return MM_ERR;
+}
+
+void http_set_transfer_limits(struct http_client *c, long min_speed_bps, long window_s, long deadline_s)
+{
+	if (min_speed_bps > 0)
+		c->min_speed_bps = min_speed_bps;
+	if (window_s > 0)
+		c->min_speed_window_s = window_s;
+	if (deadline_s > 0)
+		c->transfer_deadline_s = deadline_s;
 }
 
 /* ---- outcome ------------------------------------------------------------ */
@@ -1175,6 +1222,7 @@ int http_download_range(struct http_client *c, const char *path, int64_t offset,
 	struct http_response resp = HTTP_RESPONSE_INIT;
 	struct xfer x;
 	char range[48];
+	int64_t t0;
 	CURLcode rc;
 	int ret;
 
@@ -1199,10 +1247,12 @@ int http_download_range(struct http_client *c, const char *path, int64_t offset,
 	curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, 128L * 1024);
 	set_low_speed(&x);
 	err_clear(err);
+	t0 = mono_ms();
 	rc = xfer_perform(&x);
 	ret = xfer_result(&x, rc, err);
 	if (ret == 0)
 		ret = check_dl_complete(&x, err);
+	ret = account_stall(&x, ret, t0, x.received, err);
 out:
 	fill_dl_result(&x, res);
 	free_headers(&x);
@@ -1216,6 +1266,7 @@ int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t o
 		      int64_t length, struct http_response *resp, struct mm_error *err)
 {
 	struct xfer x;
+	int64_t t0;
 	CURLcode rc;
 	int ret;
 
@@ -1243,8 +1294,10 @@ int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t o
 	add_header(&x, "Accept: application/json");
 	set_low_speed(&x);
 	err_clear(err);
+	t0 = mono_ms();
 	rc = xfer_perform(&x);
 	ret = xfer_result(&x, rc, err);
+	ret = account_stall(&x, ret, t0, x.up_sent, err);
 out:
 	free_headers(&x);
 	if (ret < 0)

@@ -59,6 +59,11 @@ struct http_client; /* opts.retries: 0 means the default */
 #define HTTP_MAX_BODY ((size_t)1 << 20)
 #define HTTP_MAX_LARGE_BODY ((size_t)16 << 20)
 
+/* The transfer floor: a stalled transfer ends, retries included, within two minutes. */
+#define HTTP_MIN_SPEED_BPS 1024L
+#define HTTP_MIN_SPEED_WINDOW_S 30L
+#define HTTP_TRANSFER_DEADLINE_S 90L
+
 struct http_opts {
 	const char *base_url;    /* "https://host[:port][/prefix]"; ignored with socket_path */
 	const char *socket_path; /* local mode: unix socket, base URL http://localhost, no auth */
@@ -69,7 +74,10 @@ struct http_opts {
 	int retries;               /* extra attempts per JSON request [8]; HTTP_RETRIES_NONE */
 	long connect_timeout_s;    /* [30] */
 	long request_timeout_s;    /* whole JSON request [120] */
-	long low_speed_time_s;     /* transfers: abort below 1 byte/s for this long [60] */
+	long low_speed_time_s;     /* old name of min_speed_window_s, used when that is 0 */
+	long min_speed_bps;        /* transfers: an attempt below this many bytes/s ... [1024] */
+	long min_speed_window_s;   /* ... for this long is cut [30] */
+	long transfer_deadline_s;  /* a transfer below the floor this long, attempts added up, fails [90] */
 	long backoff_base_ms;      /* first backoff ceiling, doubles per try [500] */
 	long backoff_cap_ms;       /* backoff ceiling cap [30000] */
 	long retry_after_cap_s;    /* largest Retry-After honoured [120] */
@@ -154,6 +162,8 @@ int http_has_token(const struct http_client *c);
  * characters are ignored (they would redact ordinary words).
  */
 void http_add_secret(struct http_client *c, const char *secret);
+/* Per-step transfer floor (plan defaults or a step's tuning keys); 0 keeps the current value. */
+void http_set_transfer_limits(struct http_client *c, long min_speed_bps, long window_s, long deadline_s);
 /* Replaces every secret the client knows in s (cap bytes) by "<redacted>". */
 void http_scrub(const struct http_client *c, char *s, size_t cap);
 void http_scrub_buf(const struct http_client *c, struct buf *b);

@@ -90,3 +90,15 @@ void term_printf(FILE *f, const char *fmt, ...)
 	buf_release(&raw);
 	buf_release(&safe);
 }
+
+void term_json_line(struct buf *out, const char *json)
+{
+	for (const unsigned char *p = (const unsigned char *)json; *p; p++) {
+		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+			buf_addf(out, "\\u%04x", p[1]);
+			p++;
+		} else {
+			buf_addc(out, (char)*p);
+		}
+	}
+}

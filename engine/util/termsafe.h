@@ -24,6 +24,9 @@
 
 void term_escape(struct buf *out, const char *s, size_t len);
 
+/* A JSON line from cJSON with C1 controls (UTF-8 C2 80..C2 9F, raw in cJSON's output) as \u0080..\u009f. */
+void term_json_line(struct buf *out, const char *json);
+
 /* printf whose whole result is escaped, except one final "\n" (the line end we meant). */
 void term_printf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
