@@ -8,10 +8,20 @@
 #include "util.h"
 
 /* Content-Range: "bytes 10-99/100"; a 416 has "bytes *" then "/100"; the total may be "*". */
-int http_parse_content_range(const char *v, int64_t *start, int64_t *end, int64_t *total)
+/* A non-negative decimal number: strtoll alone would take "-3" or " +3". */
+static int parse_count(const char **v, int64_t *out)
 {
 	char *p;
 
+	if (**v < '0' || **v > '9')
+		return -1;
+	*out = strtoll(*v, &p, 10);
+	*v = p;
+	return 0;
+}
+
+int http_parse_content_range(const char *v, int64_t *start, int64_t *end, int64_t *total)
+{
 	*start = *end = *total = -1;
 	if (strncasecmp(v, "bytes", 5))
 		return -1;
@@ -21,23 +31,17 @@ int http_parse_content_range(const char *v, int64_t *start, int64_t *end, int64_
 	if (*v == '*') {
 		v++;
 	} else {
-		*start = strtoll(v, &p, 10);
-		if (p == v || *p != '-')
-			return -1;
-		v = p + 1;
-		*end = strtoll(v, &p, 10);
-		if (p == v)
-			return -1;
-		v = p;
+		if (parse_count(&v, start) < 0 || *v++ != '-' || parse_count(&v, end) < 0 || *end < *start)
+			goto bad;
 	}
 	if (*v++ != '/')
-		return -1;
-	if (*v != '*') {
-		*total = strtoll(v, &p, 10);
-		if (p == v)
-			return -1;
-	}
+		goto bad;
+	if (*v != '*' && (parse_count(&v, total) < 0 || (*end >= 0 && *end >= *total)))
+		goto bad;
 	return 0;
+bad:
+	*start = *end = *total = -1;
+	return -1;
 }
 
 long http_parse_retry_after(const char *v)
