@@ -52,6 +52,9 @@ static const struct param_spec dl_params[] = {
 	  .doc = "download through a presigned S3 link when the server offers one" },
 	{ .name = "sha256", .kind = P_STRING, .doc = "expected SHA-256 of the file, in hex" },
 	{ .name = "retries", .kind = P_INT, .def = "8", .doc = "attempts in a row without progress before giving up", .tuning = 1 },
+	{ .name = "min_speed", .kind = P_SIZE, .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)", .tuning = 1 },
+	{ .name = "min_speed_window", .kind = P_DURATION, .doc = "an attempt below min_speed this long is cut (default 30s)", .tuning = 1 },
+	{ .name = "transfer_deadline", .kind = P_DURATION, .doc = "stalled time, attempts added up, after which the step fails (default 90s)", .tuning = 1 },
 	{ .name = "overlap", .kind = P_SIZE, .def = "64KiB", .doc = "bytes fetched again and compared when resuming", .tuning = 1 },
 	{ .name = NULL },
 };
@@ -263,6 +266,8 @@ static int dl_client(struct dl *d, struct mm_error *err)
 	o.log = own_log;
 	o.log_ctx = d->ctx;
 	d->c = d->own = http_client_new(&o, err);
+	if (d->own)
+		step_transfer_floor(d->ctx, d->own);
 	return d->c ? 0 : MM_ERR;
 }
 

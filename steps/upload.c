@@ -51,6 +51,9 @@ static const struct param_spec upload_params[] = {
 	{ "chunk_size", P_SIZE, 0, "64MiB", "bytes per request; the first one is at least 5 MiB", .tuning = 1 },
 	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the file (hex); refuse to upload otherwise" },
 	{ "retries", P_INT, 0, "8", "failed attempts in a row, without progress, before giving up", .tuning = 1 },
+	{ .name = "min_speed", .kind = P_SIZE, .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)", .tuning = 1 },
+	{ .name = "min_speed_window", .kind = P_DURATION, .doc = "an attempt below min_speed this long is cut (default 30s)", .tuning = 1 },
+	{ .name = "transfer_deadline", .kind = P_DURATION, .doc = "stalled time, attempts added up, after which the step fails (default 90s)", .tuning = 1 },
 	{ NULL },
 };
 

@@ -336,17 +336,40 @@ static const struct command commands[] = {
 	{ NULL, 0, NULL },
 };
 
+/*
+ * MMIGRATE_TEST_FAULT fails or ends the Nth seam call; MMIGRATE_TEST_FAULT_COUNT
+ * names a file that receives the number of seam calls the command made, so the
+ * crash sweep knows how many points there are to try.
+ */
 static int choose_sys(struct cli_opts *o)
 {
-	const char *spec = getenv("MMIGRATE_TEST_FAULT");
+	const char *spec = getenv("MMIGRATE_TEST_FAULT"), *count = getenv("MMIGRATE_TEST_FAULT_COUNT");
 
 	o->sys = &sys_posix;
+	if ((!spec || !*spec) && count && *count) {
+		sys_fault_init(&o->fault, &sys_posix, 0, 0, -1); /* counts, never fails */
+		o->sys = &o->fault.ops;
+	}
 	if (!spec || !*spec)
 		return 0;
 	if (sys_fault_parse(&o->fault, &sys_posix, spec) < 0)
 		return usage_error("MMIGRATE_TEST_FAULT '%s' is not N:ERRNO, N:ERRNO+ or N:exit", spec);
 	o->sys = &o->fault.ops;
 	return 0;
+}
+
+static void report_seam_calls(const struct cli_opts *o)
+{
+	const char *path = getenv("MMIGRATE_TEST_FAULT_COUNT");
+	FILE *f;
+
+	if (!path || !*path || o->sys != &o->fault.ops)
+		return;
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%ld\n", o->fault.calls);
+		fclose(f);
+	}
 }
 
 int cli_main(int argc, char **argv)
@@ -400,6 +423,7 @@ int cli_main(int argc, char **argv)
 	if (ret < 0)
 		ret = usage_error("unknown command '%s'", o.cmd);
 out:
+	report_seam_calls(&o);
 	free(o.args);
 	return ret;
 }

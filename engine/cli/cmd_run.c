@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "canon.h"
 #include "state.h"
+#include "termsafe.h"
 #include "util.h"
 
 int cmd_validate(struct cli_opts *o)
@@ -39,7 +40,7 @@ int cmd_plan(struct cli_opts *o)
 	if ((ret = cli_load_plan(o, &p, &prov)))
 		return ret;
 	if (state_open(o->sys, p->state_dir, 0, &st, &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		plan_free(p);
 		return EXIT_FAILED;
 	}
@@ -48,11 +49,11 @@ int cmd_plan(struct cli_opts *o)
 	rc = sched_plan(&r, &changes, &err);
 	run_release(&r);
 	if (rc == MM_EINTR) {
-		fprintf(stderr, "mmigrate: plan %s by %s\n", err.msg,
+		term_printf(stderr, "mmigrate: plan %s by %s\n", err.msg,
 			cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
 		ret = cli_exit_for(rc);
 	} else if (rc < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		ret = EXIT_FAILED;
 	} else {
 		if (!o->quiet && !o->json)
@@ -105,7 +106,7 @@ static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJ
 	state_set(st, "last_run", cJSON_CreateString(st->run_id));
 	if (state_commit(st, &err) < 0 ||
 	    journal_append(st, NULL, "run-start", run_start_details(o, p, prov), &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		return EXIT_FAILED;
 	}
 	cli_run_init(&r, o, p, st);
@@ -121,7 +122,7 @@ static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJ
 		struct mm_error jerr = MM_ERROR_INIT;
 
 		if (journal_append(st, NULL, "run-end", end, &jerr) < 0)
-			fprintf(stderr, "mmigrate: warning: %s\n", jerr.msg);
+			term_printf(stderr, "mmigrate: warning: %s\n", jerr.msg);
 	}
 	if (rc == 0) {
 		if (!o->quiet && !o->json)
@@ -131,7 +132,7 @@ static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJ
 	if (o->json)
 		run_event(&r, NULL, rc == MM_EINTR ? "run-interrupted" : "run-failed", NULL, "%s", err.msg);
 	if (rc != MM_EINTR)
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 	print_resume_hint(o, rc);
 	return cli_exit_for(rc);
 }
@@ -157,14 +158,14 @@ int cmd_apply(struct cli_opts *o)
 	}
 	provj = gitinfo_to_json(&prov);
 	if (state_open(o->sys, p->state_dir, 1, &st, &err) < 0 || lock_acquire(o->sys, p->state_dir, &lock_fd, &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		ret = cli_exit_for(err.code);
 		goto out;
 	}
 	/* Reload under the lock: a run that finished while we waited has written newer state. */
 	state_free(st);
 	if (state_open(o->sys, p->state_dir, 1, &st, &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		ret = EXIT_FAILED;
 		goto out;
 	}

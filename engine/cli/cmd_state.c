@@ -11,6 +11,7 @@
 #include "canon.h"
 #include "cmds.h"
 #include "state.h"
+#include "termsafe.h"
 #include "util.h"
 
 static const char *jstr(const cJSON *o, const char *key)
@@ -75,33 +76,33 @@ static void status_text_step(const struct plan_step *st, const cJSON *rec, const
 	struct mm_error err = MM_ERROR_INIT;
 	struct buf line = BUF_INIT;
 
-	printf("%-16s %-9s %-12s", st->id, st->type->name, status ? status : "pending");
+	term_printf(stdout, "%-16s %-9s %-12s", st->id, st->type->name, status ? status : "pending");
 	if (rec && jstr(rec, "finished_at"))
-		printf(" %s", jstr(rec, "finished_at"));
+		term_printf(stdout, " %s", jstr(rec, "finished_at"));
 	else if (rec && jstr(rec, "started_at"))
-		printf(" started %s", jstr(rec, "started_at"));
-	printf("\n");
+		term_printf(stdout, " started %s", jstr(rec, "started_at"));
+	term_printf(stdout, "\n");
 	if (rec && cJSON_GetObjectItem(rec, "revision") &&
 	    gitinfo_from_json(cJSON_GetObjectItem(rec, "revision"), &rev, &err) == 0) {
 		gitinfo_summary(&rev, &line);
-		printf("    revision: %s\n", buf_cstr(&line));
+		term_printf(stdout, "    revision: %s\n", buf_cstr(&line));
 	}
 	if (drift)
-		printf("    drift: the definition changed since that revision: %s\n", drift);
+		term_printf(stdout, "    drift: the definition changed since that revision: %s\n", drift);
 	cJSON_ArrayForEach(c, outs) {
 		char *v = cJSON_IsString(c) ? NULL : cJSON_PrintUnformatted(c);
 
-		printf("    %s = %s\n", c->string, v ? v : c->valuestring);
+		term_printf(stdout, "    %s = %s\n", c->string, v ? v : c->valuestring);
 		free(v);
 	}
 	if (rec && cJSON_GetObjectItem(rec, "checkpoint")) {
 		char *v = cJSON_PrintUnformatted(cJSON_GetObjectItem(rec, "checkpoint"));
 
-		printf("    checkpoint: %s\n", v);
+		term_printf(stdout, "    checkpoint: %s\n", v);
 		free(v);
 	}
 	if (rec && jstr(rec, "error"))
-		printf("    error: %s\n", jstr(rec, "error"));
+		term_printf(stdout, "    error: %s\n", jstr(rec, "error"));
 	buf_release(&line);
 }
 
@@ -117,7 +118,7 @@ int cmd_status(struct cli_opts *o)
 	if ((ret = cli_load_plan(o, &p, &prov)))
 		return ret;
 	if (state_open(o->sys, p->state_dir, 0, &st, &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		plan_free(p);
 		return 1;
 	}
@@ -183,7 +184,7 @@ static int reset_steps(const struct cli_opts *o, struct plan *p, struct state *s
 		}
 	}
 	if (state_commit(st, &err) < 0 || journal_append(st, NULL, "reset", forgot, &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		return 1;
 	}
 	return 0;
@@ -206,7 +207,7 @@ int cmd_reset(struct cli_opts *o)
 		return 0;
 	}
 	if (lock_acquire(o->sys, p->state_dir, &fd, &err) < 0 || state_open(o->sys, p->state_dir, 1, &st, &err) < 0) {
-		fprintf(stderr, "mmigrate: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		ret = cli_exit_for(err.code);
 		goto out;
 	}

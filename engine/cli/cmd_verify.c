@@ -2,9 +2,33 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "archive.h"
 #include "cmds.h"
+#include "termsafe.h"
+
+/* The report quotes entry names and lines from the archive: each line is escaped on its way out. */
+static void print_report_safely(const struct archive_report *rep)
+{
+	char *text = NULL, *line, *next;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+
+	if (!m)
+		return;
+	archive_report_print(rep, m);
+	fclose(m);
+	for (line = text; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		term_printf(stdout, "%s\n", line);
+		if (!next)
+			break;
+	}
+	free(text);
+}
 
 /* Polled by the checker's threads between blocks: reading the flag is all it does. */
 static int stop_requested(void *flag)
@@ -29,10 +53,10 @@ int cmd_verify(struct cli_opts *o)
 	ao.stop_ctx = (void *)cli_stop_flag();
 	if (archive_verify(o->args[0], &ao, &rep, &err) < 0) {
 		if (err.code == MM_EINTR)
-			fprintf(stderr, "mmigrate: %s by %s\n", err.msg,
+			term_printf(stderr, "mmigrate: %s by %s\n", err.msg,
 				cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
 		else
-			fprintf(stderr, "mmigrate: %s\n", err.msg);
+			term_printf(stderr, "mmigrate: %s\n", err.msg);
 		return err.code == MM_EINTR ? cli_exit_for(MM_EINTR) : 1;
 	}
 	if (o->json) {
@@ -43,7 +67,7 @@ int cmd_verify(struct cli_opts *o)
 		free(s);
 		cJSON_Delete(j);
 	} else {
-		archive_report_print(rep, stdout);
+		print_report_safely(rep);
 	}
 	ret = rep->error_count ? 1 : 0;
 	archive_report_free(rep);

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "meter.h"
 #include "steps.h"
+#include "termsafe.h"
 #include "util.h"
 
 /* The one piece of process-wide mutable state besides curl's: a signal
@@ -48,12 +49,12 @@ int cli_load_plan(const struct cli_opts *o, struct plan **plan, struct git_prove
 	memset(prov, 0, sizeof(*prov));
 	if (o->rev) {
 		if (gitinfo_read_at_rev(o->plan_path, o->rev, &text, &len, prov, &err) < 0) {
-			fprintf(stderr, "mmigrate: %s\n", err.msg);
+			term_printf(stderr, "mmigrate: %s\n", err.msg);
 			return EXIT_USAGE;
 		}
 	} else if (gitinfo_provenance(o->plan_path, prov, &err) < 0 && err.code != MM_ENOTFOUND) {
 		/* Provenance is a record, not a precondition: say why it is missing and go on. */
-		fprintf(stderr, "mmigrate: warning: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: warning: %s\n", err.msg);
 		memset(prov, 0, sizeof(*prov));
 	}
 	ret = plan_load(o->plan_path, text, len, step_types_all(), plan, &d);

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "human.h"
+#include "termsafe.h"
 #include "run.h"
 #include "util.h"
 
@@ -39,10 +41,14 @@ void run_term_clear(struct run_term *t, FILE *out)
 static void draw_live(const struct step_ctx *ctx, const char *text)
 {
 	struct run *r = ctx->run;
+	struct buf safe = BUF_INIT;
 
-	fprintf(r->out, "\r\033[K%-14s %s", step_id(ctx), text);
+	/* Job states and ids come from the server: escaped like every other line. */
+	term_escape(&safe, text, strlen(text));
+	fprintf(r->out, "\r\033[K%-14s %s", step_id(ctx), buf_cstr(&safe));
 	fflush(r->out);
 	r->term->live = 1;
+	buf_release(&safe);
 }
 
 /* "[######......]" for done/total. */

@@ -10,6 +10,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static const char *const top_keys[] = { "version", "name", "description", "state
 					"defaults", "steps", NULL };
 static const char *const server_keys[] = { "url", "socket", "token", "username", "password", "mfa", "mfa_secret",
 					   "ca_file", "insecure_skip_tls_verify", "retries", NULL };
-static const char *const default_keys[] = { "retries", NULL };
+static const char *const default_keys[] = { "retries", "connect_timeout", "min_speed", "min_speed_window",
+					    "transfer_deadline", NULL };
 static const char *const step_common_keys[] = { "id", "type", "server", "description", NULL };
 static const char *const secret_keys[] = { "token", "password", "mfa", "mfa_secret", NULL };
 
@@ -595,6 +597,33 @@ static char *join_path(const char *dir, const char *p)
 	return buf_detach(&b);
 }
 
+/* Transfer floor and connect timeout for every server (docs/http.md); 0 keeps the built-in value. */
+static void load_network_defaults(struct plan *p, const struct pnode *defs, struct diags *d)
+{
+	static const struct {
+		const char *key;
+		int size; /* 1: a size (bytes per second), 0: a duration */
+		size_t off;
+	} keys[] = {
+		{ "connect_timeout", 0, offsetof(struct plan, connect_timeout_s) },
+		{ "min_speed", 1, offsetof(struct plan, min_speed_bps) },
+		{ "min_speed_window", 0, offsetof(struct plan, min_speed_window_s) },
+		{ "transfer_deadline", 0, offsetof(struct plan, transfer_deadline_s) },
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct pnode *v = pnode_get(defs, keys[i].key);
+		int64_t *out = (int64_t *)((char *)p + keys[i].off);
+
+		if (!v)
+			continue;
+		if (v->kind != PN_SCALAR ||
+		    (keys[i].size ? parse_size(v->scalar, out) : parse_duration(v->scalar, out)) < 0 || *out <= 0)
+			diag_add(d, v->line, v->col, "'%s' must be a positive %s", keys[i].key,
+				 keys[i].size ? "size per second such as 1KiB" : "duration such as 30s");
+	}
+}
+
 static void load_defaults(struct plan *p, const struct pnode *defs, struct diags *d)
 {
 	const struct pnode *v;
@@ -610,6 +639,7 @@ static void load_defaults(struct plan *p, const struct pnode *defs, struct diags
 	if ((v = pnode_get(defs, "retries")) &&
 	    (v->kind != PN_SCALAR || parse_i64(v->scalar, &p->retries) < 0 || p->retries < 0))
 		diag_add(d, v->line, v->col, "'retries' must be a whole number >= 0");
+	load_network_defaults(p, defs, d);
 }
 
 static void load_head(struct plan *p, struct diags *d)

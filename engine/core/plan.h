@@ -52,6 +52,8 @@ struct plan {
 	char *name;
 	char *state_dir; /* absolute */
 	int64_t retries;
+	/* defaults: the network floor for every server; 0 = the built-in value (http.h) */
+	int64_t connect_timeout_s, min_speed_bps, min_speed_window_s, transfer_deadline_s;
 	struct plan_server *servers;
 	size_t nservers;
 	struct plan_step *steps;

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "buf.h"
 #include "error.h"
 #include "plan.h"
 #include "state.h"
@@ -54,6 +55,8 @@ void run_event(const struct run *, const char *step, const char *event, cJSON *f
 /* session.c */
 struct http_client *run_client(struct run *, const char *server, const char *step_id, struct mm_error *);
 void run_close_conns(struct run *);
+/* Replaces every secret any of the run's server clients knows (tokens, passwords, MFA codes) in b. */
+void run_scrub(const struct run *, struct buf *b);
 
 /* Steps whose parameters reference step id, directly or through other steps (for reset). */
 int sched_dependents(const struct plan *, const char *id, int *mark);

@@ -17,6 +17,7 @@
 #include "meter.h"
 #include "run.h"
 #include "hash.h"
+#include "termsafe.h"
 #include "util.h"
 
 enum decision { DO_SKIP, DO_RESUME, DO_RUN, DO_UNKNOWN };
@@ -233,9 +234,16 @@ static int record_start(struct run *r, struct plan_step *st, const char *fp, enu
 static int record_end(struct run *r, struct plan_step *st, int rc, cJSON *outputs,
 		      const struct mm_error *step_err, struct mm_error *err)
 {
+	struct buf msg = BUF_INIT;
+	int ret;
+
 	if (rc == 0)
 		return state_step_done(r->state, st->id, outputs, err);
-	return state_step_failed(r->state, st->id, rc == MM_EINTR, step_err->msg, err);
+	buf_adds(&msg, step_err->msg);
+	run_scrub(r, &msg); /* state.json and the journal never hold a known secret */
+	ret = state_step_failed(r->state, st->id, rc == MM_EINTR, buf_cstr(&msg), err);
+	buf_release(&msg);
+	return ret;
 }
 
 static int run_step(struct run *r, struct plan_step *st, const char *fp, enum decision d,
@@ -465,6 +473,7 @@ void run_event(const struct run *r, const char *step, const char *event, cJSON *
 	va_start(ap, fmt);
 	buf_vaddf(&msg, fmt, ap);
 	va_end(ap);
+	run_scrub(r, &msg); /* last line of defence: no known secret is ever printed */
 	if (r->json) {
 		cJSON *o = fields ? fields : cJSON_CreateObject();
 		char when[32], *line;
@@ -476,7 +485,13 @@ void run_event(const struct run *r, const char *step, const char *event, cJSON *
 			cJSON_AddStringToObject(o, "step", step);
 		cJSON_AddStringToObject(o, "message", buf_cstr(&msg));
 		line = cJSON_PrintUnformatted(o);
-		fprintf(r->out, "%s\n", line);
+		{
+			struct buf safe = BUF_INIT;
+
+			term_json_line(&safe, line);
+			fprintf(r->out, "%s\n", buf_cstr(&safe));
+			buf_release(&safe);
+		}
 		fflush(r->out);
 		free(line);
 		cJSON_Delete(o);
@@ -484,10 +499,11 @@ void run_event(const struct run *r, const char *step, const char *event, cJSON *
 		cJSON_Delete(fields);
 		if (!r->quiet || !strcmp(event, "step-failed") || !strcmp(event, "warning")) {
 			run_term_clear(r->term, r->out);
+			/* Server text is in msg: escaped so it cannot drive the terminal or forge lines. */
 			if (step)
-				fprintf(r->out, "%-14s %s\n", step, buf_cstr(&msg));
+				term_printf(r->out, "%-14s %s\n", step, buf_cstr(&msg));
 			else
-				fprintf(r->out, "%s\n", buf_cstr(&msg));
+				term_printf(r->out, "%s\n", buf_cstr(&msg));
 			fflush(r->out);
 		}
 	}

@@ -113,6 +113,10 @@ static int conn_open(struct run *r, struct server_conn *sc, struct mm_error *err
 	o.retries = (int)(sv->retries >= 0 ? sv->retries : r->plan->retries);
 	if (o.retries == 0)
 		o.retries = HTTP_RETRIES_NONE;
+	o.connect_timeout_s = (long)r->plan->connect_timeout_s;
+	o.min_speed_bps = (long)r->plan->min_speed_bps;
+	o.min_speed_window_s = (long)r->plan->min_speed_window_s;
+	o.transfer_deadline_s = (long)r->plan->transfer_deadline_s;
 	o.should_stop = conn_should_stop;
 	o.stop_ctx = r;
 	o.log = conn_log;
@@ -386,6 +390,13 @@ void run_close_conns(struct run *r)
 	}
 	free(r->conns);
 	r->conns = NULL;
+}
+
+void run_scrub(const struct run *r, struct buf *b)
+{
+	for (size_t i = 0; r->conns && i < r->plan->nservers; i++)
+		if (r->conns[i] && r->conns[i]->client)
+			http_scrub_buf(r->conns[i]->client, b);
 }
 
 void run_release(struct run *r)

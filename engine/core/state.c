@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "hash.h"
+#include "jsonlimit.h"
 #include "util.h"
 
 static char *slurp(const char *path, int *missing, struct mm_error *err)
@@ -43,6 +44,20 @@ static void new_run_id(char out[33])
 	hex_encode(raw, sizeof(raw), out);
 }
 
+int state_parse(const char *text, size_t len, const char *what, cJSON **root, struct mm_error *err)
+{
+	*root = NULL;
+	if (json_within_limits(text, len, JSON_MAX_DEPTH, JSON_MAX_VALUES, err) == 0)
+		*root = cJSON_ParseWithLength(text, len);
+	if (!cJSON_IsObject(*root) || !cJSON_IsObject(cJSON_GetObjectItem(*root, "steps"))) {
+		cJSON_Delete(*root);
+		*root = NULL;
+		return err_set(err, MM_ERR, "'%s' is not a valid mmigrate state file; move it away to start over",
+			       what);
+	}
+	return 0;
+}
+
 static int load_state(struct state *st, struct mm_error *err)
 {
 	struct buf path = BUF_INIT;
@@ -56,13 +71,8 @@ static int load_state(struct state *st, struct mm_error *err)
 		goto out;
 	}
 	if (text) {
-		st->root = cJSON_Parse(text);
-		if (!cJSON_IsObject(st->root) || !cJSON_IsObject(cJSON_GetObjectItem(st->root, "steps"))) {
-			ret = err_set(err, MM_ERR,
-				      "'%s' is not a valid mmigrate state file; move it away to start over",
-				      path.data);
+		if ((ret = state_parse(text, strlen(text), path.data, &st->root, err)) < 0)
 			goto out;
-		}
 	} else {
 		st->root = cJSON_CreateObject();
 		cJSON_AddNumberToObject(st->root, "format", 1);
@@ -74,6 +84,41 @@ out:
 	return ret;
 }
 
+/*
+ * A state directory holds the checkpoint that decides what runs next: one
+ * that another user owns, or that group or others may write to, lets them
+ * plant links or rewrite state.json under us. A symlinked directory moves
+ * everything somewhere the plan's owner never chose. lstat: the directory
+ * itself, not what a link points to. A missing directory is fine (read-only
+ * use, or about to be created 0700).
+ */
+static int check_state_dir(const char *dir, struct mm_error *err)
+{
+	struct stat sb;
+
+	if (lstat(dir, &sb) < 0)
+		return errno == ENOENT ? 0 : err_set(err, MM_ERR, "cannot inspect state directory '%s': %s",
+						     dir, strerror(errno));
+	if (S_ISLNK(sb.st_mode))
+		return err_set(err, MM_ERR,
+			       "state directory '%s' is a symbolic link; refusing to follow it (use the real "
+			       "path with --state-dir, or replace the link with a directory)",
+			       dir);
+	if (!S_ISDIR(sb.st_mode))
+		return err_set(err, MM_ERR, "state directory '%s' is not a directory", dir);
+	if (sb.st_uid != geteuid())
+		return err_set(err, MM_ERR,
+			       "state directory '%s' is owned by uid %ld, not by you (uid %ld); refusing to "
+			       "use it (fix: chown %ld '%s', or use another --state-dir)",
+			       dir, (long)sb.st_uid, (long)geteuid(), (long)geteuid(), dir);
+	if (sb.st_mode & (S_IWGRP | S_IWOTH))
+		return err_set(err, MM_ERR,
+			       "state directory '%s' has mode %04o: group or others may write to it; refusing "
+			       "to use it (fix: chmod 700 '%s')",
+			       dir, (unsigned)(sb.st_mode & 07777), dir);
+	return 0;
+}
+
 int state_open(const struct sys_ops *sys, const char *dir, int create, struct state **out,
 	       struct mm_error *err)
 {
@@ -83,7 +128,8 @@ int state_open(const struct sys_ops *sys, const char *dir, int create, struct st
 	st->dir = xstrdup(dir);
 	st->sys = sys ? sys : &sys_posix;
 	new_run_id(st->run_id);
-	if ((create && sys_mkdir_p(st->sys, dir, 0700, err) < 0) || load_state(st, err) < 0) {
+	if ((create && sys_mkdir_p(st->sys, dir, 0700, err) < 0) || check_state_dir(dir, err) < 0 ||
+	    load_state(st, err) < 0) {
 		state_free(st);
 		return MM_ERR;
 	}
@@ -188,19 +234,88 @@ int state_step_begin(struct state *st, const char *id, const struct step_begin *
 	return commit_and_log(st, id, b->resume ? "step-resume" : "step-start", NULL, err);
 }
 
+#define SUMMARY_KEYS 16      /* changed keys named per journal line */
+#define SUMMARY_VALUE_MAX 80 /* a scalar longer than this is shown by length only */
+
+/* A changed key's value as the journal shows it: short scalars as they are, the rest by size. */
+static cJSON *summary_value(const cJSON *v)
+{
+	char *text;
+	size_t len;
+
+	if (!v)
+		return cJSON_CreateNull();
+	if (cJSON_IsNumber(v) || cJSON_IsBool(v) ||
+	    (cJSON_IsString(v) && strlen(v->valuestring) <= SUMMARY_VALUE_MAX))
+		return cJSON_Duplicate(v, 1);
+	text = cJSON_PrintUnformatted(v);
+	len = text ? strlen(text) : 0;
+	free(text);
+	{
+		char what[64];
+
+		snprintf(what, sizeof(what), "(%s, %zu bytes)", cJSON_IsString(v) ? "string" :
+			 cJSON_IsArray(v) ? "array" : "object", len);
+		return cJSON_CreateString(what);
+	}
+}
+
+/*
+ * What the journal keeps of a checkpoint: the top-level keys that changed
+ * (with short values) and the total size, never a full copy. state.json is
+ * the authority; the journal is the story, and a job whose data changes on
+ * every poll must not grow it by a whole checkpoint each time.
+ */
+static cJSON *checkpoint_summary(const cJSON *old, const cJSON *now)
+{
+	cJSON *out = cJSON_CreateObject(), *changed = cJSON_AddObjectToObject(out, "changed");
+	const cJSON *c;
+	char *text = cJSON_PrintUnformatted(now);
+	int n = 0, more = 0;
+
+	cJSON_ArrayForEach(c, now) {
+		const cJSON *was = c->string ? cJSON_GetObjectItemCaseSensitive(old, c->string) : NULL;
+
+		if (!c->string || (was && cJSON_Compare(was, c, 1)))
+			continue;
+		if (n++ < SUMMARY_KEYS)
+			cJSON_AddItemToObject(changed, c->string, summary_value(c));
+		else
+			more++;
+	}
+	cJSON_ArrayForEach(c, old) {
+		if (!c->string || cJSON_GetObjectItemCaseSensitive(now, c->string))
+			continue;
+		if (n++ < SUMMARY_KEYS)
+			cJSON_AddItemToObject(changed, c->string, cJSON_CreateString("(removed)"));
+		else
+			more++;
+	}
+	if (more)
+		cJSON_AddNumberToObject(out, "more_changed", more);
+	cJSON_AddNumberToObject(out, "bytes", text ? (double)strlen(text) : 0);
+	free(text);
+	return out;
+}
+
 int state_step_save_checkpoint(struct state *st, const char *id, cJSON *ckpt, cJSON **previous,
 			       struct mm_error *err)
 {
 	cJSON *rec = record(st, id);
+	cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(rec, "checkpoint");
+	cJSON *summary = checkpoint_summary(old, ckpt);
 
 	if (previous)
-		*previous = cJSON_DetachItemFromObjectCaseSensitive(rec, "checkpoint");
+		*previous = old;
+	else
+		cJSON_Delete(old);
 	put(rec, "checkpoint", ckpt);
 	if (state_commit(st, err) < 0) {
+		cJSON_Delete(summary);
 		err_prefix(err, "cannot save checkpoint");
 		return MM_ERR;
 	}
-	return journal_append(st, id, "checkpoint", cJSON_Duplicate(ckpt, 1), err);
+	return journal_append(st, id, "checkpoint", summary, err);
 }
 
 int state_step_done(struct state *st, const char *id, const cJSON *outputs, struct mm_error *err)

@@ -41,6 +41,8 @@ struct state {
 int state_open(const struct sys_ops *sys, const char *dir, int create, struct state **out,
 	       struct mm_error *err);
 void state_free(struct state *);
+/* Parses state.json text (what names it in errors); *root is the caller's (cJSON_Delete). */
+int state_parse(const char *text, size_t len, const char *what, cJSON **root, struct mm_error *err);
 
 /* ---- a step's record: read (owned by st; NULL when absent) ---- */
 const cJSON *state_step_get(const struct state *, const char *id);

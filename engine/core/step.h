@@ -108,6 +108,9 @@ const char *ckpt_str(const struct step_ctx *, const char *key);
 
 /* The authenticated client for the step's server (logs in on first use). Owned by the run. */
 struct http_client *step_client(struct step_ctx *, struct mm_error *);
+/* Puts the step's transfer floor (min_speed, min_speed_window, transfer_deadline:
+ * its tuning keys, else the plan's defaults) on c; step_client does it for its own. */
+void step_transfer_floor(const struct step_ctx *ctx, struct http_client *c);
 /* Who the step's server connection is logged in as (valid after step_client). */
 struct mm_user;
 const struct mm_user *step_server_user(const struct step_ctx *);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "http.h"
 #include "interp.h"
 #include "run.h"
 #include "util.h"
@@ -98,11 +99,36 @@ int step_should_stop(const struct step_ctx *ctx)
 	return ctx->run->stop && *ctx->run->stop;
 }
 
+/* A step's tuning key, else the plan's default, else the built-in value. */
+static long floor_value(const struct step_ctx *ctx, const char *key, int64_t plan_value, long builtin)
+{
+	int64_t v = param_int(ctx, key, 0);
+
+	return (long)(v > 0 ? v : plan_value > 0 ? plan_value : builtin);
+}
+
 struct http_client *step_client(struct step_ctx *ctx, struct mm_error *err)
 {
+	struct http_client *c;
+
 	if (!ctx->step->server)
 		return err_set(err, MM_ERR, "step '%s' has no server", ctx->step->id), NULL;
-	return run_client(ctx->run, ctx->step->server, ctx->step->id, err);
+	c = run_client(ctx->run, ctx->step->server, ctx->step->id, err);
+	/* The client is shared by the server's steps: each step sets its own floor. */
+	if (c)
+		step_transfer_floor(ctx, c);
+	return c;
+}
+
+void step_transfer_floor(const struct step_ctx *ctx, struct http_client *c)
+{
+	const struct plan *p = ctx->run->plan;
+
+	http_set_transfer_limits(c, floor_value(ctx, "min_speed", p->min_speed_bps, HTTP_MIN_SPEED_BPS),
+				 floor_value(ctx, "min_speed_window", p->min_speed_window_s,
+					     HTTP_MIN_SPEED_WINDOW_S),
+				 floor_value(ctx, "transfer_deadline", p->transfer_deadline_s,
+					     HTTP_TRANSFER_DEADLINE_S));
 }
 
 static void step_vemit(const struct step_ctx *ctx, const char *event, const char *fmt, va_list ap)

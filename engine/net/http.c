@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "httpparse.h"
+#include "jsonlimit.h"
 #include "retry.h"
 #include "util.h"
 
@@ -27,10 +29,17 @@ struct http_client {
 	char *ca_file;
 	int insecure;
 	char *token;
+	char **secrets; /* passwords, MFA codes: copies kept only to scrub them from messages */
+	size_t nsecrets;
 
 	struct retry_policy retry;
-	long connect_timeout_s, request_timeout_s, low_speed_time_s;
-	size_t max_body;
+	long connect_timeout_s, request_timeout_s;
+	size_t max_body, max_large_body;
+	/* The transfer floor: an attempt below min_speed_bps for min_speed_window_s
+	 * is cut; time spent below the floor adds up across attempts (stalled_ms)
+	 * and a transfer fails once it reaches transfer_deadline_s. */
+	long min_speed_bps, min_speed_window_s, transfer_deadline_s;
+	int64_t stalled_ms;
 
 	int (*should_stop)(void *);
 	void *stop_ctx;
@@ -114,6 +123,7 @@ static int is_absolute(const char *path)
 
 static void client_log(struct http_client *c, enum http_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static void scrub_token(const struct http_client *c, char *s, size_t cap);
 
 static void client_log(struct http_client *c, enum http_log_level level, const char *fmt, ...)
 {
@@ -125,20 +135,22 @@ static void client_log(struct http_client *c, enum http_log_level level, const c
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	scrub_token(c, line, sizeof(line));
 	c->log(c->log_ctx, level, line);
+	http_wipe(line, sizeof(line));
 }
 
-/* Rebuilds b with every occurrence of the token replaced by "<redacted>". */
-static void scrub_buf(const struct http_client *c, struct buf *b)
+/* Rebuilds b with every occurrence of secret replaced by "<redacted>". */
+static void scrub_one(const char *secret, struct buf *b)
 {
 	struct buf out = BUF_INIT;
 	const char *p, *hit;
 	size_t tlen;
 
-	if (!c->token || !b->data || !strstr(b->data, c->token))
+	if (!secret || !*secret || !b->data || !strstr(b->data, secret))
 		return;
-	tlen = strlen(c->token);
-	for (p = b->data; (hit = strstr(p, c->token)); p = hit + tlen) {
+	tlen = strlen(secret);
+	for (p = b->data; (hit = strstr(p, secret)); p = hit + tlen) {
 		buf_add(&out, p, (size_t)(hit - p));
 		buf_adds(&out, "<redacted>");
 	}
@@ -149,16 +161,47 @@ static void scrub_buf(const struct http_client *c, struct buf *b)
 	*b = out;
 }
 
+/* Every secret the client knows: the token and what http_add_secret registered. */
+static void scrub_buf(const struct http_client *c, struct buf *b)
+{
+	scrub_one(c->token, b);
+	for (size_t i = 0; i < c->nsecrets; i++)
+		scrub_one(c->secrets[i], b);
+}
+
+static int holds_secret(const struct http_client *c, const char *s)
+{
+	if (c->token && strstr(s, c->token))
+		return 1;
+	for (size_t i = 0; i < c->nsecrets; i++)
+		if (strstr(s, c->secrets[i]))
+			return 1;
+	return 0;
+}
+
 static void scrub_token(const struct http_client *c, char *s, size_t cap)
 {
 	struct buf b = BUF_INIT;
 
-	if (!c->token || !strstr(s, c->token))
+	if (!holds_secret(c, s))
 		return;
 	buf_adds(&b, s);
 	scrub_buf(c, &b);
 	copy_str(s, cap, b.data, b.len);
+	http_wipe(b.data, b.len);
 	buf_release(&b);
+}
+
+void http_scrub_buf(const struct http_client *c, struct buf *b)
+{
+	if (c && b && b->data)
+		scrub_buf(c, b);
+}
+
+void http_scrub(const struct http_client *c, char *s, size_t cap)
+{
+	if (c && s)
+		scrub_token(c, s, cap);
 }
 
 static int finish_err(const struct http_client *c, int ret, struct mm_error *err)
@@ -229,8 +272,12 @@ static void copy_opts(struct http_client *c, const struct http_opts *o)
 	c->retry.budget_s = or_default(o->retry_budget_s, c->retry.budget_s);
 	c->connect_timeout_s = or_default(o->connect_timeout_s, 30);
 	c->request_timeout_s = or_default(o->request_timeout_s, 120);
-	c->low_speed_time_s = or_default(o->low_speed_time_s, 60);
-	c->max_body = o->max_body ? o->max_body : (size_t)64 << 20;
+	c->min_speed_bps = or_default(o->min_speed_bps, HTTP_MIN_SPEED_BPS);
+	c->min_speed_window_s = or_default(o->min_speed_window_s, or_default(o->low_speed_time_s,
+									     HTTP_MIN_SPEED_WINDOW_S));
+	c->transfer_deadline_s = or_default(o->transfer_deadline_s, HTTP_TRANSFER_DEADLINE_S);
+	c->max_body = o->max_body ? o->max_body : HTTP_MAX_BODY;
+	c->max_large_body = o->max_large_body ? o->max_large_body : HTTP_MAX_LARGE_BODY;
 	c->should_stop = o->should_stop;
 	c->stop_ctx = o->stop_ctx;
 	c->log = o->log;
@@ -276,6 +323,9 @@ void http_client_free(struct http_client *c)
 	if (c->h)
 		curl_easy_cleanup(c->h);
 	wipe_free(c->token);
+	for (size_t i = 0; i < c->nsecrets; i++)
+		wipe_free(c->secrets[i]);
+	free(c->secrets);
 	free(c->base_url);
 	free(c->socket_path);
 	free(c->ca_file);
@@ -291,6 +341,18 @@ int http_set_token(struct http_client *c, const char *token)
 	wipe_free(c->token);
 	c->token = token && *token ? xstrdup(token) : NULL;
 	return 0;
+}
+
+void http_add_secret(struct http_client *c, const char *secret)
+{
+	/* Shorter strings would redact ordinary words; MFA codes have 6 digits. */
+	if (!secret || strlen(secret) < 4)
+		return;
+	for (size_t i = 0; i < c->nsecrets; i++)
+		if (!strcmp(c->secrets[i], secret))
+			return;
+	c->secrets = xrealloc(c->secrets, (c->nsecrets + 1) * sizeof(*c->secrets));
+	c->secrets[c->nsecrets++] = xstrdup(secret);
 }
 
 int http_has_token(const struct http_client *c)
@@ -324,52 +386,6 @@ void http_response_clear(struct http_response *r)
 
 /* ---- header parsing ---------------------------------------------------- */
 
-/* Content-Range: "bytes 10-99/100"; a 416 has "bytes *" then "/100"; the total may be "*". */
-static int parse_content_range(const char *v, int64_t *start, int64_t *end, int64_t *total)
-{
-	char *p;
-
-	*start = *end = *total = -1;
-	if (strncasecmp(v, "bytes", 5))
-		return -1;
-	v += 5;
-	while (*v == ' ')
-		v++;
-	if (*v == '*') {
-		v++;
-	} else {
-		*start = strtoll(v, &p, 10);
-		if (p == v || *p != '-')
-			return -1;
-		v = p + 1;
-		*end = strtoll(v, &p, 10);
-		if (p == v)
-			return -1;
-		v = p;
-	}
-	if (*v++ != '/')
-		return -1;
-	if (*v != '*') {
-		*total = strtoll(v, &p, 10);
-		if (p == v)
-			return -1;
-	}
-	return 0;
-}
-
-static long parse_retry_after(const char *v)
-{
-	int64_t secs;
-	time_t when;
-
-	if (parse_i64(v, &secs) == 0)
-		return secs < 0 ? -1 : secs > 86400 ? 86400 : (long)secs;
-	when = curl_getdate(v, NULL);
-	if (when < 0)
-		return -1;
-	return when > time(NULL) ? (long)(when - time(NULL)) : 0;
-}
-
 /* A new status line: 1xx answers and proxy CONNECT answers come before the real one. */
 static void start_response(struct xfer *x, const char *line)
 {
@@ -401,10 +417,14 @@ static void take_header(struct xfer *x, const char *name, const char *v)
 		copy_str(r->content_type, sizeof(r->content_type), v, strlen(v));
 	} else if (!strcasecmp(name, "Content-Length")) {
 		r->content_length = parse_i64(v, &n) == 0 && n >= 0 ? n : -1;
+		/* A JSON answer announced larger than this call accepts is refused before its body. */
+		if (!x->write && r->status >= 200 && r->status < 300 && r->body.max &&
+		    r->content_length > (int64_t)r->body.max)
+			x->overflow = 1;
 	} else if (!strcasecmp(name, "Content-Range")) {
-		parse_content_range(v, &x->range_start, &x->range_end, &x->range_total);
+		http_parse_content_range(v, &x->range_start, &x->range_end, &x->range_total);
 	} else if (!strcasecmp(name, "Retry-After")) {
-		r->retry_after_s = parse_retry_after(v);
+		r->retry_after_s = http_parse_retry_after(v);
 	}
 }
 
@@ -426,7 +446,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 		take_header(x, line, v);
 	}
 	http_wipe(line, sizeof(line)); /* may have held the Token header */
-	return len;
+	return x->overflow ? 0 : len;
 }
 
 /* ---- body callbacks ---------------------------------------------------- */
@@ -716,8 +736,47 @@ static int xfer_setup(struct xfer *x, const char *path, int with_auth, struct mm
 
 static void set_low_speed(struct xfer *x)
 {
-	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_TIME, x->c->low_speed_time_s);
+	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_LIMIT, x->c->min_speed_bps);
+	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_TIME, x->c->min_speed_window_s);
+}
+
+/*
+ * After one transfer attempt: an attempt that failed and moved less than the
+ * floor on average adds its time to the client's stalled time; a complete or
+ * fast enough attempt clears it. A server trickling a few bytes a second
+ * makes "progress" on every attempt, so without this a resume loop would go
+ * on forever. Returns ret, or MM_ERR once the stalled time reaches the deadline.
+ */
+static int account_stall(struct xfer *x, int ret, int64_t t0, int64_t bytes, struct mm_error *err)
+{
+	struct http_client *c = x->c;
+	int64_t ms = mono_ms() - t0;
+
+	if (ret == 0 || ret == MM_EINTR || (ms > 0 && bytes * 1000 / ms >= c->min_speed_bps)) {
+		c->stalled_ms = 0;
+		return ret;
+	}
+	if (ret != MM_ERETRY)
+		return ret;
+	c->stalled_ms += ms;
+	if (c->stalled_ms < (int64_t)c->transfer_deadline_s * 1000)
+		return ret;
+	err_set(err, MM_ERR, "%s: the transfer stayed below %ld bytes/s for %lld s over its attempts "
+		"(min_speed %ld B/s over min_speed_window %ld s, transfer_deadline %ld s); last: %.300s",
+		x->shown, c->min_speed_bps, (long long)(c->stalled_ms / 1000), c->min_speed_bps,
+		c->min_speed_window_s, c->transfer_deadline_s, x->errbuf[0] ? x->errbuf : "cut");
+	c->stalled_ms = 0;
+	return MM_ERR;
+}
+
+void http_set_transfer_limits(struct http_client *c, long min_speed_bps, long window_s, long deadline_s)
+{
+	if (min_speed_bps > 0)
+		c->min_speed_bps = min_speed_bps;
+	if (window_s > 0)
+		c->min_speed_window_s = window_s;
+	if (deadline_s > 0)
+		c->transfer_deadline_s = deadline_s;
 }
 
 /* ---- outcome ------------------------------------------------------------ */
@@ -759,11 +818,29 @@ static void add_flat(struct buf *out, const char *s, size_t len)
 	buf_rtrim(out);
 }
 
-static int app_error(const struct buf *body, char *app_id, size_t idlen, struct buf *detail)
+/* Server text with secrets removed before it is cut to length, so no prefix of one survives. */
+static void add_flat_scrubbed(const struct http_client *c, struct buf *out, const char *s)
 {
-	cJSON *j = cJSON_ParseWithLength(buf_cstr(body), body->len);
+	struct buf b = BUF_INIT;
+
+	buf_adds(&b, s);
+	if (c)
+		scrub_buf(c, &b);
+	add_flat(out, buf_cstr(&b), b.len);
+	http_wipe(b.data, b.len);
+	buf_release(&b);
+}
+
+static int app_error(const struct http_client *c, const struct buf *body, char *app_id, size_t idlen,
+		     struct buf *detail)
+{
+	struct mm_error lerr = MM_ERROR_INIT;
+	cJSON *j = NULL;
 	const cJSON *id, *msg, *det;
 	int ok = 0;
+
+	if (json_within_limits(buf_cstr(body), body->len, JSON_MAX_DEPTH, 10000, &lerr) == 0)
+		j = cJSON_ParseWithLength(buf_cstr(body), body->len);
 
 	if (!cJSON_IsObject(j))
 		goto out;
@@ -775,10 +852,10 @@ static int app_error(const struct buf *body, char *app_id, size_t idlen, struct 
 	if (cJSON_IsString(id))
 		copy_str(app_id, idlen, id->valuestring, strlen(id->valuestring));
 	if (cJSON_IsString(msg))
-		add_flat(detail, msg->valuestring, strlen(msg->valuestring));
+		add_flat_scrubbed(c, detail, msg->valuestring);
 	if (cJSON_IsString(det) && *det->valuestring) {
 		buf_adds(detail, " (");
-		add_flat(detail, det->valuestring, strlen(det->valuestring));
+		add_flat_scrubbed(c, detail, det->valuestring);
 		buf_adds(detail, ")");
 	}
 	ok = 1;
@@ -800,12 +877,13 @@ static void html_title(const char *s, struct buf *detail)
 	}
 }
 
-static void describe_body(const struct http_response *r, char *app_id, size_t idlen, struct buf *detail)
+static void describe_body(const struct http_client *c, const struct http_response *r, char *app_id,
+			  size_t idlen, struct buf *detail)
 {
 	const char *s = buf_cstr(&r->body);
 
 	app_id[0] = '\0';
-	if (!r->body.len || app_error(&r->body, app_id, idlen, detail))
+	if (!r->body.len || app_error(c, &r->body, app_id, idlen, detail))
 		return;
 	if (find_ci(r->content_type, "html") || find_ci(s, "<html"))
 		html_title(s, detail);
@@ -822,7 +900,7 @@ static int status_error(struct xfer *x, struct mm_error *err)
 
 	/* A server that echoes the Authorization header must not leak it. */
 	scrub_buf(x->c, &x->resp->body);
-	describe_body(x->resp, id, sizeof(id), &detail);
+	describe_body(x->c, x->resp, id, sizeof(id), &detail);
 	err_set(err, code, "%s: HTTP %ld%s%s%s%s", x->shown, st, *id ? " " : "", id,
 		detail.len ? ": " : "", buf_cstr(&detail));
 	err->http_status = st;
@@ -847,8 +925,11 @@ static int local_error(struct xfer *x, struct mm_error *err)
 	if (x->short_read)
 		return err_set(err, MM_ERR, "%s: the upload source ended after %lld of %lld bytes",
 			       x->shown, (long long)x->up_sent, (long long)x->up_len);
+	if (x->overflow && x->resp->content_length > 0)
+		return err_set(err, MM_ERR, "%s: answer of %lld bytes is larger than the %zu this call accepts",
+			       x->shown, (long long)x->resp->content_length, x->resp->body.max);
 	if (x->overflow)
-		return err_set(err, MM_ERR, "%s: answer larger than %zu bytes", x->shown,
+		return err_set(err, MM_ERR, "%s: answer larger than the %zu bytes this call accepts", x->shown,
 			       x->resp->body.max);
 	return 0;
 }
@@ -966,7 +1047,7 @@ static int set_method(struct xfer *x, const char *payload, struct mm_error *err)
 }
 
 static int json_attempt(struct http_client *c, const char *method, const char *path,
-			const char *payload, int fresh, struct http_response *resp, int *nothing_sent,
+			const char *payload, int flags, struct http_response *resp, int *nothing_sent,
 			struct mm_error *err)
 {
 	struct xfer x;
@@ -974,8 +1055,10 @@ static int json_attempt(struct http_client *c, const char *method, const char *p
 	CURLcode rc;
 	int ret;
 
+	int fresh = policy_for(method, flags) != RETRY_TRANSIENT;
+
 	xfer_init(&x, c, method, path, resp);
-	resp->body.max = c->max_body;
+	resp->body.max = (flags & HTTP_LARGE_BODY) ? c->max_large_body : c->max_body;
 	if ((ret = xfer_setup(&x, path, 1, err)) < 0 || (ret = set_method(&x, payload, err)) < 0)
 		goto out;
 	add_header(&x, "Accept: application/json");
@@ -1050,7 +1133,7 @@ int http_json(struct http_client *c, const char *method, const char *path, const
 		long delay;
 
 		err_clear(err);
-		ret = json_attempt(c, method, path, payload, policy != RETRY_TRANSIENT, resp, &nothing_sent, err);
+		ret = json_attempt(c, method, path, payload, flags, resp, &nothing_sent, err);
 		if (ret < 0 && !renewed && renew_after_401(c, resp->status, err) == 1) {
 			renewed = 1;
 			attempt--; /* a renewed session is not a failed try */
@@ -1078,6 +1161,18 @@ int http_json(struct http_client *c, const char *method, const char *path, const
 		cJSON_free(payload);
 	}
 	return finish_err(c, ret, err);
+}
+
+int http_parse_app_error(const char *body, size_t len, char *app_id, size_t idlen, struct buf *detail)
+{
+	struct buf b = BUF_INIT;
+	int ok;
+
+	buf_add(&b, body, len);
+	app_id[0] = '\0';
+	ok = app_error(NULL, &b, app_id, idlen, detail);
+	buf_release(&b);
+	return ok ? 0 : -1;
 }
 
 /* ---- streaming ---------------------------------------------------------- */
@@ -1127,6 +1222,7 @@ int http_download_range(struct http_client *c, const char *path, int64_t offset,
 	struct http_response resp = HTTP_RESPONSE_INIT;
 	struct xfer x;
 	char range[48];
+	int64_t t0;
 	CURLcode rc;
 	int ret;
 
@@ -1151,10 +1247,12 @@ int http_download_range(struct http_client *c, const char *path, int64_t offset,
 	curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, 128L * 1024);
 	set_low_speed(&x);
 	err_clear(err);
+	t0 = mono_ms();
 	rc = xfer_perform(&x);
 	ret = xfer_result(&x, rc, err);
 	if (ret == 0)
 		ret = check_dl_complete(&x, err);
+	ret = account_stall(&x, ret, t0, x.received, err);
 out:
 	fill_dl_result(&x, res);
 	free_headers(&x);
@@ -1168,6 +1266,7 @@ int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t o
 		      int64_t length, struct http_response *resp, struct mm_error *err)
 {
 	struct xfer x;
+	int64_t t0;
 	CURLcode rc;
 	int ret;
 
@@ -1195,8 +1294,10 @@ int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t o
 	add_header(&x, "Accept: application/json");
 	set_low_speed(&x);
 	err_clear(err);
+	t0 = mono_ms();
 	rc = xfer_perform(&x);
 	ret = xfer_result(&x, rc, err);
+	ret = account_stall(&x, ret, t0, x.up_sent, err);
 out:
 	free_headers(&x);
 	if (ret < 0)

@@ -55,6 +55,15 @@ enum http_log_level {
 
 struct http_client; /* opts.retries: 0 means the default */
 
+/* A user, a job or an upload session fits in a few KiB; listings and the config grow. */
+#define HTTP_MAX_BODY ((size_t)1 << 20)
+#define HTTP_MAX_LARGE_BODY ((size_t)16 << 20)
+
+/* The transfer floor: a stalled transfer ends, retries included, within two minutes. */
+#define HTTP_MIN_SPEED_BPS 1024L
+#define HTTP_MIN_SPEED_WINDOW_S 30L
+#define HTTP_TRANSFER_DEADLINE_S 90L
+
 struct http_opts {
 	const char *base_url;    /* "https://host[:port][/prefix]"; ignored with socket_path */
 	const char *socket_path; /* local mode: unix socket, base URL http://localhost, no auth */
@@ -65,12 +74,16 @@ struct http_opts {
 	int retries;               /* extra attempts per JSON request [8]; HTTP_RETRIES_NONE */
 	long connect_timeout_s;    /* [30] */
 	long request_timeout_s;    /* whole JSON request [120] */
-	long low_speed_time_s;     /* transfers: abort below 1 byte/s for this long [60] */
+	long low_speed_time_s;     /* old name of min_speed_window_s, used when that is 0 */
+	long min_speed_bps;        /* transfers: an attempt below this many bytes/s ... [1024] */
+	long min_speed_window_s;   /* ... for this long is cut [30] */
+	long transfer_deadline_s;  /* a transfer below the floor this long, attempts added up, fails [90] */
 	long backoff_base_ms;      /* first backoff ceiling, doubles per try [500] */
 	long backoff_cap_ms;       /* backoff ceiling cap [30000] */
 	long retry_after_cap_s;    /* largest Retry-After honoured [120] */
 	long retry_budget_s;       /* no new try once a call has spent this long [600] */
-	size_t max_body;           /* largest JSON answer kept [64 MiB] */
+	size_t max_body;           /* largest JSON answer kept [HTTP_MAX_BODY, 1 MiB] */
+	size_t max_large_body;     /* the same for HTTP_LARGE_BODY calls (listings, config) [16 MiB] */
 
 	/* Polled during transfers and backoff sleeps; nonzero aborts with MM_EINTR. */
 	int (*should_stop)(void *ctx);
@@ -122,6 +135,10 @@ enum {
 	HTTP_NO_RETRY = 1 << 0,
 	/* A POST that may safely be repeated (presign an export link): retried like a GET. */
 	HTTP_IDEMPOTENT = 1 << 1,
+	/* An answer that legitimately grows (a listing, the config): accepts
+	 * max_large_body instead of max_body. Too large an answer is refused at
+	 * its Content-Length, or as soon as the stream passes the cap. */
+	HTTP_LARGE_BODY = 1 << 2,
 };
 
 /* Receives the body of a 200/206 download; returns 0, or <0 with err set to abort. */
@@ -138,6 +155,18 @@ void http_client_free(struct http_client *c);
  * tokens with control characters or spaces (header injection) with -1. */
 int http_set_token(struct http_client *c, const char *token);
 int http_has_token(const struct http_client *c);
+/*
+ * Registers a secret (password, MFA code) the client must never show: every
+ * error message and log line has it replaced by "<redacted>", like the
+ * token. A copy is kept for that, wiped by http_client_free. Strings under 4
+ * characters are ignored (they would redact ordinary words).
+ */
+void http_add_secret(struct http_client *c, const char *secret);
+/* Per-step transfer floor (plan defaults or a step's tuning keys); 0 keeps the current value. */
+void http_set_transfer_limits(struct http_client *c, long min_speed_bps, long window_s, long deadline_s);
+/* Replaces every secret the client knows in s (cap bytes) by "<redacted>". */
+void http_scrub(const struct http_client *c, char *s, size_t cap);
+void http_scrub_buf(const struct http_client *c, struct buf *b);
 int http_is_local(const struct http_client *c);
 /* X-Version-ID of the most recent answer, "" before the first one. */
 const char *http_last_version_id(const struct http_client *c);

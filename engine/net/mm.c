@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonlimit.h"
 #include "util.h"
 
 #define API "/api/v4"
@@ -381,6 +382,9 @@ static int parse_names(const cJSON *arr, char ***names, size_t *n, struct mm_err
 static int parse_answer(const struct http_response *r, const char *method, const char *path,
 			cJSON **out, struct mm_error *err)
 {
+	*out = NULL;
+	if (json_within_limits(buf_cstr(&r->body), r->body.len, JSON_MAX_DEPTH, JSON_MAX_VALUES, err) < 0)
+		return err_prefix(err, "%s %.*s", method, (int)strcspn(path, "?"), path), MM_ERR;
 	*out = cJSON_ParseWithLength(buf_cstr(&r->body), r->body.len);
 	if (!*out)
 		return err_set(err, MM_ERR, "%s %.*s: the answer is not JSON", method,
@@ -416,7 +420,8 @@ static int get_one(struct http_client *c, const char *path, parse_fn fn, void *o
 
 static int get_array(struct http_client *c, const char *path, cJSON **arr, struct mm_error *err)
 {
-	int ret = call(c, "GET", path, NULL, 0, arr, err);
+	/* Every array answer is a listing: the only answers allowed to grow large. */
+	int ret = call(c, "GET", path, NULL, HTTP_LARGE_BODY, arr, err);
 
 	if (ret == 0 && !cJSON_IsArray(*arr))
 		ret = err_set(err, MM_ERR, "GET %.*s: the answer is not a JSON array",
@@ -465,6 +470,32 @@ static int get_names(struct http_client *c, const char *path, char ***names, siz
 	return ret;
 }
 
+/* For fuzz targets: the job and upload-session readers over raw bytes. */
+static int parse_bytes(const char *text, size_t len, parse_fn fn, void *out, struct mm_error *err)
+{
+	struct http_response r = HTTP_RESPONSE_INIT;
+	cJSON *j = NULL;
+	int ret;
+
+	buf_add(&r.body, text, len);
+	ret = parse_answer(&r, "GET", "(bytes)", &j, err);
+	if (ret == 0)
+		ret = fn(j, out, err);
+	cJSON_Delete(j);
+	http_response_clear(&r);
+	return ret;
+}
+
+int mm_parse_job(const char *text, size_t len, struct mm_job *job, struct mm_error *err)
+{
+	return parse_bytes(text, len, parse_job, job, err);
+}
+
+int mm_parse_upload(const char *text, size_t len, struct mm_upload *up, struct mm_error *err)
+{
+	return parse_bytes(text, len, parse_upload, up, err);
+}
+
 /* ---- users -------------------------------------------------------------- */
 
 /* The login body holds the password: wipe every string before freeing. */
@@ -499,6 +530,9 @@ int mm_login(struct http_client *c, const char *login_id, const char *password, 
 		return err_set(err, MM_EINVAL, "local mode uses no login");
 	if (!login_id || !*login_id || !password || !*password)
 		return err_set(err, MM_EINVAL, "login needs a login id and a password");
+	/* A server that echoes the request in its error must not make us print these. */
+	http_add_secret(c, password);
+	http_add_secret(c, mfa);
 	body = login_body(login_id, password, mfa);
 	/* A repeated login only makes a spare session, but repeat only what was refused. */
 	if ((ret = http_json(c, "POST", path, body, 0, &r, err)) < 0)
@@ -818,7 +852,8 @@ int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n,
 static int get_object(struct http_client *c, const char *method, const char *path,
 		      const cJSON *body, cJSON **out, struct mm_error *err)
 {
-	int ret = call(c, method, path, body, 0, out, err);
+	/* The config (GET /config, PUT /config/patch) is the one large object. */
+	int ret = call(c, method, path, body, HTTP_LARGE_BODY, out, err);
 
 	if (ret == 0 && !cJSON_IsObject(*out))
 		ret = err_set(err, MM_ERR, "%s %s: the answer is not a JSON object", method, path);

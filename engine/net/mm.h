@@ -190,4 +190,8 @@ int mm_get_channel_by_name(struct http_client *c, const char *team_id, const cha
 int mm_list_team_channels(struct http_client *c, const char *team_id, unsigned flags,
 			  struct mm_channel **chs, size_t *n, struct mm_error *err);
 
+/* The readers behind mm_get_job and mm_get_upload, over raw JSON bytes (for fuzz targets). */
+int mm_parse_job(const char *text, size_t len, struct mm_job *job, struct mm_error *err);
+int mm_parse_upload(const char *text, size_t len, struct mm_upload *up, struct mm_error *err);
+
 #endif

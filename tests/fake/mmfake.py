@@ -1662,7 +1662,7 @@ class Faults:
     """
 
     LIST_KEYS = ("errors", "lose_response", "delay", "job_fail", "job_stall")
-    ONE_KEYS = ("download_drop", "upload_cut", "ignore_range")
+    ONE_KEYS = ("download_drop", "upload_cut", "ignore_range", "login_echo")
     VALUE_KEYS = ("download_bps", "upload_bps", "jobs_stay_pending")
     ACTION_KEYS = ("clear", "expire_sessions", "change_export")
 
@@ -2213,8 +2213,16 @@ class App:
     # -- /users ---------------------------------------------------------
     def h_login(self, req):
         props = {}
+        body = req.read_body()
+        echo = self.faults.take_one("login_echo")
+        if echo:
+            # A hostile or buggy server that repeats the request in its error.
+            req.fault = "login_echo"
+            err = ApiError(401, "api.user.login.invalid_credentials_email_username")
+            err.message = f"login failed for request {body.decode('utf-8', 'replace')}"
+            raise err
         try:
-            value = decode_json_value(req.read_body())
+            value = decode_json_value(body)
             if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
                 props = value   # model.MapFromJSON: anything else becomes an empty map
         except ValueError:

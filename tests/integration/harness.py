@@ -2,10 +2,17 @@
 plans written to temporary directories, interrupt it for real, and read its
 state and journal back.
 
-Environment (set by CTest): MMIGRATE_BIN, MMIGRATE_SRC.
+Environment (set by CTest): MMIGRATE_BIN, MMIGRATE_SRC, MMIGRATE_TEST_ROOT.
+
+Secret canaries: unless a test sets its own, every fake server's passwords
+and tokens are recognisable canaries ("CANARY-..."). Every mmigrate run's
+output, and every file a Workdir holds when its test ends (state, journal,
+artefacts, temp files) is checked for them; tests/integration/canary_sweep.py
+scans MMIGRATE_TEST_ROOT, where every test keeps its temporary files, last.
 """
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -18,17 +25,60 @@ SRC = os.environ.get("MMIGRATE_SRC") or os.path.abspath(os.path.join(os.path.dir
 BIN = os.environ.get("MMIGRATE_BIN") or os.path.join(SRC, "build", "mmigrate")
 sys.path.insert(0, os.path.join(SRC, "tests", "fake"))
 
+# One root for every temporary file the tests make, so the last check can scan it.
+TEST_ROOT = os.environ.get("MMIGRATE_TEST_ROOT") or os.path.join(tempfile.gettempdir(), "mmigrate-tests")
+os.makedirs(TEST_ROOT, exist_ok=True)
+tempfile.tempdir = TEST_ROOT
+
+CANARY = "CANARY-"
+for _var, _kind in (("MMFAKE_ADMIN_PASSWORD", "pw"), ("MMFAKE_ADMIN_TOKEN", "tok"),
+                    ("MMFAKE_USER_PASSWORD", "pw"), ("MMFAKE_USER_TOKEN", "tok"),
+                    ("MMFAKE_MFA_PASSWORD", "pw")):
+    os.environ.setdefault(_var, "%s%s-%s" % (CANARY, _kind, secrets.token_hex(8)))
+
+
+def check_no_canary(text, where):
+    """Fails when a canary credential appears in text (str or bytes)."""
+    needle = CANARY.encode() if isinstance(text, bytes) else CANARY
+    if text and needle in text:
+        i = text.index(needle)
+        raise AssertionError("secret canary leaked into %s: ...%r..." % (where, text[max(0, i - 80):i + 60]))
+
+
+def scan_tree_for_canaries(root, skip=()):
+    """Every file under root except the paths in skip (files the test wrote
+    itself, the fake server's own credentials file)."""
+    for d, _dirs, files in os.walk(root):
+        for name in files:
+            p = os.path.join(d, name)
+            if p in skip or name == "credentials.json" or os.path.islink(p):
+                continue
+            try:
+                with open(p, "rb") as f:
+                    check_no_canary(f.read(), p)
+            except OSError:
+                pass
+
 
 class Workdir:
     """A temporary directory holding a plan; removed when the test ends."""
 
     def __init__(self, test=None):
         self.path = tempfile.mkdtemp(prefix="mmigrate-it-")
+        self.written = set()
         if test is not None:
-            test.addCleanup(shutil.rmtree, self.path, True)
+            test.addCleanup(self.cleanup)
+
+    def cleanup(self):
+        """Scans what the test leaves for canaries, then removes it."""
+        try:
+            scan_tree_for_canaries(self.path, self.written)
+        finally:
+            shutil.rmtree(self.path, True)
 
     def write(self, name, text):
         p = os.path.join(self.path, name)
+        self.written.add(p)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "w") as f:
             f.write(text)
@@ -58,6 +108,8 @@ def run(args, env=None, cwd=None, timeout=300, check_exit=None):
     e.update(env or {})
     p = subprocess.run([BIN] + list(args), env=e, cwd=cwd, capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
+    check_no_canary(p.stdout, "stdout of mmigrate %s" % " ".join(args))
+    check_no_canary(p.stderr, "stderr of mmigrate %s" % " ".join(args))
     if check_exit is not None and p.returncode != check_exit:
         raise AssertionError("mmigrate %s exited %d, want %d\nstdout:\n%s\nstderr:\n%s"
                              % (" ".join(args), p.returncode, check_exit, p.stdout, p.stderr))
@@ -94,11 +146,14 @@ def kill9(proc):
     out = proc.stdout.read() + proc.stderr.read()
     proc.stdout.close()
     proc.stderr.close()
+    check_no_canary(out, "output of a killed mmigrate")
     return out
 
 
 def finish(proc, timeout=120):
     out, err = proc.communicate(timeout=timeout)
+    check_no_canary(out, "stdout of mmigrate")
+    check_no_canary(err, "stderr of mmigrate")
     return proc.returncode, out, err
 
 

@@ -189,6 +189,11 @@ class ManPages(unittest.TestCase):
         for code in ("0", "1", "2", "3", "4", "130, 143"):
             self.assertRegex(text, r"\n {7}%s\s" % re.escape(code))
 
+    def test_plan_5_is_generated_from_the_step_tables(self):
+        res = subprocess.run([sys.executable, os.path.join(SRC, "scripts", "gen-man-steps.py"), BIN, "--check"],
+                             capture_output=True, text=True)
+        self.assertEqual(res.returncode, 0, res.stderr)
+
     def test_plan_5_has_every_step_key_and_output(self):
         text = self.rendered(self.PAGES[1])
         for typ, t in step_table().items():

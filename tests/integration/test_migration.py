@@ -4,8 +4,10 @@ with kill -9 at several points, resumed, and checked from the servers'
 request logs: one export job, one upload session, one import job, however
 often it was interrupted, and the target ends up with the source's data."""
 import datetime
+import hashlib
 import json
 import os
+import random
 import time
 import unittest
 
@@ -166,6 +168,71 @@ class MigrationTest(unittest.TestCase):
         # Reconciliation only reads.
         self.assertFalse([e for e in self.dst.log() if e["method"] in WRITES
                           and e["path"].startswith(("/api/v4/teams", "/api/v4/channels"))])
+
+
+class TortureTest(unittest.TestCase):
+    """kill -9 at seeded random moments. MMIGRATE_TORTURE_RUNS kills (default
+    50; 500 for the long mode), MMIGRATE_TORTURE_SEED to replay a run (the
+    seed is printed). Each migration is killed until it has been interrupted
+    a few times, then finished and checked: one export job, one upload
+    session, one import job, identical bytes; then a fresh one starts."""
+
+    KILLS_PER_MIGRATION = 6
+
+    def setUp(self):
+        self.src = FakeServer(seed="small", job_pending_seconds=0.2, job_run_seconds=0.5).start()
+        self.addCleanup(self.src.stop)
+        self.dst = FakeServer(seed="none", job_pending_seconds=0.2, job_run_seconds=0.5).start()
+        self.addCleanup(self.dst.stop)
+        self.env = {"SRC_URL": self.src.url, "SRC_TOKEN": self.src.admin_token,
+                    "DST_URL": self.dst.url, "DST_PASSWORD": self.dst.credentials["admin"]["password"]}
+
+    def jobs(self, srv, job_type):
+        return {j["id"] for j in srv.control("GET", "/jobs") if j["type"] == job_type}
+
+    def migration(self, rng, kills, where):
+        wd = Workdir(self)
+        plan = wd.plan(PLAN)
+        exports0, imports0 = self.jobs(self.src, "export_process"), self.jobs(self.dst, "import_process")
+        seq0 = max([e["seq"] for e in self.dst.log()] or [0])
+        delays = []
+        for _ in range(kills):
+            delay = rng.uniform(0.05, 4.0)
+            delays.append("%.2f" % delay)
+            proc = start(["apply", plan], env=self.env)
+            time.sleep(delay)
+            if proc.poll() is None:
+                kill9(proc)
+            else:
+                finish(proc)
+        r = run(["apply", plan], env=self.env, timeout=300)
+        what = "%s, kills after %s s" % (where, ",".join(delays))
+        self.assertEqual(r.returncode, 0, what + "\n" + r.stdout + r.stderr)
+        st = wd.state("mig")
+        self.assertTrue(all(v["status"] == "done" for v in st["steps"].values()), what)
+        self.assertEqual(len(self.jobs(self.src, "export_process") - exports0), 1, what)
+        self.assertEqual(len(self.jobs(self.dst, "import_process") - imports0), 1, what)
+        self.assertEqual(len(posts(self.dst.log(since=seq0), "/api/v4/uploads")), 1, what)
+        with open(st["steps"]["download"]["outputs"]["path"], "rb") as f:
+            got = hashlib.sha256(f.read()).hexdigest()
+        with open(os.path.join(self.src.export_dir, st["steps"]["export"]["outputs"]["file"]), "rb") as f:
+            self.assertEqual(got, hashlib.sha256(f.read()).hexdigest(), what)
+        wd.cleanup()
+
+    def test_seeded_random_kills(self):
+        seed = int(os.environ.get("MMIGRATE_TORTURE_SEED") or random.SystemRandom().randrange(1 << 31))
+        total = int(os.environ.get("MMIGRATE_TORTURE_RUNS", "50"))
+        print("\ntorture: seed %d, %d kills (replay: MMIGRATE_TORTURE_SEED=%d MMIGRATE_TORTURE_RUNS=%d)"
+              % (seed, total, seed, total), flush=True)
+        rng = random.Random(seed)
+        done, n, t0 = 0, 0, time.monotonic()
+        while done < total:
+            k = min(self.KILLS_PER_MIGRATION, total - done)
+            self.migration(rng, k, "seed %d, migration %d" % (seed, n))
+            done += k
+            n += 1
+        print("torture: %d kills over %d migrations in %.0f s, all resumed exactly once"
+              % (done, n, time.monotonic() - t0), flush=True)
 
 
 if __name__ == "__main__":

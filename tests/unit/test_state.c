@@ -158,6 +158,64 @@ static void test_journal(const char *dir)
 	state_free(st);
 }
 
+/*
+ * A job whose data changes on every poll: the journal gets the changed keys
+ * and a size, never the whole checkpoint, while state.json holds all of it.
+ */
+static void test_checkpoint_journal_bounded(const char *dir)
+{
+	struct mm_error err = MM_ERROR_INIT;
+	struct state *st = NULL;
+	char path[600], *text;
+	struct stat sb;
+	off_t before;
+
+	CHECK(state_open(NULL, dir, 1, &st, &err) == 0);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", dir);
+	before = stat(path, &sb) == 0 ? sb.st_size : 0;
+	for (int i = 0; i < 20; i++) {
+		cJSON *ck = cJSON_CreateObject(), *data = cJSON_AddObjectToObject(ck, "data");
+		char *big = calloc(1, 100001);
+
+		memset(big, 'a' + i % 26, 100000);
+		cJSON_AddStringToObject(ck, "job_id", "abcdefghijklmnopqrstuvwxyz");
+		cJSON_AddNumberToObject(ck, "poll", i);
+		cJSON_AddStringToObject(data, "blob", big);
+		free(big);
+		CHECK(state_step_save_checkpoint(st, "exp", ck, NULL, &err) == 0);
+	}
+	CHECK(stat(path, &sb) == 0);
+	CHECK(sb.st_size - before < 20 * 512); /* a full copy would be 2 MB */
+	text = read_all(path);
+	CHECK_CONTAINS(text, "\"changed\":{\"data\":\"(object, 100011 bytes)\",\"poll\":19}");
+	free(text);
+	/* state.json stays the authority: the whole last checkpoint is there. */
+	CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(state_step_checkpoint(st, "exp"), "data"), "blob") != NULL);
+	state_free(st);
+}
+
+/* A state directory that others could tamper with, or a link, is refused. */
+static void test_state_dir_checks(const char *base)
+{
+	struct mm_error err = MM_ERROR_INIT;
+	struct state *st = NULL;
+	char dir[600], link[620];
+
+	snprintf(dir, sizeof(dir), "%s/open", base);
+	CHECK(mkdir(dir, 0700) == 0);
+	CHECK(chmod(dir, 0777) == 0);
+	CHECK(state_open(NULL, dir, 1, &st, &err) == MM_ERR);
+	CHECK_CONTAINS(err.msg, "has mode 0777");
+	CHECK(chmod(dir, 0700) == 0);
+	CHECK(state_open(NULL, dir, 1, &st, &err) == 0);
+	state_free(st);
+	snprintf(link, sizeof(link), "%s/link", base);
+	CHECK(symlink(dir, link) == 0);
+	CHECK(state_open(NULL, link, 1, &st, &err) == MM_ERR);
+	CHECK_CONTAINS(err.msg, "is a symbolic link");
+	CHECK(state_open(NULL, link, 0, &st, &err) == MM_ERR);
+}
+
 static void test_lock(const char *dir)
 {
 	struct mm_error err = MM_ERROR_INIT;
@@ -201,6 +259,8 @@ int main(void)
 	test_corrupt_state(sub);
 	test_journal(sub);
 	test_lock(sub);
+	test_checkpoint_journal_bounded(sub);
+	test_state_dir_checks(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	CHECK(system(cmd) == 0);
 	return check_done();
