@@ -37,6 +37,7 @@
 #include "step.h"
 #include "sys.h"
 #include "util.h"
+#include "zipstream.h"
 
 #define EOCD_WINDOW (65535 + 22)       /* end of central directory + longest zip comment */
 
@@ -53,7 +54,8 @@ static const struct param_spec dl_params[] = {
 	{ .name = NULL },
 };
 
-static const char *const dl_outputs[] = { "path", "size", "sha256", NULL };
+/* entries and crc_ok: zips only, from the check made while the bytes arrived */
+static const char *const dl_outputs[] = { "path", "size", "sha256", "entries", "crc_ok", NULL };
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -132,6 +134,8 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 	} else {
 		return err_set(err, MM_EINVAL, "give 'export' (a file on the server) or an http(s) 'url'");
 	}
+	if (d->is_zip)
+		d->zs = zs_new();
 	if (!(d->path = param_path(ctx, "path"))) {
 		buf_addf(&b, "%s/%s", step_state_dir(ctx), base);
 		d->path = buf_detach(&b);
@@ -148,6 +152,7 @@ static void dl_release(struct dl *d)
 		close(d->fd);
 	http_client_free(d->own);
 	sha256_release(&d->sha);
+	zs_free(d->zs);
 	if (d->api)
 		http_wipe(d->api, strlen(d->api)); /* a plan's URL may be signed too */
 	free(d->api);
@@ -274,16 +279,21 @@ static int zip_has_eocd(struct dl *d, int fd, int64_t size)
 	return 0;
 }
 
-static int check_whole(struct dl *d, int fd, int64_t size, const char *name, const char *hex,
-		       struct mm_error *err)
+/* A zip without an end record at all is the server's file cut short, not transit damage. */
+static int check_complete(struct dl *d, int fd, int64_t size, const char *name, struct mm_error *err)
+{
+	if (d->is_zip && !zip_has_eocd(d, fd, size))
+		return err_set(err, MM_ERR, "'%s' (%lld bytes) is not a complete zip: no end of central "
+			       "directory record (the export may still be being written)", name, (long long)size);
+	return 0;
+}
+
+static int check_sha(struct dl *d, const char *name, const char *hex, struct mm_error *err)
 {
 	const char *want = param_str(d->ctx, "sha256");
 
 	if (want && strcasecmp(want, hex))
 		return err_set(err, MM_ERR, "'%s' has SHA-256 %s, expected %s", name, hex, want);
-	if (d->is_zip && !zip_has_eocd(d, fd, size))
-		return err_set(err, MM_ERR, "'%s' (%lld bytes) is not a complete zip: no end of central "
-			       "directory record (the export may still be being written)", name, (long long)size);
 	return 0;
 }
 
@@ -292,23 +302,33 @@ static void set_outputs(struct dl *d, int64_t size, const char *hex)
 	cJSON_AddStringToObject(d->ctx->outputs, "path", d->path);
 	cJSON_AddNumberToObject(d->ctx->outputs, "size", (double)size);
 	cJSON_AddStringToObject(d->ctx->outputs, "sha256", hex);
+	dl_zip_outputs(d);
+}
+
+/* These are the server's bytes; a later run fetches them afresh. */
+static int remove_part(struct dl *d, struct mm_error *err)
+{
+	size_t len = strlen(err->msg);
+
+	sys_unlink(d->sys, d->part);
+	snprintf(err->msg + len, sizeof(err->msg) - len, "; removed it");
+	return MM_ERR;
 }
 
 static int finish(struct dl *d, struct mm_error *err)
 {
 	char hex[65];
 
+	if (check_complete(d, d->fd, d->have, d->part, err) < 0)
+		return remove_part(d, err);
+	/* heals rewrite damaged ranges and hash the file again: before the sync and the digest */
+	if (dl_zip_heal(d, err) < 0)
+		return err->code;
 	if (sys_fsync(d->sys, d->fd) < 0)
 		return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
 	sha256_final_hex(&d->sha, hex);
-	if (check_whole(d, d->fd, d->have, d->part, hex, err) < 0) {
-		/* These are the server's bytes; a later run fetches them afresh. */
-		size_t len = strlen(err->msg);
-
-		sys_unlink(d->sys, d->part);
-		snprintf(err->msg + len, sizeof(err->msg) - len, "; removed it");
-		return MM_ERR;
-	}
+	if (check_sha(d, d->part, hex, err) < 0)
+		return remove_part(d, err);
 	if (sys_rename(d->sys, d->part, d->path) < 0)
 		return err_set(err, MM_ERR, "cannot rename '%s' to '%s': %s", d->part, d->path, strerror(errno));
 	if (fsync_dir_of(d, err) < 0)
@@ -350,12 +370,21 @@ static int adopt_final(struct dl *d, struct mm_error *err)
 			 *why ? why : "the server's is longer");
 		goto out;
 	}
-	sha256_reset(&d->sha);
 	if ((ret = dl_hash_file(d, fd, have, d->path, err)) < 0)
 		goto out;
 	sha256_final_hex(&d->sha, hex);
-	if ((ret = check_whole(d, fd, have, d->path, hex, err)) < 0)
+	if ((ret = check_sha(d, d->path, hex, err)) < 0 || (ret = check_complete(d, fd, have, d->path, err)) < 0)
 		goto out;
+	if (d->zs) {
+		zs_finish(d->zs);
+		if (!zs_ok(d->zs)) {
+			size_t n;
+
+			step_warn(d->ctx, "'%s' is the server's size but a damaged zip (%s); downloading it again",
+				  d->path, zs_damage(d->zs, &n)->why);
+			goto out;
+		}
+	}
 	step_log(d->ctx, "'%s' is already complete (%lld bytes, the server's); sha256 %s", d->path,
 		 (long long)have, hex);
 	set_outputs(d, have, hex);

@@ -43,6 +43,7 @@ struct dl {
 	struct sha256 sha;
 	const struct sys_ops *sys;
 	unsigned char *blk; /* BLOCK bytes for comparing and hashing */
+	struct zipstream *zs; /* zips: the streaming check, fed with every byte hashed */
 };
 
 /* One attempt's view of the body: bytes below held are compared, the rest appended. */
@@ -52,6 +53,7 @@ struct feed {
 	int64_t pos, held;
 	int append;
 	int mismatch, beyond, local;
+	int over; /* the server sent more than the total it announced */
 };
 
 enum { P_DIFF = 0, P_SAME = 1, P_NORANGE = 2 };
@@ -74,5 +76,11 @@ int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, 
 int dl_check_held(struct dl *d, struct mm_error *err);
 int dl_fetch(struct dl *d, struct mm_error *err);
 int dl_restart(struct dl *d, int64_t total, const char *why, struct mm_error *err);
+
+/* download_zip.c */
+/* After the last byte: proves the zip whole, healing damaged ranges; 0 or <0 with err. */
+int dl_zip_heal(struct dl *d, struct mm_error *err);
+/* Outputs of the zip check (entries, crc_ok) into the step's outputs. */
+void dl_zip_outputs(struct dl *d);
 
 #endif

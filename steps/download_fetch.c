@@ -21,6 +21,7 @@
 #include "step.h"
 #include "sys.h"
 #include "util.h"
+#include "zipstream.h"
 
 /* http_write_fn: compares the bytes we hold, then appends (or stops: a probe). */
 static int on_data(void *arg, const void *data, size_t len, struct mm_error *err)
@@ -78,6 +79,8 @@ int dl_restart(struct dl *d, int64_t total, const char *why, struct mm_error *er
 		return MM_ERR;
 	d->total = total;
 	sha256_reset(&d->sha);
+	if (d->zs)
+		zs_reset(d->zs);
 	return dl_save_ckpt(d, err);
 }
 
@@ -167,6 +170,10 @@ int dl_fetch(struct dl *d, struct mm_error *err)
 			if (v < 0)
 				return v;
 			continue;
+		}
+		if (f.over && d->have == d->total) {
+			step_warn(d->ctx, "%s", e.msg); /* all announced bytes are held: the checks judge them */
+			return 0;
 		}
 		v = judge(d, &f, &res, rc, off, &e, &restarts, err);
 		if (v < 0 || v == DONE)

@@ -21,6 +21,7 @@
 #include "step.h"
 #include "sys.h"
 #include "util.h"
+#include "zipstream.h"
 
 static void boot_id(char out[64])
 {
@@ -46,22 +47,31 @@ int dl_ckpt_num(const struct step_ctx *ctx, const char *key, int64_t *out)
 	return 1;
 }
 
-/* Feeds bytes [0, len) of fd to the digest. */
-static int stop_asked(void *ctx)
-{
-	return step_should_stop(ctx);
-}
-
+/*
+ * Feeds bytes [0, len) of fd to the digest and, for a zip, to the zip check,
+ * both started afresh: one read of the file, at hashing speed.
+ */
 int dl_hash_file(struct dl *d, int fd, int64_t len, const char *name, struct mm_error *err)
 {
-	int64_t n;
-	int rc = sha256_fd(&d->sha, fd, 0, len, d->blk, BLOCK, stop_asked, d->ctx, &n);
+	int64_t off = 0;
 
-	if (rc > 0)
-		return err_set(err, MM_EINTR, "interrupted while hashing '%s'", name);
-	if (rc < 0)
-		return err_set(err, MM_ERR, "cannot read '%s': %s", name,
-			       errno == ENODATA ? "file shrank while being read" : strerror(errno));
+	sha256_reset(&d->sha);
+	if (d->zs)
+		zs_reset(d->zs);
+	while (off < len) {
+		size_t n = len - off < BLOCK ? (size_t)(len - off) : BLOCK;
+		ssize_t got = pread(fd, d->blk, n, (off_t)off);
+
+		if (step_should_stop(d->ctx))
+			return err_set(err, MM_EINTR, "interrupted while hashing '%s'", name);
+		if (got <= 0)
+			return err_set(err, MM_ERR, "cannot read '%s': %s", name,
+				       got == 0 ? "file shrank while being read" : strerror(errno));
+		sha256_update(&d->sha, d->blk, (size_t)got);
+		if (d->zs)
+			zs_feed(d->zs, d->blk, (size_t)got);
+		off += got;
+	}
 	return 0;
 }
 
@@ -134,12 +144,12 @@ int dl_part_open(struct dl *d, struct mm_error *err)
 /* Hashes the bytes held (once per run), makes them durable and records the checkpoint. */
 int dl_hash_held(struct dl *d, struct mm_error *err)
 {
-	sha256_reset(&d->sha);
-	if (d->have > 0) {
-		step_log(d->ctx, "found %lld bytes in '%s'; hashing them", (long long)d->have, d->part);
-		if (dl_hash_file(d, d->fd, d->have, d->part, err) < 0)
-			return err->code;
-	}
+	if (d->have > 0)
+		step_log(d->ctx, "found %lld bytes in '%s'; hashing%s them", (long long)d->have, d->part,
+			 d->zs ? " and checking" : "");
+	/* the zip check's running state is rebuilt here, not checkpointed */
+	if (dl_hash_file(d, d->fd, d->have, d->part, err) < 0)
+		return err->code;
 	if (sys_fsync(d->sys, d->fd) < 0)
 		return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
 	d->synced = d->have;
@@ -164,8 +174,14 @@ static void log_progress(struct dl *d)
 int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_error *err)
 {
 	struct dl *d = f->d;
+	int over = 0;
 
-	if (sys_pwrite_all(d->sys, d->fd, p, len, (off_t)f->pos) < 0) {
+	if (d->total >= 0 && f->pos + (int64_t)len > d->total) {
+		/* never past the announced size: the rest is a failed attempt */
+		len = f->pos < d->total ? (size_t)(d->total - f->pos) : 0;
+		over = 1;
+	}
+	if (len && sys_pwrite_all(d->sys, d->fd, p, len, (off_t)f->pos) < 0) {
 		int saved = errno;
 
 		f->local = 1;
@@ -176,6 +192,8 @@ int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_erro
 		return err_set(err, MM_ERR, "cannot write '%s': %s", d->part, strerror(saved));
 	}
 	sha256_update(&d->sha, p, len);
+	if (d->zs)
+		zs_feed(d->zs, p, len);
 	f->pos += (int64_t)len;
 	d->have = f->pos;
 	if (d->have - d->synced >= SYNC_EVERY) {
@@ -190,5 +208,10 @@ int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_erro
 		}
 	}
 	log_progress(d);
+	if (over) {
+		f->over = 1;
+		return err_set(err, MM_ERETRY, "the server sent more than the %lld bytes it announced; kept "
+			       "those, dropped the rest", (long long)d->total);
+	}
 	return 0;
 }
