@@ -51,6 +51,7 @@ static const struct param_spec upload_params[] = {
 	{ "chunk_size", P_SIZE, 0, "64MiB", "bytes per request; the first one is at least 5 MiB", .tuning = 1 },
 	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the file (hex); refuse to upload otherwise" },
 	{ "retries", P_INT, 0, "8", "failed attempts in a row, without progress, before giving up", .tuning = 1 },
+	{ "unverified", P_BOOL, 0, "false", "upload although no download or verify step of this plan proved the file whole" },
 	{ NULL },
 };
 
@@ -502,13 +503,39 @@ static void upload_free(struct upload *u)
 	free(u->path);
 }
 
+/*
+ * No unverified upload: a byte flipped in transit makes the import stop
+ * halfway with a third of the workspace in. The file must have the size and
+ * SHA-256 of a completed integrity check in this plan (a download's
+ * streaming zip check or a verify step), unless the plan says unverified.
+ * Runs before any request to the target.
+ */
+static int check_proven(struct step_ctx *ctx, const struct upload *u, struct mm_error *err)
+{
+	const char *by;
+
+	if (param_bool(ctx, "unverified", 0)) {
+		step_warn(ctx, "uploading '%s' unverified (unverified: true): no step of this plan checked it", u->path);
+		return 0;
+	}
+	if ((by = step_find_integrity_proof(ctx, u->size, u->sha))) {
+		step_log(ctx, "'%s' was proven whole by step '%s'", u->path, by);
+		return 0;
+	}
+	return err_set(err, MM_ERR, "refusing to upload '%s' (%lld bytes, sha256 %s): no completed download or "
+		       "verify step of this plan checked a file with this size and SHA-256; add a step "
+		       "'{id: verify, type: verify, archive: <the file>}' before this one (or set 'unverified: "
+		       "true' to upload it unchecked)", u->path, (long long)u->size, u->sha);
+}
+
 static int upload_run(struct step_ctx *ctx, struct mm_error *err)
 {
 	struct upload u = { 0 };
 	struct http_client *c;
 	int ret;
 
-	if ((ret = upload_init(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0)
+	if ((ret = upload_init(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0 ||
+	    (ret = check_proven(ctx, &u, err)) < 0)
 		goto out;
 	ret = MM_ERR;
 	if (!(c = step_client(ctx, err)))
@@ -627,6 +654,8 @@ static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_erro
 	}
 	if (id)
 		snprintf(u.id, sizeof(u.id), "%s", id);
+	if (param_bool(ctx, "unverified", 0))
+		buf_adds(out, "UNVERIFIED (unverified: true): ");
 	if (id && c)
 		ret = describe_session(ctx, c, &u, out, err);
 	else if (id)
