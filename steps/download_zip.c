@@ -135,7 +135,9 @@ int dl_zip_heal(struct dl *d, struct mm_error *err)
 		zs_finish(d->zs);
 		if (zs_ok(d->zs))
 			return 0;
-		memcpy(got, zs_damage(d->zs, &n), n * sizeof(*got));
+		const struct zs_damage *found = zs_damage(d->zs, &n);
+
+		memcpy(got, found, n * sizeof(*got)); /* the rescan below resets the checker */
 		if (zs_damage_overflow(d->zs) || (!zs_is_zip(d->zs) && got[0].start == 0 && (int64_t)got[0].end >= d->have) ||
 		    round > HEAL_TRIES)
 			return give_up(d, &got[0], n, err);
