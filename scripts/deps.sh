@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config git python3 ca-certificates openssl zip unzip groff-base
-	libyaml-dev libcurl4-openssl-dev libcjson-dev libzip-dev libgit2-dev libssl-dev)
+	libyaml-dev libcurl4-openssl-dev libcjson-dev libzip-dev libgit2-dev libssl-dev zlib1g-dev)
 
 missing=()
 for p in "${packages[@]}"; do

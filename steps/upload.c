@@ -54,6 +54,7 @@ static const struct param_spec upload_params[] = {
 	{ .name = "min_speed", .kind = P_SIZE, .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)", .tuning = 1 },
 	{ .name = "min_speed_window", .kind = P_DURATION, .doc = "an attempt below min_speed this long is cut (default 30s)", .tuning = 1 },
 	{ .name = "transfer_deadline", .kind = P_DURATION, .doc = "stalled time, attempts added up, after which the step fails (default 90s)", .tuning = 1 },
+	{ "unverified", P_BOOL, 0, "false", "upload although no download or verify step of this plan proved the file whole" },
 	{ NULL },
 };
 
@@ -505,13 +506,39 @@ static void upload_free(struct upload *u)
 	free(u->path);
 }
 
+/*
+ * No unverified upload: a byte flipped in transit makes the import stop
+ * halfway with a third of the workspace in. The file must have the size and
+ * SHA-256 of a completed integrity check in this plan (a download's
+ * streaming zip check or a verify step), unless the plan says unverified.
+ * Runs before any request to the target.
+ */
+static int check_proven(struct step_ctx *ctx, const struct upload *u, struct mm_error *err)
+{
+	const char *by;
+
+	if (param_bool(ctx, "unverified", 0)) {
+		step_warn(ctx, "uploading '%s' unverified (unverified: true): no step of this plan checked it", u->path);
+		return 0;
+	}
+	if ((by = step_find_integrity_proof(ctx, u->size, u->sha))) {
+		step_log(ctx, "'%s' was proven whole by step '%s'", u->path, by);
+		return 0;
+	}
+	return err_set(err, MM_ERR, "refusing to upload '%s' (%lld bytes, sha256 %s): no completed download or "
+		       "verify step of this plan checked a file with this size and SHA-256; add a step "
+		       "'{id: verify, type: verify, archive: <the file>}' before this one (or set 'unverified: "
+		       "true' to upload it unchecked)", u->path, (long long)u->size, u->sha);
+}
+
 static int upload_run(struct step_ctx *ctx, struct mm_error *err)
 {
 	struct upload u = { 0 };
 	struct http_client *c;
 	int ret;
 
-	if ((ret = upload_init(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0)
+	if ((ret = upload_init(ctx, &u, err)) < 0 || (ret = same_file(ctx, &u, err)) < 0 ||
+	    (ret = check_proven(ctx, &u, err)) < 0)
 		goto out;
 	ret = MM_ERR;
 	if (!(c = step_client(ctx, err)))
@@ -630,6 +657,8 @@ static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_erro
 	}
 	if (id)
 		snprintf(u.id, sizeof(u.id), "%s", id);
+	if (param_bool(ctx, "unverified", 0))
+		buf_adds(out, "UNVERIFIED (unverified: true): ");
 	if (id && c)
 		ret = describe_session(ctx, c, &u, out, err);
 	else if (id)

@@ -25,7 +25,7 @@ static const struct param_spec verify_params[] = {
 	{ NULL },
 };
 
-static const char *const verify_outputs[] = { "counts", "errors", "size", "sha256", "lines", "unused_attachments",
+static const char *const verify_outputs[] = { "counts", "errors", "crc_ok", "size", "sha256", "lines", "unused_attachments",
 					    "missing", "fewer_posts", NULL };
 
 struct reconcile {

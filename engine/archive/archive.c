@@ -11,6 +11,7 @@
  * the whole check close to `unzip -tq`.
  */
 #include "archive.h"
+#include "zipstream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,16 +105,6 @@ static void zproblem(struct zproblems *z, const char *archive, long key, const c
 	buf_vaddf(&b, fmt, ap);
 	va_end(ap);
 	zprob_push(z, key, buf_detach(&b));
-}
-
-/* Moves src's problems and count into dst. */
-static void zproblems_move(struct zproblems *dst, struct zproblems *src)
-{
-	for (size_t i = 0; i < src->n; i++)
-		zprob_push(dst, src->v[i].key, src->v[i].msg);
-	dst->count += src->count;
-	src->n = 0;
-	src->count = 0;
 }
 
 static void zproblems_free(struct zproblems *z)
@@ -452,92 +443,22 @@ static long fd_read(void *src, char *buf, size_t n, char *msg, size_t msglen)
 	return (long)r;
 }
 
-/* ------------------------------------------------------------ CRC worker */
-
-/* Reads every entry but the JSONL to the end, which makes libzip compare CRCs. */
-struct crc_job {
-	const char *path;
-	zip_int64_t skip;
-	struct stopper *stop;
-	struct zproblems probs;
-};
-
-static void crc_entry(struct crc_job *j, zip_t *za, zip_uint64_t i, char *buf)
-{
-	char msg[256];
-	zip_file_t *zf = zip_fopen_index(za, i, 0);
-	zip_uint64_t total = 0;
-	zip_stat_t st;
-	zip_int64_t n;
-
-	if (!zf) {
-		describe_zip_error(zip_get_error(za), msg, sizeof(msg));
-		zproblem(&j->probs, j->path, (long)i, zip_get_name(za, i, 0), "%s", msg);
-		zip_error_clear(za);
-		return;
-	}
-	while ((n = zip_fread(zf, buf, RAW_BLOCK)) > 0) {
-		total += (zip_uint64_t)n;
-		if (should_stop(j->stop))
-			break;
-	}
-	if (n < 0) {
-		describe_zip_error(zip_file_get_error(zf), msg, sizeof(msg));
-		zproblem(&j->probs, j->path, (long)i, zip_get_name(za, i, 0), "%s", msg);
-	} else if (n == 0 && zip_stat_index(za, i, 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE) &&
-		   st.size != total) {
-		/* Go's archive/zip refuses an entry whose size lies (ErrFormat) */
-		zproblem(&j->probs, j->path, (long)i, zip_get_name(za, i, 0),
-			"declared size %llu but the data inflate to %s%llu bytes",
-			(unsigned long long)st.size, total > st.size ? "at least " : "",
-			(unsigned long long)total);
-	}
-	zip_fclose(zf);
-}
-
-static void *crc_main(void *arg)
-{
-	struct crc_job *j = arg;
-	int zerr = 0;
-	zip_t *za = zip_open(j->path, ZIP_RDONLY, &zerr);
-	char *buf;
-	zip_int64_t n;
-
-	if (!za) {
-		zproblem(&j->probs, j->path, -1, NULL, "cannot open a second time to check CRCs");
-		return NULL;
-	}
-	buf = xmalloc(RAW_BLOCK);
-	n = zip_get_num_entries(za, 0);
-	for (zip_int64_t i = 0; i < n && !should_stop(j->stop); i++)
-		if (i != j->skip)
-			crc_entry(j, za, (zip_uint64_t)i, buf);
-	free(buf);
-	zip_discard(za);
-	return NULL;
-}
-
 /* ----------------------------------------------------------- hash worker */
 
 struct hash_job {
 	const char *path;
 	struct stopper *stop;
+	struct zipstream *zs;   /* zips: the zip check, fed in the hashing pass; NULL for a bare JSONL */
 	char hex[65];
 	char msg[256]; /* "" on success */
 };
-
-static int hash_should_stop(void *ctx)
-{
-	return should_stop(ctx);
-}
 
 static void *hash_main(void *arg)
 {
 	struct hash_job *j = arg;
 	struct sha256 h = { NULL };
 	char *buf = xmalloc(RAW_BLOCK);
-	int fd = open(j->path, O_RDONLY | O_CLOEXEC), rc;
-	int64_t n;
+	int fd = open(j->path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || sha256_init(&h) < 0) {
 		snprintf(j->msg, sizeof(j->msg), "cannot compute SHA-256: %s",
@@ -545,10 +466,24 @@ static void *hash_main(void *arg)
 		goto out;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = sha256_fd(&h, fd, 0, -1, buf, RAW_BLOCK, hash_should_stop, j->stop, &n);
-	if (rc < 0)
-		snprintf(j->msg, sizeof(j->msg), "cannot read: %s", strerror(errno));
-	else if (rc == 0)
+	for (;;) {
+		ssize_t got = read(fd, buf, RAW_BLOCK);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			snprintf(j->msg, sizeof(j->msg), "cannot read: %s", strerror(errno));
+			goto out;
+		}
+		if (got == 0 || should_stop(j->stop))
+			break;
+		sha256_update(&h, buf, (size_t)got);
+		if (j->zs)
+			zs_feed(j->zs, buf, (size_t)got);
+	}
+	if (j->zs)
+		zs_finish(j->zs);
+	if (!should_stop(j->stop))
 		sha256_final_hex(&h, j->hex);
 out:
 	if (fd >= 0)
@@ -572,10 +507,8 @@ struct verify {
 	zip_int64_t jsonl;      /* the JSONL entry, -1 if none */
 	zip_int64_t warnings;   /* warnings.txt, -1 if none */
 	struct msglist warned;  /* the words of warnings.txt: paths the export could not read */
-	struct hash_job hash;
+	struct hash_job hash;   /* SHA-256 and, for a zip, the zip check (zipstream): one read */
 	struct task hash_task;
-	struct crc_job crc;
-	struct task crc_task;
 };
 
 static void verify_init(struct verify *v, const char *path, const struct archive_opts *opts)
@@ -600,9 +533,8 @@ static void verify_init(struct verify *v, const char *path, const struct archive
 static void verify_release(struct verify *v)
 {
 	atomic_store(&v->stop.quit, 1);
-	task_join(&v->crc_task);
 	task_join(&v->hash_task);
-	zproblems_free(&v->crc.probs);
+	zs_free(v->hash.zs);
 	zproblems_free(&v->zip);
 	msglist_free(&v->lines.shown);
 	msglist_free(&v->warned);
@@ -852,15 +784,6 @@ static void find_entries(struct verify *v)
 	}
 }
 
-static void start_crc(struct verify *v)
-{
-	v->crc.path = v->path;
-	v->crc.skip = v->jsonl;
-	v->crc.stop = &v->stop;
-	v->crc.probs.max_shown = v->opts.max_shown;
-	task_start(&v->crc_task, crc_main, &v->crc);
-}
-
 /* Whether warnings.txt names the file (with or without its data/ prefix). */
 static int warned(const struct verify *v, const char *name)
 {
@@ -998,7 +921,7 @@ static void collect_errors(struct verify *v)
 	struct archive_report *rep = v->rep;
 	struct msglist all = { 0 };
 
-	zproblems_move(&v->zip, &v->crc.probs);
+	rep->zip_error_count = v->zip.count;
 	if (v->zip.n)
 		qsort(v->zip.v, v->zip.n, sizeof(*v->zip.v), cmp_zprob);
 	for (size_t i = 0; i < v->zip.n; i++) {
@@ -1021,6 +944,36 @@ static void collect_errors(struct verify *v)
 	rep->counts = *bulk_state_counts(rep->names);
 }
 
+/*
+ * The zip check's findings (the one definition of a whole zip, shared with
+ * the download step). CRC mismatches are reported per entry as before;
+ * structural problems only when libzip and the layout check found none (they
+ * describe the same damage). The JSONL entry is read through libzip, which
+ * reports its own CRC.
+ */
+static void zip_findings(struct verify *v)
+{
+	int prior = v->zip.count > 0;
+	size_t n;
+	const struct zs_damage *d;
+
+	if (!v->hash.zs || !v->hash.hex[0])
+		return;
+	d = zs_damage(v->hash.zs, &n);
+	for (size_t i = 0; i < n; i++) {
+		zip_int64_t key = *d[i].entry && v->za ? zip_name_locate(v->za, d[i].entry, 0) : -1;
+
+		if (key >= 0 && key == v->jsonl)
+			continue;
+		if (*d[i].entry && !strncmp(d[i].why, "CRC-32 mismatch", 15))
+			zproblem(&v->zip, v->path, (long)key, d[i].entry, "CRC mismatch: the entry is corrupt");
+		else if (!prior && *d[i].entry)
+			zproblem(&v->zip, v->path, (long)key, d[i].entry, "%s", d[i].why);
+		else if (!prior)
+			zproblem(&v->zip, v->path, -1, NULL, "damaged zip archive: %s", d[i].why);
+	}
+}
+
 static void finish_hash(struct verify *v)
 {
 	task_join(&v->hash_task);
@@ -1028,6 +981,7 @@ static void finish_hash(struct verify *v)
 		memcpy(v->rep->sha256, v->hash.hex, sizeof(v->rep->sha256));
 	else if (v->hash.msg[0])
 		zproblem(&v->zip, v->path, -1, NULL, "%s", v->hash.msg);
+	zip_findings(v);
 }
 
 /* Hands the report over; what is left in v is freed by verify_release. */
@@ -1054,6 +1008,7 @@ int archive_verify(const char *zip_path, const struct archive_opts *opts,
 	verify_init(&v, zip_path, opts);
 	if ((ret = stat_file(zip_path, &v.rep->size, err)) < 0)
 		goto out;
+	v.hash.zs = zs_new();
 	start_hash(&v);
 	if ((ret = open_zip(&v, err)) < 0)
 		goto out;
@@ -1063,12 +1018,10 @@ int archive_verify(const char *zip_path, const struct archive_opts *opts,
 		find_entries(&v);
 		if (v.warnings >= 0)
 			read_export_warnings(&v);
-		start_crc(&v);
 		if (v.jsonl < 0)
 			zproblem(&v.zip, v.path, -1, NULL, "no .jsonl file at the archive root");
 		else if ((ret = check_jsonl(&v, err)) < 0)
 			goto out;
-		task_join(&v.crc_task);
 		if (v.jsonl >= 0 && v.opts.check_attachments)
 			list_unused(&v);
 	}
@@ -1244,6 +1197,7 @@ void archive_report_outputs(const struct archive_report *rep, cJSON *outputs)
 	cJSON_AddStringToObject(outputs, "sha256", rep->sha256);
 	cJSON_AddNumberToObject(outputs, "lines", (double)rep->lines);
 	cJSON_AddNumberToObject(outputs, "errors", (double)rep->error_count);
+	cJSON_AddBoolToObject(outputs, "crc_ok", rep->zip_error_count == 0);
 	cJSON_AddNumberToObject(outputs, "unused_attachments", (double)rep->nunused);
 	cJSON_AddItemToObject(outputs, "counts", counts_json(&rep->counts));
 }

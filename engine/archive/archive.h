@@ -15,8 +15,9 @@
  *   archive_report_free(rep);
  *
  * One streaming pass: the JSONL entry is inflated by one thread and split and
- * validated by the caller's; the other entries are read to the end (libzip
- * checks each CRC there) by a second thread and the file is hashed by a third.
+ * validated by the caller's; a second thread reads the file once, hashing it
+ * and feeding the zip check (zipstream.h: every entry's CRC, the headers, the
+ * central directory), the same checker the download step runs as it streams.
  * Memory is constant (blocks, the longest line up to 16 MiB, one cJSON tree)
  * apart from the name sets and one byte per zip entry.
  *
@@ -63,6 +64,7 @@ struct archive_report {
 	unsigned long lines;            /* JSONL lines, blank ones included */
 	struct bulk_counts counts;
 	unsigned long error_count;      /* every error found */
+	unsigned long zip_error_count;  /* of which zip-level: CRCs, headers, central directory */
 	char **errors;                  /* the first max_shown, formatted as above */
 	size_t nerrors;
 	char **unused;                  /* data/ entries no line references (check_attachments) */
@@ -106,7 +108,8 @@ cJSON *archive_report_json(const struct archive_report *rep);
 
 /*
  * Adds a verify step's outputs to `outputs` (an object the caller owns):
- * size, sha256, lines, errors (the total), unused_attachments (a count) and
+ * size, sha256, lines, errors (the total), crc_ok (no zip-level error),
+ * unused_attachments (a count) and
  * counts{...} with the keys of archive_report_json.
  */
 void archive_report_outputs(const struct archive_report *rep, cJSON *outputs);

@@ -129,6 +129,17 @@ int step_should_stop(const struct step_ctx *);
 /* Progress for the user (suppressed by --quiet, one JSON event with --output json). */
 void step_log(const struct step_ctx *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void step_warn(const struct step_ctx *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records an event of the step in the journal (journal.jsonl), e.g. a healed
+ * byte range; takes ownership of details (may be NULL). 0, or <0 when the
+ * journal cannot be written (the step goes on: the journal is a record). */
+int step_journal(const struct step_ctx *, const char *event, cJSON *details);
+/*
+ * A completed integrity check in this plan for a file of this size and
+ * SHA-256: a done download step whose streaming zip check passed
+ * (crc_ok: true) or a done verify step with crc_ok: true and no errors.
+ * Returns the id of that step, or NULL.
+ */
+const char *step_find_integrity_proof(const struct step_ctx *, int64_t size, const char *sha256);
 /* Sleeps up to ms, waking early when asked to stop; returns MM_EINTR then. */
 int step_sleep(const struct step_ctx *, int64_t ms);
 

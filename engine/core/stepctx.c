@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "buf.h"
@@ -156,6 +157,38 @@ void step_warn(const struct step_ctx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	step_vemit(ctx, "warning", fmt, ap);
 	va_end(ap);
+}
+
+int step_journal(const struct step_ctx *ctx, const char *event, cJSON *details)
+{
+	struct mm_error err = MM_ERROR_INIT;
+
+	return journal_append(ctx->run->state, ctx->step->id, event, details, &err);
+}
+
+const char *step_find_integrity_proof(const struct step_ctx *ctx, int64_t size, const char *sha256)
+{
+	const struct plan *p = ctx->run->plan;
+
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const struct plan_step *st = &p->steps[i];
+		const cJSON *out = state_step_outputs(ctx->run->state, st->id);
+		const cJSON *sha = cJSON_GetObjectItemCaseSensitive(out, "sha256");
+		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(out, "size");
+		const cJSON *errs = cJSON_GetObjectItemCaseSensitive(out, "errors");
+
+		if (!st->type || st == ctx->step || !state_step_is_done(ctx->run->state, st->id))
+			continue;
+		if (strcmp(st->type->name, "download") && strcmp(st->type->name, "verify"))
+			continue;
+		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "crc_ok")) || !cJSON_IsString(sha) ||
+		    !cJSON_IsNumber(sz) || (int64_t)sz->valuedouble != size || strcasecmp(sha->valuestring, sha256))
+			continue;
+		if (!strcmp(st->type->name, "verify") && (!cJSON_IsNumber(errs) || errs->valuedouble != 0))
+			continue;
+		return st->id;
+	}
+	return NULL;
 }
 
 int step_sleep(const struct step_ctx *ctx, int64_t ms)

@@ -63,13 +63,14 @@ struct xfer {
 	int64_t range_start, range_end, range_total;
 
 	/* download sink: only the wanted body goes to write */
-	int64_t want_offset;
+	int64_t want_offset, want_end; /* want_end: last byte of a closed range, -1 for open */
 	http_write_fn write;
 	void *write_ctx;
 	struct mm_error *write_err;
 	int decided, feed, refused, write_failed;
 	int64_t received;
-	int overflow;
+	int64_t announced; /* body length the headers promised, -1 unknown: never fed past it */
+	int overflow, oversize;
 
 	/* upload source */
 	int fd;
@@ -483,9 +484,12 @@ static int wants_body(struct xfer *x)
 {
 	long st = x->resp->status;
 
-	if (st == 200 && x->want_offset == 0)
+	x->announced = st == 206 && x->range_end >= 0 ? x->range_end - x->range_start + 1 :
+		       st == 200 ? x->resp->content_length : -1;
+	if (st == 200 && x->want_offset == 0 && x->want_end < 0)
 		return 1;
-	if (st == 206 && x->range_start == x->want_offset)
+	if (st == 206 && x->range_start == x->want_offset &&
+	    (x->want_end < 0 || (x->range_end >= 0 && x->range_end <= x->want_end)))
 		return 1;
 	if (st == 200 || st == 206) {
 		x->refused = 1;
@@ -507,6 +511,19 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	}
 	if (!x->feed)
 		return keep_body(x, p, len);
+	if (x->announced >= 0 && x->received + (int64_t)len > x->announced) {
+		/* A server that sends more than it announced (an 8 MB file that
+		 * grew a 218 MB .part): what fits is kept, the rest is a failed attempt. */
+		size_t fit = (size_t)(x->announced - x->received);
+
+		if (fit && x->write(x->write_ctx, p, fit, x->write_err) < 0) {
+			x->write_failed = 1;
+			return 0;
+		}
+		x->received += (int64_t)fit;
+		x->oversize = 1;
+		return 0;
+	}
 	if (len && x->write(x->write_ctx, p, len, x->write_err) < 0) {
 		x->write_failed = 1;
 		return 0;
@@ -931,6 +948,9 @@ static int local_error(struct xfer *x, struct mm_error *err)
 	if (x->overflow)
 		return err_set(err, MM_ERR, "%s: answer larger than the %zu bytes this call accepts", x->shown,
 			       x->resp->body.max);
+	if (x->oversize)
+		return err_set(err, MM_ERETRY, "%s: the server sent more than the %lld bytes it announced; "
+			       "kept those, dropped the rest", x->shown, (long long)x->announced);
 	return 0;
 }
 
@@ -1219,6 +1239,12 @@ int http_download_range(struct http_client *c, const char *path, int64_t offset,
 			http_write_fn write, void *ctx, struct http_dl_result *res,
 			struct mm_error *err)
 {
+	return http_download_span(c, path, offset, -1, with_auth, write, ctx, res, err);
+}
+
+int http_download_span(struct http_client *c, const char *path, int64_t offset, int64_t end, int with_auth,
+		       http_write_fn write, void *ctx, struct http_dl_result *res, struct mm_error *err)
+{
 	struct http_response resp = HTTP_RESPONSE_INIT;
 	struct xfer x;
 	char range[48];
@@ -1228,11 +1254,12 @@ int http_download_range(struct http_client *c, const char *path, int64_t offset,
 
 	memset(res, 0, sizeof(*res));
 	res->content_length = res->range_start = res->range_end = res->range_total = -1;
-	if (!path || !write || offset < 0)
+	if (!path || !write || offset < 0 || (end >= 0 && end < offset))
 		return err_set(err, MM_EINVAL, "http: bad download arguments");
 	xfer_init(&x, c, "GET", path, &resp);
 	resp.body.max = ERROR_BODY_MAX;
 	x.want_offset = offset;
+	x.want_end = end;
 	x.write = write;
 	x.write_ctx = ctx;
 	x.write_err = err;
@@ -1240,7 +1267,10 @@ int http_download_range(struct http_client *c, const char *path, int64_t offset,
 		goto out;
 	/* One open range, never If-Range: Mattermost sends no validator, so
 	 * If-Range would always get the whole file. */
-	if (offset > 0) {
+	if (end >= 0) {
+		snprintf(range, sizeof(range), "%lld-%lld", (long long)offset, (long long)end);
+		curl_easy_setopt(c->h, CURLOPT_RANGE, range);
+	} else if (offset > 0) {
 		snprintf(range, sizeof(range), "%lld-", (long long)offset);
 		curl_easy_setopt(c->h, CURLOPT_RANGE, range);
 	}

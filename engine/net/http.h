@@ -191,12 +191,22 @@ int http_json(struct http_client *c, const char *method, const char *path, const
  * are buffered (capped) and parsed as an AppError; a 416 comes back as MM_ERR
  * with err->http_status 416 and res->range_total taken from its Content-Range
  * ("bytes *" then "/N"). A connection cut mid-body is MM_ERETRY with
- * res->received counting what was delivered. No automatic retry: the caller
- * owns the resume loop. Absolute URLs and with_auth == 0 send no token.
+ * res->received counting what was delivered. A body longer than its
+ * Content-Length or Content-Range announced is fed up to that length only,
+ * then cut: MM_ERETRY. No automatic retry: the caller owns the resume loop. Absolute URLs and with_auth == 0 send no token.
  */
 int http_download_range(struct http_client *c, const char *path_or_url, int64_t offset,
 			int with_auth, http_write_fn write, void *ctx, struct http_dl_result *res,
 			struct mm_error *err);
+
+/*
+ * The same for the closed range bytes=offset-end (end inclusive; -1: open,
+ * which is http_download_range): only a 206 starting at offset and ending
+ * at or before end is fed. Heals a damaged span of a file already held.
+ */
+int http_download_span(struct http_client *c, const char *path_or_url, int64_t offset, int64_t end,
+		       int with_auth, http_write_fn write, void *ctx, struct http_dl_result *res,
+		       struct mm_error *err);
 
 /*
  * ONE raw POST of bytes [offset, offset+length) of fd, with an exact

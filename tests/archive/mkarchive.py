@@ -130,6 +130,7 @@ class Case:
         self.jsonl = jsonl
         self.jsonl_stored = jsonl_stored
         self.zip64 = False
+        self.stream = False  # written to a pipe: data descriptors, as Go's archive/zip writes
         self.damage = None  # function(path) applied after writing
 
     def jsonl_bytes(self):
@@ -143,7 +144,7 @@ class Case:
             # small archive has zip64 sizes, offsets and end records.
             zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT = 16, 1
         try:
-            with zipfile.ZipFile(path, "w") as z:
+            with open(path, "wb") as raw, zipfile.ZipFile(Unseekable(raw) if self.stream else raw, "w") as z:
                 if self.jsonl is not None:
                     method = zipfile.ZIP_STORED if self.jsonl_stored else zipfile.ZIP_DEFLATED
                     z.writestr(zipfile.ZipInfo(self.jsonl, (2024, 1, 31, 10, 0, 0)), self.jsonl_bytes(),
@@ -155,6 +156,19 @@ class Case:
             zipfile.ZIP64_LIMIT, zipfile.ZIP_FILECOUNT_LIMIT = saved
         if self.damage:
             self.damage(path)
+
+
+class Unseekable(io.RawIOBase):
+    """A file zipfile cannot seek in: it then writes a data descriptor after every entry."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        return self.f.write(b)
 
 
 def data_offset(path, name):
@@ -244,6 +258,23 @@ def valid_full():
 @case
 def valid_zip64():
     c = Case()
+    c.zip64 = True
+    return c
+
+
+@case
+def valid_descriptors():
+    """Every entry followed by a data descriptor, the stored ones too (Go's writer)."""
+    c = Case()
+    c.stream = True
+    c.files["data/files/empty.txt"] = b""
+    return c
+
+
+@case
+def valid_descriptors_zip64():
+    c = Case()
+    c.stream = True
     c.zip64 = True
     return c
 
@@ -643,6 +674,26 @@ def lying_size():
         struct.pack_into("<I", data, cd + 24, 100)
         struct.pack_into("<I", data, local + 22, 100)
     c.damage = patch_central("data/files/c.txt", shrink)
+    return c
+
+
+@case
+def lying_central_crc():
+    """The central directory's CRC of one entry disagrees with its local header and data."""
+    c = Case()
+
+    def crc(data, cd, local):
+        struct.pack_into("<I", data, cd + 16, struct.unpack_from("<I", data, cd + 16)[0] ^ 0x10)
+    c.damage = patch_central("data/files/c.txt", crc)
+    return c
+
+
+@case
+def bad_crc_descriptor():
+    """A stored entry with a data descriptor whose data lost a bit."""
+    c = Case()
+    c.stream = True
+    c.damage = flip_byte("data/files/c.txt")
     return c
 
 

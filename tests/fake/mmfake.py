@@ -34,6 +34,7 @@ import email.utils
 import gzip
 import hashlib
 import hmac
+import itertools
 import http.server
 import io
 import json
@@ -1662,7 +1663,8 @@ class Faults:
     """
 
     LIST_KEYS = ("errors", "lose_response", "delay", "job_fail", "job_stall")
-    ONE_KEYS = ("download_drop", "upload_cut", "ignore_range", "login_echo")
+    ONE_KEYS = ("download_drop", "upload_cut", "ignore_range", "login_echo", "download_corrupt", "oversize",
+                "slow_ranges")
     VALUE_KEYS = ("download_bps", "upload_bps", "jobs_stay_pending")
     ACTION_KEYS = ("clear", "expire_sessions", "change_export")
 
@@ -1716,7 +1718,25 @@ class Faults:
             after = spec.get("after_bytes")
             if not is_int(after) or after < 0:
                 raise ValueError(f"{key}: after_bytes must be an integer >= 0")
+        if key == "download_corrupt" and not (is_int(spec.get("offset")) and spec["offset"] >= 0):
+            raise ValueError("download_corrupt: offset (a byte of the file) must be an integer >= 0")
+        if key == "oversize" and not (is_int(spec.get("bytes")) and spec["bytes"] > 0):
+            raise ValueError("oversize: bytes must be an integer > 0")
+        if key == "slow_ranges" and not (is_int(spec.get("bps")) and spec["bps"] > 0):
+            raise ValueError("slow_ranges: bps must be an integer > 0")
         return entry
+
+    def take_one_if(self, key: str, pred):
+        """Like take_one, but only when pred(entry) holds: a fault for one byte range."""
+        with self.lock:
+            entry = self.ones[key]
+            if not entry or not pred(entry):
+                return None
+            if entry["count"] > 0:
+                entry["count"] -= 1
+                if entry["count"] == 0:
+                    self.ones[key] = None
+            return dict(entry)
 
     def update(self, spec: dict) -> None:
         if not isinstance(spec, dict):
@@ -3898,17 +3918,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
 
     # -- downloads --------------------------------------------------------------
-    def pump(self, req: Request, chunks):
-        """Writes a response body, applying download_drop, download_bps and WriteTimeout."""
+    def pump(self, req: Request, chunks, start=0, length=None, closed_range=False):
+        """Writes a response body, applying download_drop, download_corrupt, slow_ranges,
+        download_bps and WriteTimeout. start: the file offset of the body's first byte."""
         app = self.server.app
         drop = app.faults.take_one("download_drop")
         drop_after = drop["after_bytes"] if drop else None
         if drop:
             req.fault = "download_drop"
+        flip = None
+        in_body = (lambda e: start <= e["offset"] < start + length) if length is not None else None
+        with app.faults.lock:
+            corrupt = app.faults.ones["download_corrupt"]
+            if in_body and corrupt and in_body(corrupt):
+                if corrupt.get("skip", 0) > 0:
+                    corrupt["skip"] -= 1          # this answer passes untouched
+                else:
+                    flip = corrupt["offset"] - start  # used up only once the byte is sent
         bps = app.faults.download_bps
+        slow = app.faults.take_one("slow_ranges") if closed_range else None
+        if slow:
+            bps = slow["bps"]
+            req.fault = "slow_ranges"
         deadline = self.request_started + app.args.write_timeout
         started, sent = time.monotonic(), 0
+        pos = 0
         for data in chunks:
+            if flip is not None and pos <= flip < pos + len(data) and \
+                    app.faults.take_one_if("download_corrupt", in_body):
+                data = bytearray(data)
+                data[flip - pos] ^= 0x20   # one bit, as a bad NIC or a proxy's memory would
+                data = bytes(data)
+                req.fault = "download_corrupt"
+            pos += len(data)
             while data:
                 piece = data[:max(1024, bps // 20)] if bps else data
                 data = data[len(piece):]
@@ -3972,6 +4014,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             if sum(length for _, length in ranges) > size:
                 ranges = []   # more bytes than the file: Go ignores the Range header
+            closed = bool(re.fullmatch(r"bytes=\d+-\d+", rng.strip()))
             if len(ranges) == 1:
                 start, length = ranges[0]
                 headers = base + [("Content-Type", "application/zip"),
@@ -3997,12 +4040,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 headers = base + [("Content-Type", f"multipart/byteranges; boundary={boundary}")]
                 status, body = 206, multipart()
             else:
+                start, length = 0, size
                 headers = base + [("Content-Type", "application/zip")]
                 status, total, body = 200, size, self.file_pieces(fh, 0, size)
             headers.append(("Accept-Ranges", "bytes"))
+            over = app.faults.take_one("oversize") if len(ranges) == 1 else None
+            if over:
+                # A hostile or broken server: the Content-Range stays, the
+                # Content-Length goes, and `bytes` of junk follow the range
+                # before the connection closes.
+                req.fault = "oversize"
+                req.force_close = True
+                extra = os.urandom(over["bytes"])
+                body = itertools.chain(body, [extra])
+                total = None
             self.start_response(req, status, headers, total)
             if req.method != "HEAD":
-                self.pump(req, body)
+                self.pump(req, body, start=start if len(ranges) <= 1 else 0,
+                          length=length if len(ranges) <= 1 else None, closed_range=closed)
+                if over:
+                    self.close_connection = True
 
     def serve_s3(self, req: Request):
         """A presigned S3 GET: no Mattermost auth, ETag and Last-Modified, single ranges."""

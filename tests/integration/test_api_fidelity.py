@@ -146,7 +146,7 @@ class ApiFidelity(unittest.TestCase):
         archive = os.path.join(Workdir(self).path, "small.zip")
         write_bulk_zip(archive, [{"type": "version", "version": 1}])
         p = self.plan("    socket: %s\n" % sock,
-                      AUTH + "  - {id: upload, type: upload, server: mm, file: %s}\n" % archive)
+                      AUTH + "  - {id: upload, type: upload, server: mm, file: %s, unverified: true}\n" % archive)
         r = run(["apply", p], check_exit=0)
         self.assertIn("was created although the answer was lost", r.stdout)
         state = self.wd.state("api")["steps"]

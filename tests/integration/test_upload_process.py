@@ -67,6 +67,7 @@ UPLOAD = """  - id: upload
     server: target
     file: {file}
     chunk_size: 1MiB
+    unverified: true
 """
 
 PROCESS = """  - id: import

@@ -1,0 +1,86 @@
+/*
+ * download.h: what the download step's files share (private to steps/).
+ *
+ *   download.c        the step: parameters, setup, finishing, adopt, describe, check
+ *   download_part.c   the .part file: checkpoint, durability, hashing, appending
+ *   download_fetch.c  the resume loop: attempts, probes, restarts
+ *   download_zip.c    the streaming zip check and the heal of damaged ranges
+ *
+ * One struct dl per run of the step; every function takes it.
+ */
+#ifndef MM_STEPS_DOWNLOAD_H
+#define MM_STEPS_DOWNLOAD_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "hash.h"
+#include "step.h"
+
+#define BLOCK (1 << 20)
+#define SYNC_EVERY ((int64_t)64 << 20) /* fsync and checkpoint the .part this often */
+#define PROGRESS_MS 10000
+#define MAX_RESTARTS 3                 /* the file changed under us this often in one run */
+#define HEAL_TRIES 3                   /* fetches of one damaged range before the step gives up */
+
+struct zipstream;
+struct sys_ops;
+
+struct dl {
+	struct step_ctx *ctx;
+	struct http_client *c;
+	struct http_client *own; /* url downloads: a client that has no credentials */
+	const char *src;         /* api or link: what is fetched */
+	char *api;               /* "/api/v4/exports/NAME", or the plan's URL */
+	char *link;              /* presigned link: its query is a credential */
+	const char *name;        /* export name */
+	char shown[512];         /* src without userinfo and query: safe to print */
+	char source[600];        /* "export:NAME" or "url:SHOWN", checkpointed */
+	int with_auth, is_zip, presigned, range_ignored;
+	char *path, *part;
+	int fd;
+	int64_t have, total, synced, overlap, last_log;
+	struct sha256 sha;
+	const struct sys_ops *sys;
+	unsigned char *blk; /* BLOCK bytes for comparing and hashing */
+	struct zipstream *zs; /* zips: the streaming check, fed with every byte hashed */
+};
+
+/* One attempt's view of the body: bytes below held are compared, the rest appended. */
+struct feed {
+	struct dl *d;
+	int cmp_fd;
+	int64_t pos, held;
+	int append;
+	int mismatch, beyond, local;
+	int over; /* the server sent more than the total it announced */
+};
+
+enum { P_DIFF = 0, P_SAME = 1, P_NORANGE = 2 };
+
+/* download.c */
+int dl_presign(struct dl *d, struct mm_error *err);
+
+/* download_part.c */
+int dl_ckpt_num(const struct step_ctx *ctx, const char *key, int64_t *out);
+int dl_hash_file(struct dl *d, int fd, int64_t len, const char *name, struct mm_error *err);
+int dl_save_ckpt(struct dl *d, struct mm_error *err);
+int dl_truncate_part(struct dl *d, int64_t len, struct mm_error *err);
+int dl_part_open(struct dl *d, struct mm_error *err);
+int dl_hash_held(struct dl *d, struct mm_error *err);
+int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_error *err);
+
+/* download_fetch.c */
+int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, char *why,
+	     size_t wlen, struct mm_error *err);
+int dl_check_held(struct dl *d, struct mm_error *err);
+int dl_fetch(struct dl *d, struct mm_error *err);
+int dl_restart(struct dl *d, int64_t total, const char *why, struct mm_error *err);
+
+/* download_zip.c */
+/* After the last byte: proves the zip whole, healing damaged ranges; 0 or <0 with err. */
+int dl_zip_heal(struct dl *d, struct mm_error *err);
+/* Outputs of the zip check (entries, crc_ok) into the step's outputs. */
+void dl_zip_outputs(struct dl *d);
+
+#endif

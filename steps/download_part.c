@@ -1,0 +1,217 @@
+/*
+ * download_part.c: the .part file of a download: its checkpoint (source,
+ * total, bytes fsync'ed, boot id), reopening it after a crash or a reboot,
+ * hashing what it holds, and appending what arrives.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "download.h"
+#include "hash.h"
+#include "http.h"
+#include "mm.h"
+#include "plan.h"
+#include "retry.h"
+#include "step.h"
+#include "sys.h"
+#include "util.h"
+#include "zipstream.h"
+
+static void boot_id(char out[64])
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	out[0] = '\0';
+	if (f) {
+		if (!fgets(out, 64, f))
+			out[0] = '\0';
+		out[strcspn(out, "\r\n")] = '\0';
+		fclose(f);
+	}
+}
+
+/* A number in the checkpoint into *out; 0 when there is none. */
+int dl_ckpt_num(const struct step_ctx *ctx, const char *key, int64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->ckpt, key);
+
+	if (!cJSON_IsNumber(v))
+		return 0;
+	*out = (int64_t)v->valuedouble;
+	return 1;
+}
+
+/*
+ * Feeds bytes [0, len) of fd to the digest and, for a zip, to the zip check,
+ * both started afresh: one read of the file, at hashing speed.
+ */
+int dl_hash_file(struct dl *d, int fd, int64_t len, const char *name, struct mm_error *err)
+{
+	int64_t off = 0;
+
+	sha256_reset(&d->sha);
+	if (d->zs)
+		zs_reset(d->zs);
+	while (off < len) {
+		size_t n = len - off < BLOCK ? (size_t)(len - off) : BLOCK;
+		ssize_t got = pread(fd, d->blk, n, (off_t)off);
+
+		if (step_should_stop(d->ctx))
+			return err_set(err, MM_EINTR, "interrupted while hashing '%s'", name);
+		if (got <= 0)
+			return err_set(err, MM_ERR, "cannot read '%s': %s", name,
+				       got == 0 ? "file shrank while being read" : strerror(errno));
+		sha256_update(&d->sha, d->blk, (size_t)got);
+		if (d->zs)
+			zs_feed(d->zs, d->blk, (size_t)got);
+		off += got;
+	}
+	return 0;
+}
+
+/* ---- checkpoint ------------------------------------------------------- */
+
+int dl_save_ckpt(struct dl *d, struct mm_error *err)
+{
+	cJSON *ck = cJSON_CreateObject();
+	char boot[64];
+
+	boot_id(boot);
+	cJSON_AddStringToObject(ck, "source", d->source);
+	cJSON_AddStringToObject(ck, "part", d->part);
+	if (d->total >= 0)
+		cJSON_AddNumberToObject(ck, "total", (double)d->total);
+	cJSON_AddNumberToObject(ck, "synced", (double)d->synced);
+	if (*boot)
+		cJSON_AddStringToObject(ck, "boot", boot);
+	return ckpt_save(d->ctx, ck, err);
+}
+
+/* The total size and durable length an earlier run recorded for this source. */
+static void load_ckpt(struct dl *d, int64_t *synced, int *rebooted)
+{
+	const char *src = ckpt_str(d->ctx, "source"), *boot = ckpt_str(d->ctx, "boot");
+	char now[64];
+
+	*synced = -1;
+	*rebooted = 0;
+	if (!src || strcmp(src, d->source))
+		return;
+	if (!dl_ckpt_num(d->ctx, "total", &d->total))
+		d->total = -1;
+	if (!dl_ckpt_num(d->ctx, "synced", synced))
+		*synced = -1;
+	boot_id(now);
+	*rebooted = boot && *now && strcmp(boot, now);
+}
+
+int dl_truncate_part(struct dl *d, int64_t len, struct mm_error *err)
+{
+	if (sys_ftruncate(d->sys, d->fd, (off_t)len) < 0)
+		return err_set(err, MM_ERR, "cannot truncate '%s': %s", d->part, strerror(errno));
+	d->have = len;
+	if (d->synced > len)
+		d->synced = len;
+	return 0;
+}
+
+/* Opens or creates the .part and drops what a reboot may have garbled. */
+int dl_part_open(struct dl *d, struct mm_error *err)
+{
+	struct stat st;
+	int64_t synced;
+	int rebooted;
+
+	d->fd = sys_open(d->sys, d->part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (d->fd < 0 || fstat(d->fd, &st) < 0)
+		return err_set(err, MM_ERR, "cannot open '%s': %s", d->part, strerror(errno));
+	d->have = st.st_size;
+	load_ckpt(d, &synced, &rebooted);
+	if (rebooted && synced >= 0 && synced < d->have) {
+		step_warn(d->ctx, "the machine restarted since '%s' was written; keeping only its first %lld "
+			  "bytes, which were on disk", d->part, (long long)synced);
+		return dl_truncate_part(d, synced, err);
+	}
+	return 0;
+}
+
+/* Hashes the bytes held (once per run), makes them durable and records the checkpoint. */
+int dl_hash_held(struct dl *d, struct mm_error *err)
+{
+	if (d->have > 0)
+		step_log(d->ctx, "found %lld bytes in '%s'; hashing%s them", (long long)d->have, d->part,
+			 d->zs ? " and checking" : "");
+	/* the zip check's running state is rebuilt here, not checkpointed */
+	if (dl_hash_file(d, d->fd, d->have, d->part, err) < 0)
+		return err->code;
+	if (sys_fsync(d->sys, d->fd) < 0)
+		return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
+	d->synced = d->have;
+	d->last_log = mono_ms();
+	return dl_save_ckpt(d, err);
+}
+
+/* ---- streaming -------------------------------------------------------- */
+
+static void log_progress(struct dl *d)
+{
+	if (mono_ms() - d->last_log < PROGRESS_MS)
+		return;
+	d->last_log = mono_ms();
+	if (d->total > 0)
+		step_log(d->ctx, "%lld of %lld bytes (%d%%)", (long long)d->have, (long long)d->total,
+			 (int)(d->have * 100 / d->total));
+	else
+		step_log(d->ctx, "%lld bytes", (long long)d->have);
+}
+
+int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_error *err)
+{
+	struct dl *d = f->d;
+	int over = 0;
+
+	if (d->total >= 0 && f->pos + (int64_t)len > d->total) {
+		/* never past the announced size: the rest is a failed attempt */
+		len = f->pos < d->total ? (size_t)(d->total - f->pos) : 0;
+		over = 1;
+	}
+	if (len && sys_pwrite_all(d->sys, d->fd, p, len, (off_t)f->pos) < 0) {
+		int saved = errno;
+
+		f->local = 1;
+		/* Keep the file equal to what was hashed. */
+		if (sys_ftruncate(d->sys, d->fd, (off_t)d->have) < 0) {
+			/* the write error below says enough */
+		}
+		return err_set(err, MM_ERR, "cannot write '%s': %s", d->part, strerror(saved));
+	}
+	sha256_update(&d->sha, p, len);
+	if (d->zs)
+		zs_feed(d->zs, p, len);
+	f->pos += (int64_t)len;
+	d->have = f->pos;
+	if (d->have - d->synced >= SYNC_EVERY) {
+		if (sys_fsync(d->sys, d->fd) < 0) {
+			f->local = 1;
+			return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
+		}
+		d->synced = d->have;
+		if (dl_save_ckpt(d, err) < 0) {
+			f->local = 1;
+			return MM_ERR;
+		}
+	}
+	log_progress(d);
+	if (over) {
+		f->over = 1;
+		return err_set(err, MM_ERETRY, "the server sent more than the %lld bytes it announced; kept "
+			       "those, dropped the rest", (long long)d->total);
+	}
+	return 0;
+}
