@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Installs what building and testing mmigrate needs on Debian 12, and only
 # what is missing (apt-get needs root; nothing happens when all is there).
+#
+#   bash scripts/deps.sh            # gcc, cmake, the libraries, python3
+#   bash scripts/deps.sh --matrix   # also clang with its sanitizer and libFuzzer
+#                                   # runtimes, and clang-format: the full test
+#                                   # matrix and the format check (CI)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config git python3 ca-certificates openssl zip unzip groff-base
 	libyaml-dev libcurl4-openssl-dev libcjson-dev libzip-dev libgit2-dev libssl-dev zlib1g-dev)
+case "${1:-}" in
+"") ;;
+--matrix) packages+=(clang libclang-rt-14-dev clang-format) ;;
+*) echo "usage: $0 [--matrix]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -234,8 +234,10 @@ static const cJSON *setting_find(const cJSON *cfg, const char *path, cJSON **key
 			if (hit)
 				cJSON_AddItemToArray(*keys, cJSON_CreateString(k));
 			free(k);
-			if (!hit && !end++)
+			if (!hit && !end)
 				return NULL;
+			if (!hit)
+				end++;
 		}
 		at = hit;
 		p = end ? end + 1 : p + strlen(p);
