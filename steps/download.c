@@ -54,6 +54,7 @@ static const struct param_spec dl_params[] = {
 	{ .name = "min_speed_window", .kind = P_DURATION, .doc = "an attempt below min_speed this long is cut (default 30s)", .tuning = 1 },
 	{ .name = "transfer_deadline", .kind = P_DURATION, .doc = "stalled time, attempts added up, after which the step fails (default 90s)", .tuning = 1 },
 	{ .name = "overlap", .kind = P_SIZE, .def = "64KiB", .doc = "bytes fetched again and compared when resuming", .tuning = 1 },
+	{ .name = "rate_limit", .kind = P_RATE, .doc = "bandwidth cap, e.g. 50MB/s or 50MiB/s (default: none)", .tuning = 1 },
 	{ .name = NULL },
 };
 
@@ -410,6 +411,7 @@ static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 		goto out;
 	if (param_bool(ctx, "presign", 0) && d.with_auth && (ret = dl_presign(&d, err)) < 0)
 		goto out;
+	http_set_rate_limit(d.c, param_int(ctx, "rate_limit", 0)); /* 0 clears an earlier step's cap */
 	if (file_size(d.part) < 0 && file_size(d.path) >= 0 && (ret = adopt_final(&d, err)) != 0)
 		goto out;
 	if ((ret = dl_part_open(&d, err)) < 0 || ((d.have > 0 || d.total < 0) && (ret = dl_check_held(&d, err)) < 0) ||

@@ -11,19 +11,36 @@
  * for dry runs.
  *
  * Checkpoint (resume data), in the order it is written:
- *   phase "creating", file_size, sha256, filename, uploads_before
- *       before POST /uploads: the size and digest the session is for, and the
- *       import sessions that already existed, so that a run that died between
- *       the POST and the next write can find and adopt its session
+ *   phase "creating", file_size, file_id, [sha256], filename, uploads_before
+ *       before POST /uploads: the file the session is for (size, and
+ *       "dev:inode:mtime_ns"; the digest when already known), and the import
+ *       sessions that already existed, so that a run that died between the
+ *       POST and the next write can find and adopt its session
  *   phase "uploading", upload_id, offset
  *       the moment the server returns the session id; offset after progress
- * A rerun refuses to continue a session if the local file's size or SHA-256
- * changed. A 404 for a recorded session means it completed (or expired): the
- * import directory listing tells which.
+ * A rerun refuses to continue a session if the local file's size, identity
+ * or SHA-256 changed. A 404 for a recorded session means it completed (or
+ * expired): the import directory listing tells which.
  *
- * There is no first_chunk_size: the first chunk is max(chunk_size, 5 MiB)
+ * The file is read once (docs/performance.md). Its SHA-256 is taken from the
+ * download step that wrote it when that step is done and the file has not
+ * been modified since; otherwise it is computed while the file is sent, by a
+ * read-ahead thread (readahead.h) that also keeps the next blocks ready. A
+ * resumed upload first hashes the part the server already holds. When the
+ * digest is expected (the sha256 key, or the one a checkpoint recorded), the
+ * last block is only sent once the digest matched: a wrong file never
+ * completes on the server.
+ *
+ * Requests: after a 204 the server holds exactly what was sent (the body
+ * has an exact Content-Length), so the next request follows at once; the
+ * session is only asked for its offset at the start and after a failure.
+ * Without chunk_size the first request carries 64 MiB and later ones as much
+ * as about CHUNK_SECONDS of the measured speed (at most 1 GiB): far below a
+ * server's ReadTimeout (300 s) or an S3 backend's 30 s request timeout, and
+ * few enough round trips not to show. A proxy's 413 for a grown request
+ * falls back to 64 MiB for good. The first request is max(chunk, 5 MiB)
  * (the server throws away a first chunk below 5 MiB that is not the whole
- * file), which no proxy or S3 timeout cares about.
+ * file).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -40,21 +58,28 @@
 #include "retry.h"
 #include "step.h"
 #include "hash.h"
+#include "readahead.h"
 #include "util.h"
 
 #define MIB (1024 * 1024LL)
 #define FIRST_CHUNK_MIN (5 * MIB) /* API doc 5.4: app.upload.upload_data.first_part_too_small */
+#define CHUNK_BASE (64 * MIB)     /* the first request, and the one after a failure */
+#define CHUNK_MAX (1024 * MIB)
+#define CHUNK_SECONDS 10          /* what a grown request should take */
 
 static const struct param_spec upload_params[] = {
 	{ "file", P_PATH, 1, NULL, "the local archive to upload, e.g. ${steps.download.path}" },
 	{ "filename", P_STRING, 0, NULL, "name on the server (default: the file's base name)" },
-	{ "chunk_size", P_SIZE, 0, "64MiB", "bytes per request; the first one is at least 5 MiB", .tuning = 1 },
+	{ "chunk_size", P_SIZE, 0, NULL,
+	  "bytes per request (default: 64 MiB, then about 10 s of transfer, at most 1 GiB); the first one is at "
+	  "least 5 MiB", .tuning = 1 },
 	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the file (hex); refuse to upload otherwise" },
 	{ "retries", P_INT, 0, "8", "failed attempts in a row, without progress, before giving up", .tuning = 1 },
 	{ .name = "min_speed", .kind = P_SIZE, .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)", .tuning = 1 },
 	{ .name = "min_speed_window", .kind = P_DURATION, .doc = "an attempt below min_speed this long is cut (default 30s)", .tuning = 1 },
 	{ .name = "transfer_deadline", .kind = P_DURATION, .doc = "stalled time, attempts added up, after which the step fails (default 90s)", .tuning = 1 },
 	{ "unverified", P_BOOL, 0, "false", "upload although no download or verify step of this plan proved the file whole" },
+	{ "rate_limit", P_RATE, 0, NULL, "bandwidth cap, e.g. 50MB/s or 50MiB/s (default: none)", .tuning = 1 },
 	{ NULL },
 };
 
@@ -64,8 +89,15 @@ struct upload {
 	char *path;
 	const char *filename;
 	int64_t size, chunk;
+	int64_t chunk_base; /* 0: chunk_size was given, never grown */
+	int64_t rate;       /* bytes/s, 0: no cap */
 	struct retry_policy policy;
-	char sha[65];
+	struct stat st;     /* when opened: a change during the upload is refused */
+	char file_id[80];   /* "dev:inode:mtime_ns" */
+	struct readahead *ra;
+	int hashing;        /* the digest is computed while sending */
+	char expect[65];    /* the digest the file must have, "" when none */
+	char sha[65];       /* "" until known */
 	char id[MM_ID_LEN + 1];
 	char name[MM_ID_LEN + 600]; /* "<id>_<filename>" in the import directory */
 	cJSON *before;              /* import sessions that existed before ours (creating phase) */
@@ -112,21 +144,88 @@ static int hash_file(const struct step_ctx *ctx, int fd, const char *path, int64
 	return ret;
 }
 
-static int open_local(const struct step_ctx *ctx, struct upload *u, struct mm_error *err)
+static int64_t mtime_ns(const struct stat *st)
 {
-	const char *want = param_str(ctx, "sha256");
+	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
 
-	struct stat st;
-
+/* Opens the file and notes its size and identity; nothing is read yet. */
+static int open_local(struct upload *u, struct mm_error *err)
+{
 	u->fd = open(u->path, O_RDONLY | O_CLOEXEC);
 	if (u->fd < 0)
 		return err_set(err, MM_ERR, "cannot open '%s': %s", u->path, strerror(errno));
-	if (!ctx->dry_run && fstat(u->fd, &st) == 0 && st.st_size >= 1024 * MIB)
-		step_log(ctx, "computing the SHA-256 of '%s' (%lld MiB)", u->path, (long long)(st.st_size / MIB));
-	if (hash_file(ctx, u->fd, u->path, &u->size, u->sha, err) < 0)
-		return err->code;
+	if (fstat(u->fd, &u->st) < 0)
+		return err_set(err, MM_ERR, "cannot stat '%s': %s", u->path, strerror(errno));
+	u->size = u->st.st_size;
 	if (u->size == 0)
 		return err_set(err, MM_ERR, "'%s' is empty; there is nothing to import", u->path);
+	snprintf(u->file_id, sizeof(u->file_id), "%llu:%llu:%lld", (unsigned long long)u->st.st_dev,
+		 (unsigned long long)u->st.st_ino, (long long)mtime_ns(&u->st));
+	return 0;
+}
+
+static const char *str_item(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(obj, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int is_hex64(const char *s);
+
+/*
+ * The digest a done download step recorded for this very file: same path,
+ * same size, and not modified after that step finished (finished_at has
+ * whole seconds, so the file's mtime is compared the same way). 1 found.
+ */
+static int known_digest(const struct step_ctx *ctx, struct upload *u)
+{
+	const cJSON *rec = step_linked_record(ctx, "file", "download");
+	const cJSON *out = cJSON_GetObjectItem(rec, "outputs"), *size = cJSON_GetObjectItem(out, "size");
+	const char *status = str_item(rec, "status"), *done_at = str_item(rec, "finished_at");
+	const char *path = str_item(out, "path"), *sha = str_item(out, "sha256");
+	char mtime[32];
+
+	if (!status || strcmp(status, "done") || !done_at || !path || strcmp(path, u->path) || !sha ||
+	    !is_hex64(sha) || !cJSON_IsNumber(size) || (int64_t)size->valuedouble != u->size ||
+	    (!param_bool(ctx, "unverified", 0) && !cJSON_IsTrue(cJSON_GetObjectItem(out, "crc_ok"))))
+		return 0;
+	iso8601_utc((int64_t)u->st.st_mtim.tv_sec * 1000, mtime, sizeof(mtime));
+	if (strcmp(mtime, done_at) > 0)
+		return 0;
+	for (int i = 0; i < 65; i++)
+		u->sha[i] = (char)(sha[i] >= 'A' && sha[i] <= 'F' ? sha[i] - 'A' + 'a' : sha[i]);
+	return 1;
+}
+
+/*
+ * Where the digest comes from: a download step (no reading at all), the
+ * file itself before anything is sent (dry runs; a sha256 key, which
+ * promises that a wrong file never reaches the server, not even in part;
+ * checkpoints written before file identities were recorded; a file that
+ * some step of the plan must have proven whole, found by its digest), or,
+ * for an `unverified: true` upload only, the bytes as they are sent.
+ */
+static int choose_digest(const struct step_ctx *ctx, struct upload *u, struct mm_error *err)
+{
+	const char *want = param_str(ctx, "sha256"), *recorded = ckpt_str(ctx, "sha256");
+
+	if (known_digest(ctx, u)) {
+		if (!ctx->dry_run)
+			step_log(ctx, "SHA-256 of '%s' known from the download step that wrote it (same size, not "
+				 "modified since): the file is read once, to send it", u->path);
+	} else if (ctx->dry_run || want || (recorded && !ckpt_str(ctx, "file_id")) ||
+		   !param_bool(ctx, "unverified", 0)) {
+		if (!ctx->dry_run && u->size >= 1024 * MIB)
+			step_log(ctx, "computing the SHA-256 of '%s' (%lld MiB)", u->path, (long long)(u->size / MIB));
+		if (hash_file(ctx, u->fd, u->path, &u->size, u->sha, err) < 0)
+			return err->code;
+	} else {
+		u->hashing = 1;
+		snprintf(u->expect, sizeof(u->expect), "%s", recorded ? recorded : "");
+		return 0;
+	}
 	if (want && strcasecmp(want, u->sha))
 		return err_set(err, MM_ERR, "'%s' has SHA-256 %s, but the step expects %s; not uploading it",
 			       u->path, u->sha, want);
@@ -137,18 +236,23 @@ static int open_local(const struct step_ctx *ctx, struct upload *u, struct mm_er
 static int same_file(const struct step_ctx *ctx, const struct upload *u, struct mm_error *err)
 {
 	const char *sha = ckpt_str(ctx, "sha256"), *name = ckpt_str(ctx, "filename");
+	const char *fid = ckpt_str(ctx, "file_id");
 	double size = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "file_size"));
 	const char *id = ckpt_str(ctx, "upload_id");
 
-	if (!ctx->ckpt || !sha)
+	if (!ctx->ckpt || (!sha && !fid))
 		return 0;
-	if ((int64_t)size != u->size || strcmp(sha, u->sha) || (name && strcmp(name, u->filename)))
+	/* A digest computed while sending is only known at the end: until then
+	 * the file's identity (a rewrite gets a new mtime or inode) stands in. */
+	if ((int64_t)size != u->size || (sha && u->sha[0] && strcmp(sha, u->sha)) || (fid && strcmp(fid, u->file_id)) ||
+	    (name && strcmp(name, u->filename)))
 		return err_set(err, MM_ERR,
-			       "'%s' changed since %s%s was started (then %lld bytes, SHA-256 %.12s…; now "
-			       "%lld bytes, SHA-256 %.12s…); the server may hold bytes of the old file: run "
+			       "'%s' changed since %s%s was started (then %lld bytes, %s %.20s; now "
+			       "%lld bytes, %s %.20s); the server may hold bytes of the old file: run "
 			       "'mmigrate reset' on this step to upload the new one",
 			       u->path, id ? "upload session " : "its upload", id ? id : "", (long long)size,
-			       sha, (long long)u->size, u->sha);
+			       fid ? "file" : "SHA-256", fid ? fid : sha, (long long)u->size,
+			       fid ? "file" : "SHA-256", fid ? u->file_id : u->sha);
 	return 0;
 }
 
@@ -160,7 +264,11 @@ static int save(struct step_ctx *ctx, const struct upload *u, int64_t offset, st
 
 	cJSON_AddStringToObject(ck, "phase", u->id[0] ? "uploading" : "creating");
 	cJSON_AddNumberToObject(ck, "file_size", (double)u->size);
-	cJSON_AddStringToObject(ck, "sha256", u->sha);
+	cJSON_AddStringToObject(ck, "file_id", u->file_id);
+	if (u->sha[0])
+		cJSON_AddStringToObject(ck, "sha256", u->sha);
+	else if (u->expect[0])
+		cJSON_AddStringToObject(ck, "sha256", u->expect);
 	cJSON_AddStringToObject(ck, "filename", u->filename);
 	if (u->id[0]) {
 		cJSON_AddStringToObject(ck, "upload_id", u->id);
@@ -391,20 +499,108 @@ static int session_gone(struct step_ctx *ctx, struct http_client *c, const struc
 	return 0;
 }
 
-static int send_chunk(struct step_ctx *ctx, struct http_client *c, struct upload *u, int64_t offset,
-		      int *complete, struct mm_error *err)
+/* The request body: the read-ahead thread's next bytes. */
+static long source(void *ctx, char *buf, size_t len, const char **why)
+{
+	struct upload *u = ctx;
+	long n = ra_read(u->ra, buf, len);
+
+	if (n < 0)
+		*why = ra_error(u->ra);
+	return n;
+}
+
+/*
+ * Puts the reader at offset, unless it is there already (the previous
+ * request ended where this one starts). A resumed upload first hashes the
+ * bytes the server holds: that is the only wait, and it can be stopped.
+ */
+static int seek_reader(struct step_ctx *ctx, struct upload *u, int64_t offset, struct mm_error *err)
+{
+	int rc;
+
+	if (!u->ra)
+		u->ra = ra_new(u->fd, u->size, u->hashing, u->expect[0] ? u->expect : NULL);
+	else if (ra_pos(u->ra) == offset && !ra_error(u->ra)[0])
+		return 0;
+	if (ra_start(u->ra, offset) < 0)
+		return err_set(err, MM_ERR, "cannot read '%s': %s", u->path, strerror(errno));
+	if (u->hashing && offset > 0 && ra_bytes_read(u->ra) == 0)
+		step_log(ctx, "computing the SHA-256 of the %lld bytes of '%s' the server already holds",
+			 (long long)offset, u->path);
+	if ((rc = ra_wait(u->ra, stop_asked, ctx)) > 0)
+		return err_set(err, MM_EINTR, "stopped while computing the SHA-256 of '%s'", u->path);
+	if (rc < 0)
+		return err_set(err, MM_ERR, "not uploading '%s': %s", u->path, ra_error(u->ra));
+	return 0;
+}
+
+static int64_t chunk_len(const struct upload *u, int64_t offset)
 {
 	int64_t len = offset == 0 && u->chunk < FIRST_CHUNK_MIN ? FIRST_CHUNK_MIN : u->chunk;
+
+	return len > u->size - offset ? u->size - offset : len;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* The next request carries about CHUNK_SECONDS at the speed the last one had. */
+static void grow_chunk(struct upload *u, int64_t len, int64_t us)
+{
+	int64_t next;
+
+	if (!u->chunk_base || us <= 0)
+		return;
+	next = (int64_t)((double)len * CHUNK_SECONDS * 1e6 / (double)us);
+	if (next > 16 * u->chunk) /* one quick request is not yet a fast link */
+		next = 16 * u->chunk;
+	u->chunk = next < u->chunk_base ? u->chunk_base : next > CHUNK_MAX ? CHUNK_MAX : next;
+}
+
+/* A file that changed under us must not be sent on: the digest would not say what the server got. */
+static int still_same(const struct upload *u, struct mm_error *err)
+{
 	struct stat st;
 
-	if (len > u->size - offset)
-		len = u->size - offset;
-	if (fstat(u->fd, &st) < 0 || st.st_size != u->size)
-		return err_set(err, MM_ERR, "'%s' changed size while it was being uploaded; not sending more",
-			       u->path);
-	if (mm_upload_chunk(c, u->id, u->fd, offset, len, complete, err) == 0)
+	if (fstat(u->fd, &st) < 0 || st.st_size != u->size || mtime_ns(&st) != mtime_ns(&u->st))
+		return err_set(err, MM_ERR, "'%s' changed while it was being uploaded; not sending more", u->path);
+	return 0;
+}
+
+/* One request from offset; *len is what it carried. 0, MM_ERETRY, or a failure no retry fixes. */
+static int send_chunk(struct step_ctx *ctx, struct http_client *c, struct upload *u, int64_t offset,
+		      int64_t *len, int *complete, struct mm_error *err)
+{
+	int64_t t0;
+	int rc;
+
+	*len = chunk_len(u, offset);
+	if (still_same(u, err) < 0 || (rc = seek_reader(ctx, u, offset, err)) < 0)
+		return err->code;
+	t0 = now_us();
+	if (mm_upload_stream(c, u->id, source, u, *len, complete, err) == 0) {
+		grow_chunk(u, *len, now_us() - t0);
 		return 0;
-	return chunk_refused(u, len, err) < 0 ? err->code : MM_ERETRY;
+	}
+	if (ra_error(u->ra)[0]) /* a read error or the wrong digest: retrying cannot help */
+		return err_set(err, MM_ERR, "not uploading '%s': %s", u->path, ra_error(u->ra));
+	if (u->chunk_base && *len > u->chunk_base) {
+		if (err->http_status == 413) {
+			step_warn(ctx, "a %lld-byte request was refused as too large; sending %lld-byte requests "
+				  "from now on", (long long)*len, (long long)u->chunk_base);
+			u->chunk_base = 0; /* a proxy's body limit: never grow again */
+		}
+		u->chunk = CHUNK_BASE;
+		if (err->http_status == 413)
+			return MM_ERETRY;
+	}
+	return chunk_refused(u, *len, err) < 0 ? err->code : MM_ERETRY;
 }
 
 /* Saves and shows a new server offset; 1 when it moved forward. */
@@ -424,47 +620,64 @@ static int progress(struct step_ctx *ctx, const struct upload *u, int64_t offset
 }
 
 /*
- * GET → send from the server's offset → GET ..., until the session is gone
- * (completed). Gives up after u->retries failures in a row that moved nothing;
- * a chunk the server accepted without moving its offset is such a failure,
- * or a server that never advances would be sent chunks forever.
+ * The server's offset, asked at the start and after a failure; <0 with err
+ * set when there is nothing to send from it (MM_ERETRY: ask again later).
+ */
+static int ask_offset(struct step_ctx *ctx, struct http_client *c, struct upload *u, int64_t *offset,
+		      int64_t *last, struct retry_state *rs, struct mm_error *err)
+{
+	struct mm_upload up;
+	int rc;
+
+	if ((rc = mm_get_upload(c, u->id, &up, err)) < 0)
+		return rc;
+	if (up.file_size != u->size)
+		return err_set(err, MM_ERR, "upload session %s is for %lld bytes, but '%s' has %lld",
+			       u->id, (long long)up.file_size, u->path, (long long)u->size);
+	if ((rc = progress(ctx, u, up.file_offset, last, err)) < 0)
+		return rc;
+	if (rc > 0)
+		retry_progress(rs);
+	err_clear(err);
+	if (up.file_offset >= u->size) /* stored but not moved into place (yet?) */
+		return err_set(err, MM_ERETRY,
+			       "the server holds all %lld bytes of upload session %s but has not completed "
+			       "it (on S3-backed servers a file above 5 GB cannot be moved into place: "
+			       "app.upload.upload_data.move_file.app_error)",
+			       (long long)u->size, u->id);
+	*offset = up.file_offset;
+	return 0;
+}
+
+/*
+ * Until the session is gone (completed): ask the offset, then send request
+ * after request from it while they succeed; after any failure ask again.
+ * Gives up after u->retries failures in a row that moved nothing, so a
+ * server that never advances is not sent chunks forever.
  */
 static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err)
 {
 	struct retry_state rs = RETRY_STATE_INIT;
-	struct mm_upload up;
-	int64_t last = -1, sent_at = -1;
+	int64_t last = -1, offset = -1, len;
 	int rc, complete = 0;
 
+	http_set_rate_limit(c, u->rate);
 	for (;;) {
 		if (step_should_stop(ctx))
 			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume", u->id);
-		if ((rc = mm_get_upload(c, u->id, &up, err)) == MM_ENOTFOUND)
+		rc = offset < 0 ? ask_offset(ctx, c, u, &offset, &last, &rs, err) : 0;
+		if (rc == MM_ENOTFOUND)
 			return session_gone(ctx, c, u, 0, err);
-		if (rc < 0)
-			return rc;
-		if (up.file_size != u->size)
-			return err_set(err, MM_ERR, "upload session %s is for %lld bytes, but '%s' has %lld",
-				       u->id, (long long)up.file_size, u->path, (long long)u->size);
-		if ((rc = progress(ctx, u, up.file_offset, &last, err)) < 0)
-			return rc;
-		if (rc > 0)
+		if (rc == 0 && (rc = send_chunk(ctx, c, u, offset, &len, &complete, err)) == 0) {
+			if (complete)
+				return session_gone(ctx, c, u, 1, err);
+			offset += len; /* a 204: the server stored exactly the body */
+			if ((rc = progress(ctx, u, offset, &last, err)) < 0)
+				return rc;
 			retry_progress(&rs);
-		err_clear(err);
-		if (sent_at >= 0 && up.file_offset <= sent_at) /* accepted, but nothing stored */
-			rc = err_set(err, MM_ERETRY, "the server accepted a chunk of upload session %s at byte %lld "
-				     "but its offset did not move", u->id, (long long)sent_at);
-		else if (up.file_offset >= u->size) /* stored but not moved into place (yet?) */
-			rc = err_set(err, MM_ERETRY,
-				     "the server holds all %lld bytes of upload session %s but has not completed "
-				     "it (on S3-backed servers a file above 5 GB cannot be moved into place: "
-				     "app.upload.upload_data.move_file.app_error)",
-				     (long long)u->size, u->id);
-		else if ((rc = send_chunk(ctx, c, u, up.file_offset, &complete, err)) == 0 && complete)
-			return session_gone(ctx, c, u, 1, err);
-		sent_at = rc == 0 ? up.file_offset : -1;
-		if (rc == 0)
 			continue;
+		}
+		offset = -1;
 		if (rc != MM_ERETRY)
 			return rc;
 		if ((rc = backoff(ctx, u, &rs, err, "asking the server how much it stored")) == MM_ERETRY)
@@ -475,15 +688,37 @@ static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *
 	}
 }
 
+/*
+ * The digest for the outputs: known, or computed while sending. A session
+ * that completed in an earlier run (killed before it was recorded) was not
+ * read by this one: hash the file now.
+ */
+static int final_digest(struct step_ctx *ctx, struct upload *u, struct mm_error *err)
+{
+	if (u->sha[0] || (u->ra && ra_digest(u->ra, u->sha)))
+		return 0;
+	if (hash_file(ctx, u->fd, u->path, &u->size, u->sha, err) < 0)
+		return err->code;
+	if (u->expect[0] && strcasecmp(u->expect, u->sha))
+		return err_set(err, MM_ERR, "'%s' has SHA-256 %s, but %s; the server holds the upload already",
+			       u->path, u->sha, u->expect);
+	return 0;
+}
+
 /* Parameters and the local file's size and digest; 0 or <0 with err set. */
 static int upload_init(struct step_ctx *ctx, struct upload *u, struct mm_error *err)
 {
 	u->fd = -1;
 	u->path = param_path(ctx, "file");
 	u->filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u->path);
-	u->chunk = param_int(ctx, "chunk_size", 64 * MIB);
+	u->chunk = param_int(ctx, "chunk_size", 0);
+	if (u->chunk <= 0)
+		u->chunk = u->chunk_base = CHUNK_BASE;
+	u->rate = param_int(ctx, "rate_limit", 0);
 	retry_policy_init(&u->policy, (int)param_int(ctx, "retries", 8));
-	return open_local(ctx, u, err);
+	if (open_local(u, err) < 0)
+		return err->code;
+	return choose_digest(ctx, u, err);
 }
 
 /* The name the server gives the completed file (API doc 5.6). */
@@ -500,6 +735,7 @@ static int set_name(struct upload *u, struct mm_error *err)
 
 static void upload_free(struct upload *u)
 {
+	ra_free(u->ra); /* stops the reader before its file is closed */
 	if (u->fd >= 0)
 		close(u->fd);
 	cJSON_Delete(u->before);
@@ -544,8 +780,11 @@ static int upload_run(struct step_ctx *ctx, struct mm_error *err)
 	if (!(c = step_client(ctx, err)))
 		goto out;
 	if ((ret = open_session(ctx, c, &u, err)) < 0 || (ret = set_name(&u, err)) < 0 ||
-	    (ret = transfer(ctx, c, &u, err)) < 0)
+	    (ret = transfer(ctx, c, &u, err)) < 0 || (ret = final_digest(ctx, &u, err)) < 0)
 		goto out;
+	if (u.ra)
+		step_log(ctx, "read %lld bytes of '%s' (%lld bytes long) to send and hash it",
+			 (long long)ra_bytes_read(u.ra), u.path, (long long)u.size);
 	cJSON_AddStringToObject(ctx->outputs, "upload_id", u.id);
 	cJSON_AddStringToObject(ctx->outputs, "name", u.name);
 	cJSON_AddNumberToObject(ctx->outputs, "size", (double)u.size);
@@ -619,9 +858,16 @@ static int describe_new(struct step_ctx *ctx, struct http_client *c, const struc
 			return 0;
 		}
 	}
-	buf_addf(out, "would %s an import upload session for '%s' (%lld bytes, SHA-256 %.12s…) and send it "
-		 "in %lld request(s) of up to %lld bytes", phase && !c ? "find or create" : "create", u->filename,
-		 (long long)u->size, u->sha, (long long)chunks_for(u->size, u->chunk), (long long)u->chunk);
+	buf_addf(out, "would %s an import upload session for '%s' (%lld bytes, SHA-256 %.12s…) and send it ",
+		 phase && !c ? "find or create" : "create", u->filename, (long long)u->size, u->sha);
+	if (u->chunk_base && u->size > u->chunk)
+		buf_addf(out, "in requests of %lld bytes first, then of about %d s each", (long long)u->chunk,
+			 CHUNK_SECONDS);
+	else
+		buf_addf(out, "in %lld request(s) of up to %lld bytes", (long long)chunks_for(u->size, u->chunk),
+			 (long long)u->chunk);
+	if (u->rate)
+		buf_addf(out, " at most %lld bytes/s", (long long)u->rate);
 	if (c)
 		describe_limit(c, u->size, out);
 	return 0;

@@ -5,7 +5,7 @@
 #include "steps.h"
 #include "step.h"
 
-static const char *const kind_names[] = { "string", "bool", "int", "duration", "size", "path", "list",
+static const char *const kind_names[] = { "string", "bool", "int", "duration", "size", "rate", "path", "list",
 					   "step id" };
 
 int cmd_steps(struct cli_opts *o)

@@ -372,6 +372,8 @@ static int param_scalar_ok(const struct param_spec *ps, const char *v)
 		return parse_duration(v, &n) == 0;
 	case P_SIZE:
 		return parse_size(v, &n) == 0 && n > 0;
+	case P_RATE:
+		return parse_rate(v, &n) == 0 && n > 0;
 	default:
 		return 1;
 	}
@@ -384,6 +386,7 @@ static const char *param_kind_text(enum param_kind k)
 	case P_INT: return "a whole number";
 	case P_DURATION: return "a duration like 90s, 15m, 12h or 1h30m";
 	case P_SIZE: return "a size like 64MiB or 5242880";
+	case P_RATE: return "a rate like 50MB/s, 50MiB/s or 5000000 (bytes per second)";
 	case P_STRLIST: return "a list of strings";
 	case P_STEPREF: return "the id of an earlier step";
 	default: return "a string";

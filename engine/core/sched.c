@@ -69,6 +69,10 @@ static cJSON *typed_value(const struct param_spec *ps, const char *s, struct mm_
 		if (!parse_size(s, &n) && n > 0)
 			return cJSON_CreateNumber((double)n);
 		break;
+	case P_RATE:
+		if (!parse_rate(s, &n) && n > 0)
+			return cJSON_CreateNumber((double)n);
+		break;
 	default:
 		return cJSON_CreateString(s);
 	}

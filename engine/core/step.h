@@ -36,6 +36,7 @@ enum param_kind {
 	P_INT,
 	P_DURATION, /* "90s", "12h", "1h30m" or seconds; resolved to seconds */
 	P_SIZE,     /* "64MiB", "5MB" or bytes; resolved to bytes */
+	P_RATE,     /* "50MB/s", "50MiB/s" or bytes per second; resolved to bytes/s */
 	P_PATH,     /* relative paths resolve against the plan file's directory */
 	P_STRLIST,  /* a sequence of strings */
 	P_STEPREF,  /* the id of an earlier step; resolves to its output `ref_output` */
@@ -98,6 +99,8 @@ const cJSON *param_json(const struct step_ctx *, const char *name);
 /* Outputs of the earlier step of type `type` that parameter `param` refers to
  * (archive: ${steps.dl.path} → dl's outputs), or NULL. Owned by the state. */
 const cJSON *step_linked_outputs(const struct step_ctx *, const char *param, const char *type);
+/* That step's whole state record (status, finished_at, outputs ...), or NULL. */
+const cJSON *step_linked_record(const struct step_ctx *, const char *param, const char *type);
 
 /* Records resume data now (state.json committed before return). Takes ownership of ckpt.
  * Whatever a step read from an earlier checkpoint (ckpt_str results) stays valid until

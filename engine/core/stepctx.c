@@ -223,7 +223,7 @@ static void link_ref(void *ctx, enum interp_source src, const char *arg, const c
 		ls->found = up->id;
 }
 
-const cJSON *step_linked_outputs(const struct step_ctx *ctx, const char *param, const char *type)
+const cJSON *step_linked_record(const struct step_ctx *ctx, const char *param, const char *type)
 {
 	const struct pnode *v = pnode_get(ctx->step->node, param);
 	struct link_scan ls = { ctx->run->plan, type, NULL };
@@ -231,5 +231,10 @@ const cJSON *step_linked_outputs(const struct step_ctx *ctx, const char *param, 
 
 	if (!v || v->kind != PN_SCALAR || interp_scan(v->scalar, link_ref, &ls, &err) < 0 || !ls.found)
 		return NULL;
-	return cJSON_GetObjectItem(state_step_get(ctx->run->state, ls.found), "outputs");
+	return state_step_get(ctx->run->state, ls.found);
+}
+
+const cJSON *step_linked_outputs(const struct step_ctx *ctx, const char *param, const char *type)
+{
+	return cJSON_GetObjectItem(step_linked_record(ctx, param, type), "outputs");
 }

@@ -52,6 +52,7 @@ struct http_client {
 	int in_reauth;
 
 	char last_version[64];
+	int64_t rate_limit; /* bytes/s for download and upload bodies; 0: none */
 };
 
 /* State of one request attempt, shared by the curl callbacks. */
@@ -72,10 +73,13 @@ struct xfer {
 	int64_t announced; /* body length the headers promised, -1 unknown: never fed past it */
 	int overflow, oversize;
 
-	/* upload source */
+	/* upload source: bytes of fd from up_off, or src when set */
 	int fd;
 	int64_t up_off, up_len, up_sent;
 	int read_errno, short_read;
+	http_source_fn src;
+	void *src_ctx;
+	const char *src_err;
 
 	int stopped;
 	struct curl_slist *headers;
@@ -543,9 +547,16 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud)
 		return 0;
 	if ((int64_t)want > left)
 		want = (size_t)left;
-	do
-		got = pread(x->fd, p, want, (off_t)(x->up_off + x->up_sent));
-	while (got < 0 && errno == EINTR);
+	if (x->src) {
+		if ((got = x->src(x->src_ctx, p, want, &x->src_err)) < 0) {
+			x->read_errno = EIO;
+			return CURL_READFUNC_ABORT;
+		}
+	} else {
+		do
+			got = pread(x->fd, p, want, (off_t)(x->up_off + x->up_sent));
+		while (got < 0 && errno == EINTR);
+	}
 	if (got < 0) {
 		x->read_errno = errno;
 		return CURL_READFUNC_ABORT;
@@ -796,6 +807,14 @@ void http_set_transfer_limits(struct http_client *c, long min_speed_bps, long wi
 		c->transfer_deadline_s = deadline_s;
 }
 
+/* libcurl paces the transfer itself (a sleep between socket writes or reads,
+ * averaged over the transfer): set per request, as curl_easy_reset clears it. */
+static void set_rate_limit(struct xfer *x, CURLoption opt)
+{
+	if (x->c->rate_limit > 0)
+		curl_easy_setopt(x->c->h, opt, (curl_off_t)x->c->rate_limit);
+}
+
 /* ---- outcome ------------------------------------------------------------ */
 
 static int transient_curl(CURLcode rc)
@@ -938,7 +957,7 @@ static int local_error(struct xfer *x, struct mm_error *err)
 	}
 	if (x->read_errno)
 		return err_set(err, MM_ERR, "%s: cannot read the upload source: %s", x->shown,
-			       strerror(x->read_errno));
+			       x->src_err ? x->src_err : strerror(x->read_errno));
 	if (x->short_read)
 		return err_set(err, MM_ERR, "%s: the upload source ended after %lld of %lld bytes",
 			       x->shown, (long long)x->up_sent, (long long)x->up_len);
@@ -1276,6 +1295,7 @@ int http_download_span(struct http_client *c, const char *path, int64_t offset, 
 	}
 	curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, 128L * 1024);
 	set_low_speed(&x);
+	set_rate_limit(&x, CURLOPT_MAX_RECV_SPEED_LARGE);
 	err_clear(err);
 	t0 = mono_ms();
 	rc = xfer_perform(&x);
@@ -1292,8 +1312,32 @@ out:
 	return finish_err(c, ret, err);
 }
 
+static int upload_body(struct http_client *c, const char *path, int fd, http_source_fn src, void *ctx,
+		       int64_t offset, int64_t length, struct http_response *resp, struct mm_error *err);
+
+void http_set_rate_limit(struct http_client *c, int64_t bytes_per_s)
+{
+	c->rate_limit = bytes_per_s > 0 ? bytes_per_s : 0;
+}
+
 int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t offset,
 		      int64_t length, struct http_response *resp, struct mm_error *err)
+{
+	if (fd < 0)
+		return err_set(err, MM_EINVAL, "POST %s: bad chunk (no file)", path);
+	return upload_body(c, path, fd, NULL, NULL, offset, length, resp, err);
+}
+
+int http_upload_stream(struct http_client *c, const char *path, http_source_fn src, void *ctx,
+		       int64_t length, struct http_response *resp, struct mm_error *err)
+{
+	if (!src)
+		return err_set(err, MM_EINVAL, "POST %s: bad chunk (no source)", path);
+	return upload_body(c, path, -1, src, ctx, 0, length, resp, err);
+}
+
+static int upload_body(struct http_client *c, const char *path, int fd, http_source_fn src, void *ctx,
+		       int64_t offset, int64_t length, struct http_response *resp, struct mm_error *err)
 {
 	struct xfer x;
 	int64_t t0;
@@ -1302,12 +1346,14 @@ int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t o
 
 	if ((ret = valid_request("POST", path, err)) < 0)
 		return ret;
-	if (fd < 0 || offset < 0 || length <= 0)
+	if (offset < 0 || length <= 0)
 		return err_set(err, MM_EINVAL, "POST %s: bad chunk (offset %lld, length %lld)", path,
 			       (long long)offset, (long long)length);
 	xfer_init(&x, c, "POST", path, resp);
 	resp->body.max = c->max_body;
 	x.fd = fd;
+	x.src = src;
+	x.src_ctx = ctx;
 	x.up_off = offset;
 	x.up_len = length;
 	if ((ret = xfer_setup(&x, path, 1, err)) < 0)
@@ -1323,6 +1369,7 @@ int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t o
 	add_header(&x, "Content-Type: application/octet-stream");
 	add_header(&x, "Accept: application/json");
 	set_low_speed(&x);
+	set_rate_limit(&x, CURLOPT_MAX_SEND_SPEED_LARGE);
 	err_clear(err);
 	t0 = mono_ms();
 	rc = xfer_perform(&x);

@@ -13,6 +13,8 @@
  *
  *   http_download_range(c, "/api/v4/exports/x.zip", have, 1, write_cb, ctx, &res, &err);
  *   http_upload_chunk(c, "/api/v4/uploads/<id>", fd, offset, length, &r, &err);
+ *   http_upload_stream(c, "/api/v4/uploads/<id>", source, ctx, length, &r, &err);
+ *   http_set_rate_limit(c, 50000000);            bytes/s for every later transfer body
  *
  *   http_client_free(c);
  *   http_global_cleanup();
@@ -141,6 +143,10 @@ enum {
 	HTTP_LARGE_BODY = 1 << 2,
 };
 
+/* Fills up to len bytes of an upload body: the count (0 only at the end),
+ * or -1 to abort with *why (static or owned by ctx) as the reason. */
+typedef long (*http_source_fn)(void *ctx, char *buf, size_t len, const char **why);
+
 /* Receives the body of a 200/206 download; returns 0, or <0 with err set to abort. */
 typedef int (*http_write_fn)(void *ctx, const void *data, size_t len, struct mm_error *err);
 
@@ -217,6 +223,22 @@ int http_download_span(struct http_client *c, const char *path_or_url, int64_t o
  */
 int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t offset,
 		      int64_t length, struct http_response *resp, struct mm_error *err);
+
+/*
+ * The same, with the body taken from src in order (exactly length bytes; a
+ * source that ends early aborts the request). The source may block: it is
+ * how a read-ahead thread keeps the socket busy.
+ */
+int http_upload_stream(struct http_client *c, const char *path, http_source_fn src, void *ctx,
+		       int64_t length, struct http_response *resp, struct mm_error *err);
+
+/*
+ * Caps download and upload bodies at bytes_per_s (0: no cap) from the next
+ * transfer on, like rclone's --bwlimit; JSON calls are never slowed. The
+ * steps that transfer set it before they start, so a cap never outlives
+ * the step that asked for it.
+ */
+void http_set_rate_limit(struct http_client *c, int64_t bytes_per_s);
 
 void http_response_clear(struct http_response *resp);
 

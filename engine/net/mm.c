@@ -830,6 +830,25 @@ int mm_upload_chunk(struct http_client *c, const char *id, int fd, int64_t offse
 	return ret;
 }
 
+int mm_upload_stream(struct http_client *c, const char *id, http_source_fn src, void *ctx, int64_t length,
+		     int *complete, struct mm_error *err)
+{
+	struct http_response r = HTTP_RESPONSE_INIT;
+	struct buf path = BUF_INIT;
+	int ret = check_id(id, "upload", err);
+
+	*complete = 0;
+	if (ret < 0)
+		return ret;
+	buf_addf(&path, API "/uploads/%s", id);
+	ret = http_upload_stream(c, path.data, src, ctx, length, &r, err);
+	if (ret == 0)
+		*complete = r.status == 200;
+	http_response_clear(&r);
+	buf_release(&path);
+	return ret;
+}
+
 int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n,
 		       struct mm_error *err)
 {

@@ -165,6 +165,9 @@ int mm_get_upload(struct http_client *c, const char *id, struct mm_upload *up, s
  * server answered 200 (the upload is done). GET the session after any error. */
 int mm_upload_chunk(struct http_client *c, const char *id, int fd, int64_t offset, int64_t length,
 		    int *complete, struct mm_error *err);
+/* The same with the body from src (see http_upload_stream). */
+int mm_upload_stream(struct http_client *c, const char *id, http_source_fn src, void *ctx, int64_t length,
+		     int *complete, struct mm_error *err);
 /* Incomplete sessions of the caller, oldest first; caller frees *ups. In local
  * mode: those of MM_UPLOAD_NO_USER (GET /users/nouser/uploads). */
 int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n,

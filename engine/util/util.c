@@ -150,6 +150,21 @@ int parse_size(const char *s, int64_t *bytes)
 	return parse_units(s, bytes, names, mult, 0);
 }
 
+int parse_rate(const char *s, int64_t *bytes_per_s)
+{
+	char size[64];
+	size_t n = s ? strlen(s) : 0;
+
+	/* "50MB/s" is a size per second; a bare size means per second too. */
+	if (n >= 2 && !strcmp(s + n - 2, "/s"))
+		n -= 2;
+	if (n == 0 || n >= sizeof(size))
+		return -1;
+	memcpy(size, s, n);
+	size[n] = '\0';
+	return parse_size(size, bytes_per_s);
+}
+
 size_t levenshtein(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;

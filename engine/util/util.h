@@ -27,6 +27,8 @@ int parse_i64(const char *s, int64_t *out);
 int parse_duration(const char *s, int64_t *seconds);
 /* "64MiB", "5MB", "1048576" → bytes. */
 int parse_size(const char *s, int64_t *bytes);
+/* A size per second: "50MB/s", "50MiB/s", "50MB" or bytes; 0 or -1. */
+int parse_rate(const char *s, int64_t *bytes_per_s);
 
 /* Edit distance, for did-you-mean suggestions. */
 size_t levenshtein(const char *a, const char *b);
