@@ -114,7 +114,7 @@ static int exec_run(struct step_ctx *ctx, struct mm_error *err)
 		err_set(err, MM_ERR, "cannot start command: %s", strerror(errno));
 		goto out;
 	}
-	status = collect(ctx, pid, fds[0], param_int(ctx, "timeout", 3600), &out, err);
+	status = collect(ctx, pid, fds[0], param_int(ctx, "timeout"), &out, err);
 	if (status < 0) {
 		ret = status;
 		goto out;

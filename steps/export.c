@@ -24,23 +24,27 @@ static const struct param_spec export_params[] = {
 	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)", .tuning = 1 },
 	{ "stall_timeout", P_DURATION, 0, "2h", "give up when the job shows no change this long; 0: never", .tuning = 1 },
 	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks", .tuning = 1 },
+	{ .name = "max_attempts", .kind = P_INT, .def = "3",
+	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)", .tuning = 1 },
 	{ NULL },
 };
 
 static const char *const export_outputs[] = { "job_id", "file", NULL };
+/* A new job is a new archive: consumers re-run when the job changes. */
+static const char *const export_identity[] = { "job_id", "file", NULL };
 
 static cJSON *export_data(const struct step_ctx *ctx)
 {
 	cJSON *d = cJSON_CreateObject();
 
 	/* The server only honours the exact string "true" (API doc 1.1). */
-	cJSON_AddStringToObject(d, "include_attachments", param_bool(ctx, "attachments", 1) ? "true" : "false");
+	cJSON_AddStringToObject(d, "include_attachments", param_bool(ctx, "attachments") ? "true" : "false");
 	cJSON_AddStringToObject(d, "include_archived_channels",
-				param_bool(ctx, "archived_channels", 1) ? "true" : "false");
+				param_bool(ctx, "archived_channels") ? "true" : "false");
 	cJSON_AddStringToObject(d, "include_profile_pictures",
-				param_bool(ctx, "profile_pictures", 0) ? "true" : "false");
+				param_bool(ctx, "profile_pictures") ? "true" : "false");
 	cJSON_AddStringToObject(d, "include_roles_and_schemes",
-				param_bool(ctx, "roles_and_schemes", 1) ? "true" : "false");
+				param_bool(ctx, "roles_and_schemes") ? "true" : "false");
 	return d;
 }
 
@@ -138,9 +142,9 @@ static int export_run(struct step_ctx *ctx, struct mm_error *err)
 	data = export_data(ctx);
 	if ((ret = job_start(ctx, c, "export_process", data, NULL, NULL, 0, &job, err)) < 0)
 		goto out;
-	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
-	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 2 * 3600);
-	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
+	wo.timeout_s = param_int(ctx, "timeout");
+	wo.stall_timeout_s = param_int(ctx, "stall_timeout");
+	wo.poll_max_ms = param_int(ctx, "poll_interval") * 1000;
 	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0)
 		goto out;
 	if ((ret = find_export_file(ctx, c, job.id, &file, err)) < 0)
@@ -167,6 +171,7 @@ const struct step_type step_export = {
 	.server = SERVER_REQUIRED,
 	.params = export_params,
 	.outputs = export_outputs,
+	.identity = export_identity,
 	.describe = export_describe,
 	.run = export_run,
 };

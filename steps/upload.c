@@ -55,6 +55,8 @@ static const struct param_spec upload_params[] = {
 };
 
 static const char *const upload_outputs[] = { "upload_id", "name", "size", "sha256", NULL };
+/* What the server holds: the same bytes under the same name are the same upload. */
+static const char *const upload_identity[] = { "name", "size", "sha256", NULL };
 
 struct upload {
 	char *path;
@@ -477,8 +479,8 @@ static int upload_init(struct step_ctx *ctx, struct upload *u, struct mm_error *
 	u->fd = -1;
 	u->path = param_path(ctx, "file");
 	u->filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u->path);
-	u->chunk = param_int(ctx, "chunk_size", 64 * MIB);
-	retry_policy_init(&u->policy, (int)param_int(ctx, "retries", 8));
+	u->chunk = param_int(ctx, "chunk_size");
+	retry_policy_init(&u->policy, (int)param_int(ctx, "retries"));
 	return open_local(ctx, u, err);
 }
 
@@ -682,6 +684,7 @@ const struct step_type step_upload = {
 	.server = SERVER_REQUIRED,
 	.params = upload_params,
 	.outputs = upload_outputs,
+	.identity = upload_identity,
 	.check = upload_check,
 	.describe = upload_describe,
 	.run = upload_run,

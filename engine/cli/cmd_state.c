@@ -105,7 +105,7 @@ static void status_text_step(const struct plan_step *st, const cJSON *rec, const
 	buf_release(&line);
 }
 
-int cmd_status(struct cli_opts *o)
+static int status_one(struct cli_opts *o)
 {
 	struct plan *p = NULL;
 	struct state *st = NULL;
@@ -159,6 +159,11 @@ int cmd_status(struct cli_opts *o)
 	state_free(st);
 	plan_free(p);
 	return 0;
+}
+
+int cmd_status(struct cli_opts *o)
+{
+	return cli_each_plan(o, status_one, 1);
 }
 
 static int reset_steps(const struct cli_opts *o, struct plan *p, struct state *st, int *mark)

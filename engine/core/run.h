@@ -31,13 +31,34 @@ struct run {
 	int quiet;
 	int verbose;
 	const volatile sig_atomic_t *stop; /* signal number once one arrived */
+	const volatile sig_atomic_t *stop_count; /* signals received so far, or NULL */
+	int winding_down;                 /* after a failure or a stop: only `always` steps run */
+	sig_atomic_t stops_seen;          /* stop_count when winding down began */
+	int no_preflight;                 /* tests and plan's own pass */
 	struct server_conn **conns;       /* one per plan server, created lazily */
 	cJSON *provenance;                /* git provenance of the plan, recorded per step */
 	int *would_run;                   /* dry run: steps that will (re)run, so their outputs are unknown */
 	FILE *out;
+	/* What the failed step asks the user to do (step_set_remedy); REMEDY_APPLY by default. */
+	int remedy;
+	char remedy_step[128];
 };
 
 int sched_apply(struct run *, struct mm_error *);
+/* 1 when the run should stop at the next safe point (steps, transfers, waits). While
+ * `always` steps wind a failed or stopped run down, only a further signal counts. */
+int run_should_stop(const struct run *);
+/*
+ * Preflight (preflight.c): before the first mutating request of apply, and in plan.
+ * Resolves every ${env:}/${file:} a pending step needs, logs into every server a
+ * pending step uses (GETs only besides the login), checks the state directory
+ * (writable, free space against known sizes) and a target's MaxFileSize against
+ * the archive to upload, taking earlier config steps into account. Every problem
+ * is reported at once: one run_event per problem, a summary in err.
+ */
+int sched_preflight(struct run *, struct mm_error *);
+/* Marks in pending[nsteps] the steps apply would run now; returns how many. No output, no requests. */
+int sched_pending(struct run *, int *pending);
 int sched_plan(struct run *, int *changes, struct mm_error *);
 void run_release(struct run *);
 
