@@ -67,7 +67,21 @@ static char *step_drift(const struct git_provenance *cur, const cJSON *rev, cons
 	return changed;
 }
 
-static void status_text_step(const struct plan_step *st, const cJSON *rec, const char *drift)
+/* Attempts that failed, newest last: the history a retried job or step leaves. */
+static void status_text_attempts(const cJSON *rec)
+{
+	const cJSON *log = cJSON_GetObjectItem(rec, "attempts_log"), *e;
+	double n = cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "attempts"));
+
+	if (!cJSON_GetArraySize(log))
+		return;
+	printf("    attempts: %.0f\n", n > 0 ? n : 1);
+	cJSON_ArrayForEach(e, log)
+		printf("      attempt %.0f (%s): %s\n", cJSON_GetNumberValue(cJSON_GetObjectItem(e, "attempt")),
+		       jstr(e, "at") ? jstr(e, "at") : "?", jstr(e, "error") ? jstr(e, "error") : "");
+}
+
+static void status_text_step(const struct plan_step *st, const cJSON *rec, const char *drift, const char *stale)
 {
 	const cJSON *outs = cJSON_GetObjectItem(rec, "outputs"), *c;
 	const char *status = rec ? jstr(rec, "status") : NULL;
@@ -88,6 +102,10 @@ static void status_text_step(const struct plan_step *st, const cJSON *rec, const
 	}
 	if (drift)
 		printf("    drift: the definition changed since that revision: %s\n", drift);
+	if (stale)
+		printf("    stale: %s; apply runs it again\n", stale);
+	if (rec)
+		status_text_attempts(rec);
 	cJSON_ArrayForEach(c, outs) {
 		char *v = cJSON_IsString(c) ? NULL : cJSON_PrintUnformatted(c);
 
@@ -137,6 +155,7 @@ static int status_one(struct cli_opts *o)
 		const struct plan_step *s = &p->steps[i];
 		const cJSON *rec = state_step_get(st, s->id);
 		char *drift = rec ? step_drift(&prov, cJSON_GetObjectItem(rec, "revision"), s) : NULL;
+		char *stale = rec ? sched_stale_inputs(p, st, s->id) : NULL;
 		cJSON *item = rec ? cJSON_Duplicate(rec, 1) : cJSON_CreateObject();
 
 		cJSON_AddStringToObject(item, "id", s->id);
@@ -144,10 +163,13 @@ static int status_one(struct cli_opts *o)
 			cJSON_AddStringToObject(item, "status", "pending");
 		if (drift)
 			cJSON_AddStringToObject(item, "drift", drift);
+		if (stale)
+			cJSON_AddStringToObject(item, "stale", stale);
 		cJSON_AddItemToArray(steps, item);
 		if (!o->json)
-			status_text_step(s, rec, drift);
+			status_text_step(s, rec, drift, stale);
 		free(drift);
+		free(stale);
 	}
 	if (o->json) {
 		char *s = cJSON_Print(out);

@@ -74,6 +74,10 @@ void run_event(const struct run *, const char *step, const char *event, cJSON *f
 struct http_client *run_client(struct run *, const char *server, const char *step_id, struct mm_error *);
 void run_close_conns(struct run *);
 
+/* status: why done step id would re-run because an input it used changed since
+ * ("input steps.download.path changed: sha256 ab12… → cd34…"), or NULL. Caller frees. */
+char *sched_stale_inputs(const struct plan *, const struct state *, const char *id);
+
 /* Steps whose parameters reference step id, directly or through other steps (for reset). */
 int sched_dependents(const struct plan *, const char *id, int *mark);
 

@@ -191,9 +191,10 @@ static cJSON *fingerprint_input(const struct run *r, const struct plan_step *st)
 }
 
 /*
- * recorded: a done step's record, whose secret parameters are taken as the
- * digests it recorded instead of being resolved: an unchanged done step needs
- * no secret (a link that expired, a variable no longer set). *unread counts them.
+ * recorded: a done step's record. Its secret parameters fall back to the
+ * digests it recorded when they cannot be resolved (a link that expired, a
+ * variable no longer set), and are not read at all when the fingerprint leaves
+ * them out: an unchanged done step needs no secret. *unread counts them.
  */
 static int resolve_step(struct run *r, struct plan_step *st, const cJSON *recorded, char fp[65], char **unknown,
 			int *unread, struct mm_error *err)
@@ -213,9 +214,18 @@ static int resolve_step(struct run *r, struct plan_step *st, const cJSON *record
 		if (!v && !ps->def)
 			continue;
 		if (cJSON_IsString(tag) && !strncmp(tag->valuestring, SECRET_TAG, strlen(SECRET_TAG))) {
-			cJSON_AddItemToObject(params, ps->name, cJSON_Duplicate(tag, 1));
-			if (unread)
+			struct mm_error serr = MM_ERROR_INIT;
+
+			/* Left out of the fingerprint (sha256 names the bytes): not even read. Otherwise
+			 * read when possible, so that a new link is a change, and the recorded digest
+			 * stands in when it cannot be read. */
+			val = ps->identified_by && pnode_get(st->node, ps->identified_by)
+				      ? NULL : resolve_value(ps, v ? v : &dflt, &env, &serr);
+			if (!val) {
+				val = cJSON_Duplicate(tag, 1);
 				(*unread)++;
+			}
+			cJSON_AddItemToObject(params, ps->name, val);
 			continue;
 		}
 		val = resolve_value(ps, v ? v : &dflt, &env, err);
@@ -301,6 +311,26 @@ static void describe_identity_change(const cJSON *a, const cJSON *b, struct buf 
 	}
 }
 
+/* One input's change, "input steps.X.K changed: …", into why. */
+static void explain_input(const char *name, const cJSON *o, const cJSON *c, struct buf *why)
+{
+	const cJSON *f;
+
+	buf_addf(why, "input %s changed: ", name);
+	if (cJSON_IsObject(c) && cJSON_IsObject(o))
+		cJSON_ArrayForEach(f, c) {
+			const cJSON *of = cJSON_GetObjectItemCaseSensitive(o, f->string);
+
+			if (of && cJSON_Compare(of, f, 1))
+				continue;
+			if (strcmp(f->string, "sha256"))
+				buf_addf(why, "%s ", f->string);
+			describe_identity_change(of, f, why);
+			return;
+		}
+	describe_identity_change(o, c, why);
+}
+
 /* Why a done step's fingerprint changed: an input's identity, else the definition. */
 static void explain_change(const struct plan_step *st, const cJSON *rec, struct buf *why)
 {
@@ -310,27 +340,13 @@ static void explain_change(const struct plan_step *st, const cJSON *rec, struct 
 
 	cJSON_ArrayForEach(c, st->inputs) {
 		const cJSON *o = cJSON_GetObjectItemCaseSensitive(old, c->string);
-		const cJSON *f;
 
 		if (o && cJSON_Compare(o, c, 1))
 			continue;
-		if (!o) {
+		if (!o)
 			buf_addf(why, "input %s is new", c->string);
-			return;
-		}
-		buf_addf(why, "input %s changed: ", c->string);
-		if (cJSON_IsObject(c) && cJSON_IsObject(o))
-			cJSON_ArrayForEach(f, c) {
-				const cJSON *of = cJSON_GetObjectItemCaseSensitive(o, f->string);
-
-				if (of && cJSON_Compare(of, f, 1))
-					continue;
-				if (strcmp(f->string, "sha256"))
-					buf_addf(why, "%s ", f->string);
-				describe_identity_change(of, f, why);
-				return;
-			}
-		describe_identity_change(o, c, why);
+		else
+			explain_input(c->string, o, c, why);
 		return;
 	}
 	def = persistable_params(st);
@@ -341,6 +357,43 @@ static void explain_change(const struct plan_step *st, const cJSON *rec, struct 
 		buf_adds(why, "definition or inputs changed");
 	free(keys);
 	cJSON_Delete(def);
+}
+
+char *sched_stale_inputs(const struct plan *p, const struct state *st, const char *id)
+{
+	const cJSON *rec = state_step_get(st, id), *in;
+	struct buf why = BUF_INIT;
+
+	if (!state_step_is_done(st, id))
+		return NULL;
+	cJSON_ArrayForEach(in, cJSON_GetObjectItem(rec, "inputs")) {
+		char up[256], *dot;
+		const struct plan_step *u;
+		cJSON *now;
+
+		/* "steps.ID.KEY" */
+		snprintf(up, sizeof(up), "%s", in->string + (strncmp(in->string, "steps.", 6) ? 0 : 6));
+		if (!(dot = strrchr(up, '.')))
+			continue;
+		*dot = '\0';
+		if (!(u = plan_step_find(p, up)))
+			continue;
+		if (!state_step_is_done(st, up)) {
+			buf_addf(&why, "input %s: step '%s' is not done now", in->string, up);
+			break;
+		}
+		now = output_identity(u, state_step_outputs(st, up), dot + 1);
+		if (!cJSON_Compare(now, in, 1))
+			explain_input(in->string, in, now, &why);
+		cJSON_Delete(now);
+		if (why.len)
+			break;
+	}
+	if (!why.len) {
+		buf_release(&why);
+		return NULL;
+	}
+	return buf_detach(&why);
 }
 
 static enum decision decide(const struct plan_step *st, const cJSON *rec, const char *fp, struct buf *why)
