@@ -562,9 +562,15 @@ static int judge(struct dl *d, struct feed *f, struct http_dl_result *res, int r
 		return DONE;
 	if (rc == 0 || rc == MM_ERETRY || (res->status == 206 && res->range_start != off))
 		return RETRY;
-	if (rc == MM_ENOTFOUND)
+	if (rc == MM_ENOTFOUND) {
+		/* Only a new export brings the file back: name the step to start over. */
+		const char *up = d->name ? step_linked_step(d->ctx, "export", "export") : NULL;
+
+		if (up)
+			step_set_remedy(d->ctx, REMEDY_RESET, up);
 		return err_set(err, MM_ERR, "%s%s", e->msg,
 			       d->is_zip ? " (no such export: deleted by retention or a cleanup step?)" : "");
+	}
 	*err = *e;
 	return rc < 0 ? rc : MM_ERR;
 }
