@@ -293,17 +293,22 @@ static int check_limits(struct step_ctx *ctx, const struct job_wait_opts *o, con
 	double started = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "wait_started_at"));
 	double changed = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "last_change_at"));
 
-	if (o->timeout_s && started > 0 && now - (int64_t)started > o->timeout_s * 1000)
+	/* Both limits count from checkpointed times: applying again unchanged fails at once. */
+	if (o->timeout_s && started > 0 && now - (int64_t)started > o->timeout_s * 1000) {
+		step_set_remedy(ctx, REMEDY_FIX, NULL);
 		return err_set(err, MM_ERR,
 			       "%s job %s still '%s' after the step's timeout of %llds; the job was left "
 			       "on the server (raise 'timeout' and apply again to keep waiting)",
 			       job->type, job->id, job->status, (long long)o->timeout_s);
-	if (o->stall_timeout_s && changed > 0 && now - (int64_t)changed > o->stall_timeout_s * 1000)
+	}
+	if (o->stall_timeout_s && changed > 0 && now - (int64_t)changed > o->stall_timeout_s * 1000) {
+		step_set_remedy(ctx, REMEDY_FIX, NULL);
 		return err_set(err, MM_ERR,
 			       "%s job %s shows no change for %llds (status '%s'); a job left in_progress by "
 			       "a server restart never finishes, and a pending one means jobs are not "
 			       "running (JobSettings.RunJobs)",
 			       job->type, job->id, (long long)o->stall_timeout_s, job->status);
+	}
 	return 0;
 }
 
@@ -385,6 +390,22 @@ int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_
 	return ret;
 }
 
+int job_describe_retry(const struct step_ctx *ctx, const char *type, struct buf *out)
+{
+	int failed = failed_count(ctx), max = max_attempts(ctx);
+	char last[1200];
+
+	if (!failed)
+		return 0;
+	last_failure(ctx, type, last, sizeof(last));
+	if (failed >= max)
+		buf_addf(out, "would fail: %s, and max_attempts (%d) is used up; reset the step to start again", last,
+			 max);
+	else
+		buf_addf(out, "would start a new %s (attempt %d of %d) after %s", job_noun(type), failed + 1, max, last);
+	return 1;
+}
+
 int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct mm_error *err)
 {
 	const char *id = ckpt_str(ctx, "job_id");
@@ -392,7 +413,8 @@ int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct
 	struct http_client *c;
 
 	if (!id) {
-		buf_addf(out, "would create an %s job", type);
+		if (!job_describe_retry(ctx, type, out))
+			buf_addf(out, "would create an %s job", type);
 		return 0;
 	}
 	if (!step_server_readonly_ok(ctx)) {

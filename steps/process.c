@@ -164,6 +164,8 @@ static int process_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 	struct http_client *c;
 	int ret = MM_ERR, found;
 
+	if (!id && job_describe_retry(ctx, "import_process", out))
+		return 0;
 	if (!step_server_readonly_ok(ctx)) {
 		if (id)
 			buf_addf(out, "would keep waiting for import job %s", id);

@@ -578,8 +578,10 @@ static void apply_one(struct run *r, struct plan_step *st, struct apply_pass *ap
 	if (rc < 0) {
 		if (ap->rc) /* winding down: an always step whose inputs never came to be has nothing to undo */
 			run_event(r, st->id, "step-skip", NULL, "skip (always, but cannot run now: %s)", err.msg);
-		else
+		else {
+			r->remedy = REMEDY_FIX; /* a value that cannot be resolved stays so until fixed */
 			apply_failed(r, ap, rc == MM_EINVAL || rc == MM_ENOTFOUND ? MM_ERR : rc, &err);
+		}
 		return;
 	}
 	d = decide(st, state_step_get(r->state, st->id), fp, &why);
