@@ -121,6 +121,16 @@ static void walk_refs(struct ref_walk *w, const struct pnode *n)
 		walk_refs(w, n->items[i]);
 }
 
+static int used_by_pending(const struct preflight *pf, const char *server)
+{
+	const struct plan *p = pf->r->plan;
+
+	for (size_t i = 0; i < p->nsteps; i++)
+		if (pf->pending[i] && p->steps[i].server && !strcmp(p->steps[i].server, server))
+			return 1;
+	return 0;
+}
+
 static void check_refs(struct preflight *pf)
 {
 	const struct plan *p = pf->r->plan;
@@ -134,6 +144,8 @@ static void check_refs(struct preflight *pf)
 	for (size_t i = 0; i < p->nservers; i++) {
 		struct ref_walk w = { pf, NULL, 0 };
 
+		if (!used_by_pending(pf, p->servers[i].name))
+			continue;
 		walk_refs(&w, p->servers[i].node);
 		if (w.bad)
 			pf->server_ok[i] = -1; /* its login cannot work; said why already */
@@ -141,16 +153,6 @@ static void check_refs(struct preflight *pf)
 }
 
 /* ---- servers ---- */
-
-static int used_by_pending(const struct preflight *pf, const char *server)
-{
-	const struct plan *p = pf->r->plan;
-
-	for (size_t i = 0; i < p->nsteps; i++)
-		if (pf->pending[i] && p->steps[i].server && !strcmp(p->steps[i].server, server))
-			return 1;
-	return 0;
-}
 
 static void check_servers(struct preflight *pf)
 {

@@ -240,6 +240,24 @@ class AlwaysTest(FakeCase):
         self.assertEqual(st["restore"]["status"], "done")
         self.assertEqual(st["raise"]["status"], "reverted")
 
+    def test_kill9_is_caught_up_by_the_next_apply(self):
+        marker = os.path.join(self.wd.path, "started")
+        steps = """  - {id: raise, type: config, server: mm, set: ["FileSettings.MaxFileSize=200MiB"]}
+  - {id: slow, type: exec, command: "touch %s; sleep %d"}
+  - {id: restore, type: config, server: mm, restore: raise, always: true}
+"""
+        original = self.cfg("FileSettings", "MaxFileSize")
+        p = self.plan(steps % (marker, 5))  # short: the orphaned sleep holds the output pipe
+        proc = start(["apply", p], env=self.env)
+        wait_for(lambda: os.path.exists(marker), what="the slow step")
+        harness.kill9(proc)
+        self.assertEqual(self.cfg("FileSettings", "MaxFileSize"), 200 * 1024 * 1024)
+        p = self.plan(steps % (marker, 0))
+        r = run(["apply", p], env=self.env, check_exit=0)
+        self.assertRegex(r.stdout, r"raise +skip")
+        self.assertRegex(r.stdout, r"restore +run config")
+        self.assertEqual(self.cfg("FileSettings", "MaxFileSize"), original)
+
     def test_always_must_be_a_bool(self):
         p = self.plan("  - {id: a, type: exec, command: 'true', always: maybe}\n")
         r = run(["validate", p], check_exit=2)
