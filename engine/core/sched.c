@@ -257,8 +257,10 @@ int sched_resolve(struct run *r, struct plan_step *st, char fp[65], char **unkno
 
 /*
  * Resolution for a decision: a done step is first fingerprinted with its
- * recorded secret digests; when that matches it is skipped without reading
- * a secret. Otherwise (or not done) everything is resolved.
+ * recorded secret digests standing in for secrets it cannot or need not
+ * read; when that matches it is skipped (*unread says how many stood in).
+ * Otherwise, or when it is not done, everything is resolved and a secret
+ * that cannot be is an error: the step has to run, and needs it.
  */
 static int resolve_for_decision(struct run *r, struct plan_step *st, char fp[65], char **unknown, int *unread,
 				struct mm_error *err)
