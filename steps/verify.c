@@ -234,6 +234,7 @@ static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 	if ((ret = check_linked(ctx, rep, err)) < 0)
 		goto out;
 	if (rep->error_count && param_bool(ctx, "fail_on_errors")) {
+		step_set_remedy(ctx, REMEDY_FIX, NULL); /* the same archive fails the same way */
 		ret = err_set(err, MM_ERR, "archive '%s' has %lu error(s)%s", path, rep->error_count,
 			      rep->error_count > rep->nerrors ? " (the first are listed above)" : " (listed above)");
 		goto out;

@@ -264,6 +264,27 @@ class AlwaysTest(FakeCase):
         self.assertIn("'always' must be true or false", r.stderr)
 
 
+class NextActionTest(FakeCase):
+    def test_export_deleted_by_cleanup_names_the_export_to_reset(self):
+        p = self.plan("""  - {id: export, type: export, server: mm, poll_interval: 1s}
+  - {id: download, type: download, server: mm, export: "${steps.export.file}"}
+  - {id: cleanup, type: cleanup, server: mm, export: "${steps.export.file}", always: true}
+""")
+        self.srv.faults(errors={"path": "^/api/v4/exports/.*zip$", "method": "GET", "status": 403, "count": -1})
+        r = run(["apply", p], env=self.env, check_exit=1)
+        self.assertRegex(r.stdout, r"cleanup +run cleanup .* after a failure")
+        self.assertEqual(self.srv.files()["exports"], [])
+        self.srv.clear_faults()
+        r = run(["apply", p], env=self.env, check_exit=1)
+        self.assertIn("no such export", r.stderr)
+        self.assertIn("step 'export' must start over: mmigrate reset %s export, then mmigrate apply %s" % (p, p),
+                      r.stderr)
+        self.assertNotIn("resume with", r.stderr)
+        run(["reset", p, "export"], check_exit=0)
+        run(["apply", p], env=self.env, check_exit=0)
+        self.assertEqual(len(self.jobs("export_process")), 2)
+
+
 class PreflightTest(FakeCase):
     fake = {"seed": "none", "max_file_size": 2000}
 
