@@ -2,8 +2,10 @@
  * run: one invocation of apply or plan over a loaded plan and its state.
  *
  *   struct run r = { .plan = p, .state = st, .stop = &flag, ... };
- *   sched_apply(&r, err)          → 0, MM_ERR (a step failed), MM_EINTR (stopped safely)
- *   sched_plan(&r, &changes, err) → 0, or MM_ERR when a step could not be evaluated
+ *   sched_apply(&r, err)          → 0, MM_ERR (preflight or a step failed), MM_EINTR (stopped
+ *                                   safely); after either, `always` steps still ran
+ *   sched_plan(&r, &changes, err) → 0, or MM_ERR when a step could not be evaluated or the
+ *                                   preflight found problems
  *   run_release(&r)               closes server connections, wipes tokens
  *
  * The run owns the per-server connections (session.c): a server is logged
@@ -34,7 +36,6 @@ struct run {
 	const volatile sig_atomic_t *stop_count; /* signals received so far, or NULL */
 	int winding_down;                 /* after a failure or a stop: only `always` steps run */
 	sig_atomic_t stops_seen;          /* stop_count when winding down began */
-	int no_preflight;                 /* tests and plan's own pass */
 	struct server_conn **conns;       /* one per plan server, created lazily */
 	cJSON *provenance;                /* git provenance of the plan, recorded per step */
 	int *would_run;                   /* dry run: steps that will (re)run, so their outputs are unknown */

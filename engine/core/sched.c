@@ -2,10 +2,15 @@
  * The scheduler: for every step in plan order, resolve its parameters,
  * fingerprint them, and decide skip / resume / run against the checkpoint.
  *
- * A step's fingerprint covers its type, its server's address and its
- * resolved parameters, which include the outputs of the steps it uses; so a
- * changed step re-runs, and a step downstream re-runs exactly when what it
- * consumes changed. Credentials are never part of it.
+ * A step's fingerprint covers its type, its server's address, its resolved
+ * parameters and the identity of every upstream output it uses (a file's
+ * size and sha256, a job's id: step_type.identity), as recorded when that
+ * upstream ran; so a changed step re-runs, and a step downstream re-runs
+ * exactly when what it consumes changed, bytes included. Credentials are
+ * never part of it.
+ *
+ * apply: preflight first (preflight.c); after a failure or a stop signal only
+ * `always` steps run, and only a further signal stops them.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -620,7 +625,7 @@ int sched_apply(struct run *r, struct mm_error *err)
 {
 	struct apply_pass ap = { 0, MM_ERROR_INIT, 0 };
 
-	if (!r->no_preflight && sched_preflight(r, err) < 0)
+	if (sched_preflight(r, err) < 0)
 		return MM_ERR;
 	for (size_t i = 0; i < r->plan->nsteps; i++) {
 		struct plan_step *st = &r->plan->steps[i];
@@ -734,7 +739,7 @@ int sched_plan(struct run *r, int *changes, struct mm_error *err)
 			failed++;
 	r->would_run = NULL;
 	free(would_run);
-	if (!r->no_preflight && sched_preflight(r, &perr) < 0) {
+	if (sched_preflight(r, &perr) < 0) {
 		*err = perr;
 		return MM_ERR;
 	}
