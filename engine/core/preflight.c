@@ -318,25 +318,49 @@ static int effective_max(struct preflight *pf, const struct plan_step *u, struct
 	return found;
 }
 
-static void check_upload(struct preflight *pf, struct plan_step *u)
+/*
+ * The size of the file upload step u will send, when known: the file itself
+ * once its path resolves, else the size a pending download announced (its
+ * checkpoint's total). *path: what to call it; caller frees.
+ */
+static int64_t upload_size(struct preflight *pf, struct plan_step *u, char **path)
 {
 	struct step_ctx ctx = { .run = pf->r, .step = u };
+	const char *dl = step_linked_step(&ctx, "file", "download");
+	const cJSON *ck = dl ? state_step_checkpoint(pf->r->state, dl) : NULL;
+	double total = cJSON_GetNumberValue(cJSON_GetObjectItem(ck, "total"));
+	struct stat sb;
+
+	*path = u->resolved ? param_path(&ctx, "file") : NULL;
+	if (*path)
+		return stat(*path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+	if (!dl || !pf->pending[plan_step_find(pf->r->plan, dl)->index] || !(total > 0))
+		return -1;
+	{
+		struct buf b = BUF_INIT;
+
+		buf_addf(&b, "the archive step %s is downloading", dl);
+		*path = buf_detach(&b);
+	}
+	return (int64_t)total;
+}
+
+static void check_upload(struct preflight *pf, struct plan_step *u)
+{
 	const struct plan_server *sv = plan_server_find(pf->r->plan, u->server);
 	struct mm_error err = MM_ERROR_INIT;
 	struct http_client *c;
-	char *path = u->resolved ? param_path(&ctx, "file") : NULL;
-	char size_s[32], max_s[32];
+	char *path = NULL, size_s[32], max_s[32];
 	const char *by;
-	struct stat sb;
-	int64_t max;
+	int64_t max, size = upload_size(pf, u, &path);
 
-	if (!path || stat(path, &sb) < 0 || !sv || pf->server_ok[sv - pf->r->plan->servers] != 1)
+	if (size < 0 || !sv || pf->server_ok[sv - pf->r->plan->servers] != 1)
 		goto out;
 	if (!(c = run_client(pf->r, u->server, u->id, &err)) || !effective_max(pf, u, c, &max, &by))
 		goto out;
-	if ((int64_t)sb.st_size <= max)
+	if (size <= max)
 		goto out;
-	human_size((int64_t)sb.st_size, size_s, sizeof(size_s));
+	human_size(size, size_s, sizeof(size_s));
 	human_size(max, max_s, sizeof(max_s));
 	problem(pf, u->id,
 		"'%s' is %s, but server '%s' accepts uploads up to %s (FileSettings.MaxFileSize%s%s%s): %s",
