@@ -53,18 +53,23 @@ static int remember_exports(struct step_ctx *ctx, struct http_client *c, struct 
 {
 	char **names = NULL;
 	size_t n = 0;
-	cJSON *ck, *arr;
+	cJSON *arr;
 
-	if (cJSON_GetObjectItem(ctx->ckpt, "exports_before") || ckpt_str(ctx, "job_id"))
+	/* Taken again for each attempt: a failed job leaves its truncated file behind. */
+	int attempt = cJSON_GetArraySize(cJSON_GetObjectItem(ctx->ckpt, "failed_jobs"));
+
+	if (ckpt_str(ctx, "job_id") ||
+	    (cJSON_GetObjectItem(ctx->ckpt, "exports_before") && ckpt_int(ctx, "exports_before_at", 0) == attempt))
 		return 0;
 	if (mm_list_exports(c, &names, &n, err) < 0)
 		return MM_ERR;
-	ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
-	arr = cJSON_AddArrayToObject(ck, "exports_before");
+	arr = cJSON_CreateArray();
 	for (size_t i = 0; i < n; i++)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
 	mm_names_free(names, n);
-	return ckpt_save(ctx, ck, err);
+	if (ckpt_put(ctx, "exports_before", arr, err) < 0)
+		return MM_ERR;
+	return ckpt_put(ctx, "exports_before_at", cJSON_CreateNumber(attempt), err);
 }
 
 static int was_there(const cJSON *before, const char *name)

@@ -167,6 +167,19 @@ class JobRetryTest(FakeCase):
         self.assertIn("attempts: 2", r.stdout)
         self.assertIn("disk full", r.stdout)
 
+    def test_retry_before_72_finds_the_new_file_not_the_failed_one(self):
+        srv = FakeServer(seed="small", version="7.1.0", job_pending_seconds=0, job_run_seconds=0.2).start()
+        self.addCleanup(srv.stop)
+        srv.faults(job_fail={"type": "export_process", "error": "disk full"})
+        p = self.wd.plan(HEAD.format(name="old", url=srv.url)
+                         + "  - {id: export, type: export, server: mm, poll_interval: 1s}\n")
+        env = {"MM_TOKEN": srv.admin_token}
+        run(["apply", p], env=env, check_exit=1)
+        run(["apply", p], env=env, check_exit=0)
+        names = [f["name"] for f in srv.files()["exports"]]
+        self.assertEqual(len(names), 2)  # the failed job's truncated file, and ours
+        self.assertIn(self.wd.state("old")["steps"]["export"]["outputs"]["file"], names)
+
     def test_max_attempts_names_the_step_to_reset(self):
         self.srv.faults(job_fail={"type": "export_process", "error": "disk full"})
         p = self.plan("  - {id: export, type: export, server: mm, poll_interval: 1s, max_attempts: 1}\n")
