@@ -43,9 +43,10 @@
 
 static const struct param_spec dl_params[] = {
 	{ .name = "export", .kind = P_STRING, .doc = "export file on the server, e.g. ${steps.export.file}" },
-	{ .name = "url", .kind = P_STRING, .secret = 1,
+	{ .name = "url", .kind = P_STRING, .secret = 1, .identified_by = "sha256",
 	  .doc = "or any http(s) URL (a presigned link), fetched without credentials" },
-	{ .name = "path", .kind = P_PATH, .doc = "destination (default: the file's name in the state directory)" },
+	{ .name = "path", .kind = P_PATH, .artefact = 1,
+	  .doc = "destination; a relative path is in the state directory (default: the file's name there)" },
 	{ .name = "presign", .kind = P_BOOL, .def = "false",
 	  .doc = "download through a presigned S3 link when the server offers one" },
 	{ .name = "sha256", .kind = P_STRING, .doc = "expected SHA-256 of the file, in hex" },
@@ -60,6 +61,8 @@ static const struct param_spec dl_params[] = {
 
 /* entries and crc_ok: zips only, from the check made while the bytes arrived */
 static const char *const dl_outputs[] = { "path", "size", "sha256", "entries", "crc_ok", NULL };
+/* Consumers re-run when the bytes change, not when the same bytes are fetched again. */
+static const char *const dl_identity[] = { "size", "sha256", NULL };
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -115,7 +118,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 	d->ctx = ctx;
 	d->fd = -1;
 	d->total = -1;
-	d->overlap = param_int(ctx, "overlap", 65536);
+	d->overlap = param_int(ctx, "overlap");
 	d->blk = xmalloc(BLOCK);
 	d->sys = step_sys(ctx);
 	if (sha256_init(&d->sha) < 0)
@@ -409,9 +412,9 @@ static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 
 	if ((ret = dl_init(ctx, &d, err)) < 0 || (ret = dl_client(&d, err)) < 0)
 		goto out;
-	if (param_bool(ctx, "presign", 0) && d.with_auth && (ret = dl_presign(&d, err)) < 0)
+	if (param_bool(ctx, "presign") && d.with_auth && (ret = dl_presign(&d, err)) < 0)
 		goto out;
-	http_set_rate_limit(d.c, param_int(ctx, "rate_limit", 0)); /* 0 clears an earlier step's cap */
+	http_set_rate_limit(d.c, param_int(ctx, "rate_limit")); /* 0 clears an earlier step's cap */
 	if (file_size(d.part) < 0 && file_size(d.path) >= 0 && (ret = adopt_final(&d, err)) != 0)
 		goto out;
 	if ((ret = dl_part_open(&d, err)) < 0 || ((d.have > 0 || d.total < 0) && (ret = dl_check_held(&d, err)) < 0) ||
@@ -487,7 +490,7 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 	else
 		buf_addf(out, "would resume at byte %lld of %lld ('%s' matches the server's so far)",
 			 (long long)have, (long long)total, held);
-	if (param_bool(ctx, "presign", 0) && d.with_auth)
+	if (param_bool(ctx, "presign") && d.with_auth)
 		buf_adds(out, "; asks for a presigned link first (a POST, not sent by plan)");
 out:
 	if (fd >= 0)
@@ -535,6 +538,7 @@ const struct step_type step_download = {
 	.server = SERVER_OPTIONAL,
 	.params = dl_params,
 	.outputs = dl_outputs,
+	.identity = dl_identity,
 	.check = dl_check,
 	.describe = dl_describe,
 	.run = dl_run,

@@ -134,9 +134,15 @@ static int judge(struct dl *d, struct feed *f, struct http_dl_result *res, int r
 		return DONE;
 	if (rc == 0 || rc == MM_ERETRY || (res->status == 206 && res->range_start != off))
 		return RETRY;
-	if (rc == MM_ENOTFOUND)
+	if (rc == MM_ENOTFOUND) {
+		/* Only a new export brings the file back: name the step to start over. */
+		const char *up = d->name ? step_linked_step(d->ctx, "export", "export") : NULL;
+
+		if (up)
+			step_set_remedy(d->ctx, REMEDY_RESET, up);
 		return err_set(err, MM_ERR, "%s%s", e->msg,
 			       d->is_zip ? " (no such export: deleted by retention or a cleanup step?)" : "");
+	}
 	*err = *e;
 	return rc < 0 ? rc : MM_ERR;
 }
@@ -149,7 +155,7 @@ int dl_fetch(struct dl *d, struct mm_error *err)
 	int64_t best = d->have;
 	int restarts = 0, renewed = 0;
 
-	retry_policy_init(&policy, (int)param_int(d->ctx, "retries", 8));
+	retry_policy_init(&policy, (int)param_int(d->ctx, "retries"));
 	for (;;) {
 		struct mm_error e = MM_ERROR_INIT;
 		struct http_dl_result res = { 0 };

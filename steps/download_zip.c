@@ -57,7 +57,7 @@ static int refetch(struct dl *d, int64_t start, int64_t end, struct mm_error *er
 	struct retry_state rs = RETRY_STATE_INIT;
 	struct span s = { d, start, end, 0 };
 
-	retry_policy_init(&policy, (int)param_int(d->ctx, "retries", 8));
+	retry_policy_init(&policy, (int)param_int(d->ctx, "retries"));
 	while (s.pos < end) {
 		struct mm_error e = MM_ERROR_INIT;
 		struct http_dl_result res;

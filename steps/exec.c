@@ -114,7 +114,7 @@ static int exec_run(struct step_ctx *ctx, struct mm_error *err)
 	fds[1] = -1;
 	if (ret < 0)
 		goto out;
-	status = collect(ctx, &sp, fds[0], param_int(ctx, "timeout", 3600), &out, err);
+	status = collect(ctx, &sp, fds[0], param_int(ctx, "timeout"), &out, err);
 	if (status < 0) {
 		ret = status;
 		goto out;

@@ -39,23 +39,27 @@ static const struct param_spec export_params[] = {
 	{ "adopt_wait", P_DURATION, 0, "30s",
 	  "after a lost create answer, how long a new job may be missing from job listings", .tuning = 1 },
 	{ "job_id", P_STRING, 0, NULL, "adopt this export job (made by mmctl or the System Console) instead of creating one" },
+	{ .name = "max_attempts", .kind = P_INT, .def = "3",
+	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)", .tuning = 1 },
 	{ NULL },
 };
 
 static const char *const export_outputs[] = { "job_id", "file", NULL };
+/* A new job is a new archive: consumers re-run when the job changes. */
+static const char *const export_identity[] = { "job_id", "file", NULL };
 
 static cJSON *export_data(const struct step_ctx *ctx)
 {
 	cJSON *d = cJSON_CreateObject();
 
 	/* The server only honours the exact string "true" (API doc 1.1). */
-	cJSON_AddStringToObject(d, "include_attachments", param_bool(ctx, "attachments", 1) ? "true" : "false");
+	cJSON_AddStringToObject(d, "include_attachments", param_bool(ctx, "attachments") ? "true" : "false");
 	cJSON_AddStringToObject(d, "include_archived_channels",
-				param_bool(ctx, "archived_channels", 1) ? "true" : "false");
+				param_bool(ctx, "archived_channels") ? "true" : "false");
 	cJSON_AddStringToObject(d, "include_profile_pictures",
-				param_bool(ctx, "profile_pictures", 0) ? "true" : "false");
+				param_bool(ctx, "profile_pictures") ? "true" : "false");
 	cJSON_AddStringToObject(d, "include_roles_and_schemes",
-				param_bool(ctx, "roles_and_schemes", 1) ? "true" : "false");
+				param_bool(ctx, "roles_and_schemes") ? "true" : "false");
 	return d;
 }
 
@@ -64,18 +68,23 @@ static int remember_exports(struct step_ctx *ctx, struct http_client *c, struct 
 {
 	char **names = NULL;
 	size_t n = 0;
-	cJSON *ck, *arr;
+	cJSON *arr;
 
-	if (cJSON_GetObjectItem(ctx->ckpt, "exports_before") || ckpt_str(ctx, "job_id"))
+	/* Taken again for each attempt: a failed job leaves its truncated file behind. */
+	int attempt = cJSON_GetArraySize(cJSON_GetObjectItem(ctx->ckpt, "failed_jobs"));
+
+	if (ckpt_str(ctx, "job_id") ||
+	    (cJSON_GetObjectItem(ctx->ckpt, "exports_before") && ckpt_int(ctx, "exports_before_at", 0) == attempt))
 		return 0;
 	if (mm_list_exports(c, &names, &n, err) < 0)
 		return MM_ERR;
-	ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
-	arr = cJSON_AddArrayToObject(ck, "exports_before");
+	arr = cJSON_CreateArray();
 	for (size_t i = 0; i < n; i++)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
 	mm_names_free(names, n);
-	return ckpt_save(ctx, ck, err);
+	if (ckpt_put(ctx, "exports_before", arr, err) < 0)
+		return MM_ERR;
+	return ckpt_put(ctx, "exports_before_at", cJSON_CreateNumber(attempt), err);
 }
 
 static int was_there(const cJSON *before, const char *name)
@@ -157,9 +166,9 @@ static int export_run(struct step_ctx *ctx, struct mm_error *err)
 		ret = job_start(ctx, c, "export_process", data, NULL, NULL, 0, &job, err);
 	if (ret < 0)
 		goto out;
-	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
-	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 0);
-	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
+	wo.timeout_s = param_int(ctx, "timeout");
+	wo.stall_timeout_s = param_int(ctx, "stall_timeout");
+	wo.poll_max_ms = param_int(ctx, "poll_interval") * 1000;
 	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0)
 		goto out;
 	if ((ret = find_export_file(ctx, c, job.id, &file, err)) < 0)
@@ -186,6 +195,7 @@ const struct step_type step_export = {
 	.server = SERVER_REQUIRED,
 	.params = export_params,
 	.outputs = export_outputs,
+	.identity = export_identity,
 	.describe = export_describe,
 	.run = export_run,
 };

@@ -38,10 +38,13 @@ static const struct param_spec extract_params[] = {
 	{ .name = "poll_interval", .kind = P_DURATION, .def = "10s", .doc = "longest wait between two status checks", .tuning = 1 },
 	{ .name = "adopt_wait", .kind = P_DURATION, .def = "30s",
 	  .doc = "after a lost create answer, how long a new job may be missing from job listings", .tuning = 1 },
+	{ .name = "max_attempts", .kind = P_INT, .def = "3",
+	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)", .tuning = 1 },
 	{ NULL },
 };
 
 static const char *const extract_outputs[] = { "job_id", "processed", "errors", NULL };
+static const char *const extract_identity[] = { "job_id", NULL };
 
 /* n digits at s → *out; -1 if any is not a digit. */
 static int digits(const char *s, int n, int *out)
@@ -152,27 +155,6 @@ static int remember_range(struct step_ctx *ctx, int64_t from, int64_t to, struct
 	return ckpt_save(ctx, ck, err);
 }
 
-/*
- * A job that ended in error or canceled is forgotten (the range is kept):
- * extracting text again does no harm, so the next apply starts a new job
- * instead of reporting the dead one forever.
- */
-static int forget_failed_job(struct step_ctx *ctx, struct mm_error *err)
-{
-	static const char *const job_keys[] = { "job_id", "jobs_before", "creating", "wait_started_at",
-						"last_change_at", "signature", NULL };
-	struct mm_error serr = MM_ERROR_INIT;
-	cJSON *ck = cJSON_Duplicate(ctx->ckpt, 1);
-	char why[sizeof(err->msg)];
-
-	memcpy(why, err->msg, sizeof(why)); /* err_set must not read what it overwrites */
-	for (const char *const *k = job_keys; *k; k++)
-		cJSON_DeleteItemFromObjectCaseSensitive(ck, *k);
-	if (ckpt_save(ctx, ck, &serr) < 0)
-		return err_set(err, MM_ERR, "%.1000s (and %.900s)", why, serr.msg);
-	return err_set(err, MM_ERR, "%.1900s; the next apply starts a new extraction job", why);
-}
-
 static const char *data_or_empty(const cJSON *data, const char *key)
 {
 	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, key));
@@ -203,6 +185,7 @@ static int extract_run(struct step_ctx *ctx, struct mm_error *err)
 	struct job_wait_opts wo = { 0 };
 	struct mm_job job = MM_JOB_INIT;
 	cJSON *data = NULL;
+	char *range_to = NULL;
 	int64_t from, to;
 	const char *processed, *errors;
 	int ret = MM_ERR;
@@ -211,22 +194,21 @@ static int extract_run(struct step_ctx *ctx, struct mm_error *err)
 		return MM_ERR;
 	if ((ret = extract_range(ctx, &from, &to, err)) < 0 || (ret = remember_range(ctx, from, to, err)) < 0)
 		goto out;
+	/* Copies: job_start saves checkpoints, and the range is matched after those saves. */
+	range_to = ckpt_strdup(ctx, "to");
 	data = cJSON_CreateObject();
 	cJSON_AddStringToObject(data, "from", ckpt_str(ctx, "from"));
-	cJSON_AddStringToObject(data, "to", ckpt_str(ctx, "to"));
-	ret = job_start(ctx, c, "extract_content", data, "to", ckpt_str(ctx, "to"), 0, &job, err);
+	cJSON_AddStringToObject(data, "to", range_to);
+	ret = job_start(ctx, c, "extract_content", data, "to", range_to, 0, &job, err);
 	if (ret < 0) {
 		explain_no_extraction(err);
 		goto out;
 	}
-	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
-	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 0);
-	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
-	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0) {
-		if (ret != MM_EINTR && mm_job_is_terminal(job.status))
-			ret = forget_failed_job(ctx, err);
+	wo.timeout_s = param_int(ctx, "timeout");
+	wo.stall_timeout_s = param_int(ctx, "stall_timeout");
+	wo.poll_max_ms = param_int(ctx, "poll_interval") * 1000;
+	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0)
 		goto out;
-	}
 	processed = data_or_empty(job.data, "processed");
 	errors = data_or_empty(job.data, "errors");
 	cJSON_AddStringToObject(ctx->outputs, "job_id", job.id);
@@ -237,6 +219,7 @@ static int extract_run(struct step_ctx *ctx, struct mm_error *err)
 		step_warn(ctx, "text could not be extracted from %s file(s); see the server log", errors);
 	ret = 0;
 out:
+	free(range_to);
 	cJSON_Delete(data);
 	mm_job_clear(&job);
 	return ret;
@@ -283,6 +266,7 @@ const struct step_type step_extract = {
 	.server = SERVER_REQUIRED,
 	.params = extract_params,
 	.outputs = extract_outputs,
+	.identity = extract_identity,
 	.check = extract_check,
 	.describe = extract_describe,
 	.run = extract_run,

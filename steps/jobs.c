@@ -1,5 +1,6 @@
 #include "jobs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,7 +8,6 @@
 #include "util.h"
 
 #define JOBS_SCAN 200 /* jobs listed when looking for one to adopt: newest first */
-#define ADOPT_WAIT_S 30 /* default 'adopt_wait': how long a new job may be missing from listings */
 
 static const char *const live_statuses[] = { "pending", "in_progress", "cancel_requested", "success", NULL };
 
@@ -87,16 +87,6 @@ static cJSON *live_ids(struct http_client *c, const char *type, struct mm_error 
 	return ids;
 }
 
-/* Checkpoint = the step's current checkpoint with key set; saved at once. */
-static int ckpt_put(struct step_ctx *ctx, const char *key, cJSON *val, struct mm_error *err)
-{
-	cJSON *ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
-
-	cJSON_DeleteItemFromObjectCaseSensitive(ck, key);
-	cJSON_AddItemToObject(ck, key, val);
-	return ckpt_save(ctx, ck, err);
-}
-
 static int record_job(struct step_ctx *ctx, const struct mm_job *job, struct mm_error *err)
 {
 	cJSON *ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
@@ -138,7 +128,7 @@ static int find_created(struct step_ctx *ctx, struct http_client *c, const char 
 			const char *val, const cJSON *exclude, struct mm_job *job, struct mm_error *err)
 {
 	const cJSON *at = cJSON_GetObjectItem(ctx->ckpt, "creating_at");
-	int64_t until = cJSON_IsNumber(at) ? (int64_t)at->valuedouble + param_int(ctx, "adopt_wait", ADOPT_WAIT_S) * 1000 : 0;
+	int64_t until = cJSON_IsNumber(at) ? (int64_t)at->valuedouble + param_int(ctx, "adopt_wait") * 1000 : 0;
 	int said = 0;
 
 	for (;;) {
@@ -181,54 +171,182 @@ int job_adopt_id(struct step_ctx *ctx, struct http_client *c, const char *type, 
 	return adopt(ctx, job, "given as job_id", err);
 }
 
+static int job_failed(const struct mm_job *j, struct mm_error *err)
+{
+	const char *msg = data_str(j->data, "error"), *line = data_str(j->data, "line_number");
+
+	if (line)
+		return err_set(err, MM_ERR, "%s job %s ended '%s' at line %s: %s", j->type, j->id, j->status,
+			       line, msg ? msg : "(no error text)");
+	return err_set(err, MM_ERR, "%s job %s ended '%s': %s", j->type, j->id, j->status,
+		       msg ? msg : "(no error text)");
+}
+
+/* What a job of this type makes, for messages: "starting a new export". */
+static const char *job_noun(const char *type)
+{
+	if (!strcmp(type, "export_process"))
+		return "export";
+	if (!strcmp(type, "import_process"))
+		return "import";
+	if (!strcmp(type, "extract_content"))
+		return "extraction";
+	return type;
+}
+
+static int max_attempts(const struct step_ctx *ctx)
+{
+	int64_t n = param_int(ctx, "max_attempts");
+
+	return n > 0 ? (int)n : 3;
+}
+
+static int failed_count(const struct step_ctx *ctx)
+{
+	return cJSON_GetArraySize(cJSON_GetObjectItem(ctx->ckpt, "failed_jobs"));
+}
+
+static const char *const job_keys[] = { "job_id", "jobs_before", "creating", "wait_started_at",
+					"last_change_at", "signature", NULL };
+
+/*
+ * A job that ended error or canceled is history, not a checkpoint: it moves to
+ * failed_jobs (id, status, error) and the job keys go, so the next start
+ * creates a new job. The step's own keys (a range, exports_before) stay.
+ */
+static int retire_job(struct step_ctx *ctx, const struct mm_job *job, const char *why, struct mm_error *err)
+{
+	cJSON *ck = cJSON_Duplicate(ctx->ckpt, 1), *hist, *e = cJSON_CreateObject();
+
+	for (const char *const *k = job_keys; *k; k++)
+		cJSON_DeleteItemFromObjectCaseSensitive(ck, *k);
+	if (!cJSON_IsArray(hist = cJSON_GetObjectItem(ck, "failed_jobs")))
+		hist = cJSON_AddArrayToObject(ck, "failed_jobs");
+	cJSON_AddStringToObject(e, "id", job->id);
+	cJSON_AddStringToObject(e, "status", job->status);
+	cJSON_AddStringToObject(e, "error", why);
+	cJSON_AddItemToArray(hist, e);
+	return ckpt_save(ctx, ck, err);
+}
+
+/* "export job X failed: why" of the newest failed job, into out. */
+static void last_failure(const struct step_ctx *ctx, const char *type, char *out, size_t len)
+{
+	const cJSON *hist = cJSON_GetObjectItem(ctx->ckpt, "failed_jobs");
+	const cJSON *e = cJSON_GetArrayItem(hist, cJSON_GetArraySize(hist) - 1);
+
+	snprintf(out, len, "%s job %s %s: %s", job_noun(type), data_str(e, "id") ? data_str(e, "id") : "?",
+		 data_str(e, "status") && !strcmp(data_str(e, "status"), "canceled") ? "was canceled" : "failed",
+		 data_str(e, "error") ? data_str(e, "error") : "(no error text)");
+}
+
+/* Before creating a job after failed ones: say so first, or refuse past max_attempts. */
+static int announce_retry(struct step_ctx *ctx, const char *type, struct mm_error *err)
+{
+	int failed = failed_count(ctx), max = max_attempts(ctx);
+	char last[1200];
+
+	if (!failed)
+		return 0;
+	last_failure(ctx, type, last, sizeof(last));
+	if (failed >= max) {
+		step_set_remedy(ctx, REMEDY_RESET, NULL);
+		return err_set(err, MM_ERR,
+			       "%s; %d %s job(s) failed, max_attempts is %d: fix the cause, then reset step '%s' "
+			       "(or raise max_attempts) to start again",
+			       last, failed, job_noun(type), max, step_id(ctx));
+	}
+	step_log(ctx, "%s; starting a new %s (attempt %d of %d)", last, job_noun(type), failed + 1, max);
+	return 0;
+}
+
+/* The recorded job, when it can still count: 1 (job filled), 0 none or retired, <0 error. */
+static int recorded_job(struct step_ctx *ctx, struct http_client *c, struct mm_job *job, struct mm_error *err)
+{
+	char *id = ckpt_strdup(ctx, "job_id");
+	int ret = 0;
+
+	if (!id)
+		return 0;
+	if (mm_get_job(c, id, job, err) < 0) {
+		ret = MM_ERR;
+	} else if (!strcmp(job->status, "success") || !mm_job_is_terminal(job->status)) {
+		ret = 1; /* recorded by an earlier run: never create another */
+	} else {
+		struct mm_error why = MM_ERROR_INIT;
+
+		job_failed(job, &why);
+		ret = retire_job(ctx, job, why.msg, err);
+		mm_job_clear(job);
+		*job = (struct mm_job)MM_JOB_INIT;
+	}
+	free(id);
+	return ret;
+}
+
 int job_start(struct step_ctx *ctx, struct http_client *c, const char *type, const cJSON *data,
 	      const char *match_key, const char *match_val, int reuse_existing, struct mm_job *job,
 	      struct mm_error *err)
 {
-	const char *id = ckpt_str(ctx, "job_id");
-	const cJSON *before = cJSON_GetObjectItem(ctx->ckpt, "jobs_before");
-	int creating = cJSON_IsTrue(cJSON_GetObjectItem(ctx->ckpt, "creating"));
-	cJSON *ids;
-	int found, rc;
+	/* Copies: every checkpoint save below replaces what ctx->ckpt points into. */
+	char *val = match_val ? xstrdup(match_val) : NULL;
+	cJSON *before = NULL, *ids = NULL;
+	int creating, found, rc = MM_ERR;
 
-	if (id) /* recorded by an earlier run: never create another */
-		return mm_get_job(c, id, job, err);
+	if ((rc = recorded_job(ctx, c, job, err)) != 0)
+		goto out;
+	rc = MM_ERR;
+	if (announce_retry(ctx, type, err) < 0)
+		goto out;
+	before = ckpt_copy(ctx, "jobs_before");
+	creating = cJSON_IsTrue(cJSON_GetObjectItem(ctx->ckpt, "creating"));
 	if (creating || reuse_existing) {
 		/* An earlier run may have created the job and died before recording it. */
 		const cJSON *exclude = reuse_existing ? NULL : before;
 
-		found = creating ? find_created(ctx, c, type, match_key, match_val, exclude, job, err)
-				 : job_find(c, type, match_key, match_val, exclude, job, err);
+		found = creating ? find_created(ctx, c, type, match_key, val, exclude, job, err)
+				 : job_find(c, type, match_key, val, exclude, job, err);
 		if (found < 0)
-			return MM_ERR;
-		if (found)
-			return adopt(ctx, job, reuse_existing ? "a job for this file already exists"
-							       : "created by an interrupted run", err);
+			goto out;
+		if (found) {
+			rc = adopt(ctx, job, reuse_existing ? "a job for this file already exists"
+							     : "created by an interrupted run", err);
+			goto out;
+		}
 	}
 	if (!(ids = live_ids(c, type, err)))
-		return MM_ERR;
+		goto out;
+	cJSON_Delete(before);
+	before = cJSON_Duplicate(ids, 1);
 	if (ckpt_put(ctx, "jobs_before", ids, err) < 0 || mark_creating(ctx, err) < 0)
-		return MM_ERR;
+		goto out;
 	rc = mm_create_job(c, type, data, job, err);
 	if (rc == MM_ERETRY) {
 		/* No answer: the job may exist. Look before trying again. */
 		struct mm_error ferr = MM_ERROR_INIT;
 
-		found = find_created(ctx, c, type, match_key, match_val,
-				     cJSON_GetObjectItem(ctx->ckpt, "jobs_before"), job, &ferr);
-		if (found > 0)
-			return adopt(ctx, job, "created although the answer was lost", err);
-		if (found == MM_EINTR)
-			return err_set(err, MM_EINTR, "%s", ferr.msg);
+		found = find_created(ctx, c, type, match_key, val, before, job, &ferr);
+		if (found > 0) {
+			rc = adopt(ctx, job, "created although the answer was lost", err);
+			goto out;
+		}
+		if (found == MM_EINTR) {
+			rc = err_set(err, MM_EINTR, "%s", ferr.msg);
+			goto out;
+		}
 		if (found == 0) {
 			err_clear(err);
 			rc = mm_create_job(c, type, data, job, err);
 		}
 	}
 	if (rc < 0)
-		return rc;
+		goto out;
 	step_log(ctx, "created %s job %s", type, job->id);
-	return record_job(ctx, job, err);
+	rc = record_job(ctx, job, err);
+out:
+	free(val);
+	cJSON_Delete(before);
+	return rc < 0 ? rc : 0;
 }
 
 /* A string that changes whenever the job shows any sign of life. */
@@ -243,35 +361,50 @@ static char *job_signature(const struct mm_job *j)
 	return buf_detach(&b);
 }
 
-static int job_failed(const struct mm_job *j, struct mm_error *err)
-{
-	const char *msg = data_str(j->data, "error"), *line = data_str(j->data, "line_number");
-
-	if (line)
-		return err_set(err, MM_ERR, "%s job %s ended '%s' at line %s: %s", j->type, j->id, j->status,
-			       line, msg ? msg : "(no error text)");
-	return err_set(err, MM_ERR, "%s job %s ended '%s': %s", j->type, j->id, j->status,
-		       msg ? msg : "(no error text)");
-}
-
 static int check_limits(struct step_ctx *ctx, const struct job_wait_opts *o, const struct mm_job *job,
 			int64_t now, struct mm_error *err)
 {
 	double started = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "wait_started_at"));
 	double changed = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "last_change_at"));
 
-	if (o->timeout_s && started > 0 && now - (int64_t)started > o->timeout_s * 1000)
+	/* Both limits count from checkpointed times: applying again unchanged fails at once. */
+	if (o->timeout_s && started > 0 && now - (int64_t)started > o->timeout_s * 1000) {
+		step_set_remedy(ctx, REMEDY_FIX, NULL);
 		return err_set(err, MM_ERR,
 			       "%s job %s still '%s' after the step's timeout of %llds; the job was left "
 			       "on the server (raise 'timeout' and apply again to keep waiting)",
 			       job->type, job->id, job->status, (long long)o->timeout_s);
-	if (o->stall_timeout_s && changed > 0 && now - (int64_t)changed > o->stall_timeout_s * 1000)
+	}
+	if (o->stall_timeout_s && changed > 0 && now - (int64_t)changed > o->stall_timeout_s * 1000) {
+		step_set_remedy(ctx, REMEDY_FIX, NULL);
 		return err_set(err, MM_ERR,
 			       "%s job %s shows no change for %llds (status '%s'); a job left in_progress by "
 			       "a server restart never finishes, and a pending one means jobs are not "
 			       "running (JobSettings.RunJobs)",
 			       job->type, job->id, (long long)o->stall_timeout_s, job->status);
+	}
 	return 0;
+}
+
+/*
+ * The job ended error or canceled: retire it now, so that the next apply
+ * starts a new one (and says so) instead of reporting the dead job forever.
+ */
+static int job_ended(struct step_ctx *ctx, const struct mm_job *job, struct mm_error *err)
+{
+	struct mm_error serr = MM_ERROR_INIT;
+	int next = failed_count(ctx) + 2, max = max_attempts(ctx);
+
+	job_failed(job, err);
+	if (retire_job(ctx, job, err->msg, &serr) < 0)
+		return err_set(err, MM_ERR, "%.1000s (and %.900s)", err->msg, serr.msg);
+	if (next > max) {
+		step_set_remedy(ctx, REMEDY_RESET, NULL);
+		return err_set(err, MM_ERR, "%.1700s; that was attempt %d of %d (max_attempts): fix the cause, "
+			       "then reset step '%s' to start again", err->msg, max, max, step_id(ctx));
+	}
+	return err_set(err, MM_ERR, "%.1800s; the next apply starts a new %s (attempt %d of %d)", err->msg,
+		       job_noun(job->type), next, max);
 }
 
 int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o,
@@ -296,7 +429,7 @@ int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_
 			break;
 		}
 		if (mm_job_is_terminal(job->status)) {
-			ret = job_failed(job, err);
+			ret = job_ended(ctx, job, err);
 			break;
 		}
 		sig = job_signature(job);
@@ -331,6 +464,22 @@ int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_
 	return ret;
 }
 
+int job_describe_retry(const struct step_ctx *ctx, const char *type, struct buf *out)
+{
+	int failed = failed_count(ctx), max = max_attempts(ctx);
+	char last[1200];
+
+	if (!failed)
+		return 0;
+	last_failure(ctx, type, last, sizeof(last));
+	if (failed >= max)
+		buf_addf(out, "would fail: %s, and max_attempts (%d) is used up; reset the step to start again", last,
+			 max);
+	else
+		buf_addf(out, "would start a new %s (attempt %d of %d) after %s", job_noun(type), failed + 1, max, last);
+	return 1;
+}
+
 int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct mm_error *err)
 {
 	const char *id = ckpt_str(ctx, "job_id");
@@ -342,7 +491,8 @@ int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct
 		return 0;
 	}
 	if (!id) {
-		buf_addf(out, "would create an %s job", type);
+		if (!job_describe_retry(ctx, type, out))
+			buf_addf(out, "would create an %s job", type);
 		return 0;
 	}
 	if (!step_server_readonly_ok(ctx)) {

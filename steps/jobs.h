@@ -18,13 +18,20 @@
  *   job_id, jobs_before (ids that existed before we created ours),
  *   creating (true between saving jobs_before and recording job_id),
  *   creating_at (ms, when creating was set),
- *   wait_started_at, last_change_at (ms, local clock).
+ *   wait_started_at, last_change_at (ms, local clock),
+ *   failed_jobs ([{id, status, error}]: jobs that ended error or canceled).
  *
  * Job listings read a database replica on the server, so a job can be
  * missing from them for a while after its creation: after a lost create
  * answer (or a run that died mid-create) job_start lists again until the
  * step's 'adopt_wait' (default 30 s, a tuning key) has passed since the POST
  * before it concludes that no job was created.
+ *
+ * A job that ends error or canceled is history: job_wait moves it to
+ * failed_jobs and fails the step saying the next apply starts attempt N;
+ * job_start says so again, then creates the new job. The step's
+ * `max_attempts` (default 3) bounds the jobs; past it the step names itself
+ * as the one to reset.
  */
 #ifndef MM_JOBS_H
 #define MM_JOBS_H
@@ -59,6 +66,10 @@ int job_adopt_id(struct step_ctx *ctx, struct http_client *c, const char *type, 
 /* 0 when the job succeeded; MM_ERR with the server's data.error (and line) otherwise. */
 int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o,
 	     struct mm_job *job, struct mm_error *err);
+
+/* Dry run, after failed jobs: "would start a new import (attempt 2 of 3) after import job X
+ * failed: …" appended to out; 1 when there were failed jobs, 0 (nothing appended) otherwise. */
+int job_describe_retry(const struct step_ctx *ctx, const char *type, struct buf *out);
 
 /* Dry run: "job J is in_progress (started 3m ago)" or what would be created. GETs only. */
 int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct mm_error *err);

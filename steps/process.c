@@ -37,20 +37,23 @@ static const struct param_spec process_params[] = {
 	  "adopt this import job (made by mmctl) instead of creating one; its import_file must be 'file'" },
 	{ "extract_content", P_BOOL, 0, "false", "extract text from document attachments while importing" },
 	{ "workers", P_INT, 0, NULL, "import parallelism (recent servers; default: the server's CPUs)" },
+	{ .name = "max_attempts", .kind = P_INT, .def = "3",
+	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)", .tuning = 1 },
 	{ NULL },
 };
 
 static const char *const process_outputs[] = { "job_id", NULL };
+static const char *const process_identity[] = { "job_id", NULL };
 
 static cJSON *import_data(const struct step_ctx *ctx)
 {
 	cJSON *d = cJSON_CreateObject();
-	int64_t workers = param_int(ctx, "workers", 0);
+	int64_t workers = param_int(ctx, "workers");
 
 	/* Every value a string; local_mode "false": the name is in the import directory (API doc 3.3.2). */
 	cJSON_AddStringToObject(d, "import_file", param_str(ctx, "file"));
 	cJSON_AddStringToObject(d, "local_mode", "false");
-	cJSON_AddStringToObject(d, "extract_content", param_bool(ctx, "extract_content", 0) ? "true" : "false");
+	cJSON_AddStringToObject(d, "extract_content", param_bool(ctx, "extract_content") ? "true" : "false");
 	if (workers > 0) {
 		char n[24];
 
@@ -68,6 +71,14 @@ static int existing_job(struct step_ctx *ctx, struct http_client *c, const char 
 	return job_find(c, "import_process", "import_file", file, NULL, job, err);
 }
 
+/* The step whose output `file` is (the upload), so a hint can name it; else this step. */
+static const char *upload_step(const struct step_ctx *ctx)
+{
+	const char *up = step_linked_step(ctx, "file", "upload");
+
+	return up ? up : step_id(ctx);
+}
+
 static int file_gone(const char *file, struct mm_error *err)
 {
 	return err_set(err, MM_ERR,
@@ -76,20 +87,6 @@ static int file_gone(const char *file, struct mm_error *err)
 		       "or removed by the retention job (ImportSettings.RetentionDays); upload it again "
 		       "('mmigrate reset' on the upload step)",
 		       file);
-}
-
-/* A failed job: the server's words, and what to do about them. */
-static int import_failed(struct step_ctx *ctx, struct mm_error *err)
-{
-	char why[sizeof(err->msg)];
-
-	if (err->code == MM_EINTR)
-		return MM_EINTR;
-	memcpy(why, err->msg, sizeof(why));
-	return err_set(err, MM_ERR,
-		       "%.1700s; the job is kept in the checkpoint, so apply reports it again: fix the cause "
-		       "and run 'mmigrate reset' on step '%s' to start a new import",
-		       why, step_id(ctx));
 }
 
 /* The step's job_id: an import_process job of this very file. */
@@ -133,6 +130,7 @@ static int process_run(struct step_ctx *ctx, struct mm_error *err)
 				goto out;
 			}
 			if (!listed) {
+				step_set_remedy(ctx, REMEDY_RESET, upload_step(ctx));
 				ret = file_gone(file, err);
 				goto out;
 			}
@@ -142,17 +140,14 @@ static int process_run(struct step_ctx *ctx, struct mm_error *err)
 	if (!param_str(ctx, "job_id") &&
 	    (ret = job_start(ctx, c, "import_process", data, "import_file", file, 1, &job, err)) < 0)
 		goto out;
-	wo.timeout_s = param_int(ctx, "timeout", 12 * 3600);
-	wo.stall_timeout_s = param_int(ctx, "stall_timeout", 0);
-	wo.poll_max_ms = param_int(ctx, "poll_interval", 10) * 1000;
+	wo.timeout_s = param_int(ctx, "timeout");
+	wo.stall_timeout_s = param_int(ctx, "stall_timeout");
+	wo.poll_max_ms = param_int(ctx, "poll_interval") * 1000;
 	if (wo.poll_max_ms < 1000)
 		wo.poll_max_ms = 1000;
 	step_log(ctx, "waiting for import job %s of '%s'", job.id, file);
-	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0) {
-		if (mm_job_is_terminal(job.status))
-			ret = import_failed(ctx, err);
+	if ((ret = job_wait(ctx, c, &wo, &job, err)) < 0)
 		goto out;
-	}
 	cJSON_AddStringToObject(ctx->outputs, "job_id", job.id);
 	step_log(ctx, "import job %s imported '%s'", job.id, file);
 	ret = 0;
@@ -179,7 +174,7 @@ static void describe_job(const struct mm_job *j, struct buf *out)
 		buf_addf(out, "would fail again: import job %s ended '%s'", j->id, j->status);
 		if (line)
 			buf_addf(out, " at line %s", line);
-		buf_addf(out, ": %s (reset the step to start a new import)", msg ? msg : "(no error text)");
+		buf_addf(out, ": %s (apply starts a new import)", msg ? msg : "(no error text)");
 	} else {
 		buf_addf(out, "would keep waiting for import job %s, now '%s'", j->id, j->status);
 	}
@@ -196,6 +191,8 @@ static int process_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 		buf_addf(out, "would adopt import job %s (job_id) and wait for it", param_str(ctx, "job_id"));
 		return 0;
 	}
+	if (!id && job_describe_retry(ctx, "import_process", out))
+		return 0;
 	if (!step_server_readonly_ok(ctx)) {
 		if (id)
 			buf_addf(out, "would keep waiting for import job %s", id);
@@ -255,6 +252,7 @@ const struct step_type step_process = {
 	.server = SERVER_REQUIRED,
 	.params = process_params,
 	.outputs = process_outputs,
+	.identity = process_identity,
 	.check = process_check,
 	.describe = process_describe,
 	.run = process_run,

@@ -84,6 +84,8 @@ static const struct param_spec upload_params[] = {
 };
 
 static const char *const upload_outputs[] = { "upload_id", "name", "size", "sha256", NULL };
+/* What the server holds: the same bytes under the same name are the same upload. */
+static const char *const upload_identity[] = { "name", "size", "sha256", NULL };
 
 struct upload {
 	char *path;
@@ -189,7 +191,7 @@ static int known_digest(const struct step_ctx *ctx, struct upload *u)
 
 	if (!status || strcmp(status, "done") || !done_at || !path || strcmp(path, u->path) || !sha ||
 	    !is_hex64(sha) || !cJSON_IsNumber(size) || (int64_t)size->valuedouble != u->size ||
-	    (!param_bool(ctx, "unverified", 0) && !cJSON_IsTrue(cJSON_GetObjectItem(out, "crc_ok"))))
+	    (!param_bool(ctx, "unverified") && !cJSON_IsTrue(cJSON_GetObjectItem(out, "crc_ok"))))
 		return 0;
 	iso8601_utc((int64_t)u->st.st_mtim.tv_sec * 1000, mtime, sizeof(mtime));
 	if (strcmp(mtime, done_at) > 0)
@@ -216,7 +218,7 @@ static int choose_digest(const struct step_ctx *ctx, struct upload *u, struct mm
 			step_log(ctx, "SHA-256 of '%s' known from the download step that wrote it (same size, not "
 				 "modified since): the file is read once, to send it", u->path);
 	} else if (ctx->dry_run || want || (recorded && !ckpt_str(ctx, "file_id")) ||
-		   !param_bool(ctx, "unverified", 0)) {
+		   !param_bool(ctx, "unverified")) {
 		if (!ctx->dry_run && u->size >= 1024 * MIB)
 			step_log(ctx, "computing the SHA-256 of '%s' (%lld MiB)", u->path, (long long)(u->size / MIB));
 		if (hash_file(ctx, u->fd, u->path, &u->size, u->sha, err) < 0)
@@ -711,11 +713,11 @@ static int upload_init(struct step_ctx *ctx, struct upload *u, struct mm_error *
 	u->fd = -1;
 	u->path = param_path(ctx, "file");
 	u->filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u->path);
-	u->chunk = param_int(ctx, "chunk_size", 0);
+	u->chunk = param_int(ctx, "chunk_size");
 	if (u->chunk <= 0)
 		u->chunk = u->chunk_base = CHUNK_BASE;
-	u->rate = param_int(ctx, "rate_limit", 0);
-	retry_policy_init(&u->policy, (int)param_int(ctx, "retries", 8));
+	u->rate = param_int(ctx, "rate_limit");
+	retry_policy_init(&u->policy, (int)param_int(ctx, "retries"));
 	if (open_local(u, err) < 0)
 		return err->code;
 	return choose_digest(ctx, u, err);
@@ -753,7 +755,7 @@ static int check_proven(struct step_ctx *ctx, const struct upload *u, struct mm_
 {
 	const char *by;
 
-	if (param_bool(ctx, "unverified", 0)) {
+	if (param_bool(ctx, "unverified")) {
 		step_warn(ctx, "uploading '%s' unverified (unverified: true): no step of this plan checked it", u->path);
 		return 0;
 	}
@@ -903,7 +905,7 @@ static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_erro
 	}
 	if (id)
 		snprintf(u.id, sizeof(u.id), "%s", id);
-	if (param_bool(ctx, "unverified", 0))
+	if (param_bool(ctx, "unverified"))
 		buf_adds(out, "UNVERIFIED (unverified: true): ");
 	if (id && c)
 		ret = describe_session(ctx, c, &u, out, err);
@@ -939,6 +941,32 @@ static const char *literal(const struct plan_step *st, const char *key)
 	return v && v->kind == PN_SCALAR && v->scalar && !strstr(v->scalar, "${") ? v->scalar : NULL;
 }
 
+/* unverified: true, written as such (a ${...} value is judged at run time). */
+static int unverified_allowed(const struct plan_step *st)
+{
+	const struct pnode *v = pnode_get(st->node, "unverified");
+
+	if (!v)
+		return 0;
+	return !literal(st, "unverified") || !strcmp(literal(st, "unverified"), "true");
+}
+
+/*
+ * Only a download (its streaming zip check) or a verify step can prove a file
+ * whole: without one before the upload, the run would refuse it anyway, so
+ * validate says so before anything is sent anywhere.
+ */
+static int has_integrity_step_before(const struct plan *p, const struct plan_step *st)
+{
+	for (size_t i = 0; i < st->index && i < p->nsteps; i++) {
+		const struct step_type *t = p->steps[i].type;
+
+		if (t && (!strcmp(t->name, "download") || !strcmp(t->name, "verify")))
+			return 1;
+	}
+	return 0;
+}
+
 static int upload_check(const struct plan *p, const struct plan_step *st,
 			void (*diag)(void *dctx, const char *key, const char *fmt, ...), void *dctx)
 {
@@ -951,6 +979,10 @@ static int upload_check(const struct plan *p, const struct plan_step *st,
 		diag(dctx, "sha256", "'sha256' must be 64 hexadecimal digits");
 	if (retries && !parse_i64(retries, &n) && n < 0)
 		diag(dctx, "retries", "'retries' cannot be negative");
+	if (!unverified_allowed(st) && !has_integrity_step_before(p, st))
+		diag(dctx, "file", "refusing to upload: no download or verify step before this one can prove the "
+		     "file whole; add a step '{id: verify, type: verify, archive: <the file>}' before it (or set "
+		     "'unverified: true' to upload it unchecked)");
 	return 0;
 }
 
@@ -960,6 +992,7 @@ const struct step_type step_upload = {
 	.server = SERVER_REQUIRED,
 	.params = upload_params,
 	.outputs = upload_outputs,
+	.identity = upload_identity,
 	.check = upload_check,
 	.describe = upload_describe,
 	.run = upload_run,

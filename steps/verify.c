@@ -136,7 +136,7 @@ static int load_target(struct reconcile *rc)
 
 static int reconcile_target(struct step_ctx *ctx, const struct archive_report *rep, struct mm_error *err)
 {
-	struct reconcile rc = { .ctx = ctx, .err = err, .check_posts = param_bool(ctx, "post_counts", 1) };
+	struct reconcile rc = { .ctx = ctx, .err = err, .check_posts = param_bool(ctx, "post_counts") };
 	int ret = MM_ERR;
 
 	if (!(rc.c = step_client(ctx, err)) || load_target(&rc) < 0)
@@ -218,8 +218,8 @@ static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 	char *path = param_path(ctx, "archive");
 	int ret;
 
-	ao.max_shown = (int)param_int(ctx, "max_errors", 50);
-	ao.check_attachments = param_bool(ctx, "attachments", 1);
+	ao.max_shown = (int)param_int(ctx, "max_errors");
+	ao.check_attachments = param_bool(ctx, "attachments");
 	ao.should_stop = stop_cb;
 	ao.stop_ctx = ctx;
 	if ((ret = target_version(ctx, &ao.target_version, err)) < 0)
@@ -233,7 +233,8 @@ static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 		 (unsigned long long)rep->size, rep->sha256);
 	if ((ret = check_linked(ctx, rep, err)) < 0)
 		goto out;
-	if (rep->error_count && param_bool(ctx, "fail_on_errors", 1)) {
+	if (rep->error_count && param_bool(ctx, "fail_on_errors")) {
+		step_set_remedy(ctx, REMEDY_FIX, NULL); /* the same archive fails the same way */
 		ret = err_set(err, MM_ERR, "archive '%s' has %lu error(s)%s", path, rep->error_count,
 			      rep->error_count > rep->nerrors ? " (the first are listed above)" : " (listed above)");
 		goto out;

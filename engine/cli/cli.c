@@ -23,15 +23,15 @@ static const char usage_text[] =
 	"usage: mmigrate [options] <command> [args]\n"
 	"\n"
 	"commands:\n"
-	"  validate PLAN            check the plan file only: no network, no state written\n"
-	"  plan PLAN                dry run: what apply would do now, step by step\n"
+	"  validate PLAN...         check plan files only: no network, no state written\n"
+	"  plan PLAN...             dry run and preflight: what apply would do now, step by step\n"
 	"      --offline            no network at all\n"
 	"      --detailed-exitcode  exit 4 when apply would do something\n"
 	"      --rev REV            the plan as it is at git revision REV\n"
 	"  apply PLAN               run the plan; resumes from the checkpoint\n"
 	"      --allow-dirty        run a plan with uncommitted git changes (recorded)\n"
 	"      --rev REV            the plan as it is at git revision REV\n"
-	"  status PLAN              each step's state, outputs, time and plan revision\n"
+	"  status PLAN...           each step's state, outputs, attempts, time and plan revision\n"
 	"  reset PLAN [STEP...]     forget all steps, or STEP and the steps using it\n"
 	"  verify ARCHIVE.zip       check an export archive on its own\n"
 	"      --max-errors N       errors shown (all are counted; default 50)\n"
@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"  steps                    the step types and their keys\n"
 	"  server PLAN SERVER exports|imports|uploads|jobs TYPE [JOB_ID]\n"
 	"                           read-only listings from a plan's server (GET only)\n"
+	"  (PLAN... : plan files or directories of *.yaml; each is reported)\n"
 	"\n"
 	"options:\n"
 	"  --state-dir DIR          where state.json, journal.jsonl and artefacts live\n"
@@ -320,20 +321,21 @@ static int show_help(const char *name)
 struct command {
 	const char *name;
 	int needs_plan;
+	int max_args; /* positional arguments taken; -1: any number (several plans, or steps) */
 	int (*fn)(struct cli_opts *);
 };
 
 static const struct command commands[] = {
-	{ "validate", 1, cmd_validate },
-	{ "plan", 1, cmd_plan },
-	{ "apply", 1, cmd_apply },
-	{ "status", 1, cmd_status },
-	{ "reset", 1, cmd_reset },
-	{ "log", 1, cmd_log },
-	{ "verify", 0, cmd_verify },
-	{ "steps", 0, cmd_steps },
-	{ "server", 1, cmd_server },
-	{ NULL, 0, NULL },
+	{ "validate", 1, -1, cmd_validate },
+	{ "plan", 1, -1, cmd_plan },
+	{ "apply", 1, 1, cmd_apply },
+	{ "status", 1, -1, cmd_status },
+	{ "reset", 1, -1, cmd_reset },
+	{ "log", 1, 1, cmd_log },
+	{ "verify", 0, -1, cmd_verify },
+	{ "steps", 0, 0, cmd_steps },
+	{ "server", 1, -1, cmd_server },
+	{ NULL, 0, 0, NULL },
 };
 
 /*
@@ -413,6 +415,12 @@ int cli_main(int argc, char **argv)
 				break;
 			}
 			o.plan_path = o.args[0];
+		}
+		/* No argument is ever silently ignored. */
+		if (c->max_args >= 0 && o.nargs > c->max_args) {
+			ret = usage_error(c->max_args ? "'%s' takes one plan; run it once per plan"
+						      : "'%s' takes no arguments", c->name);
+			break;
 		}
 		cli_install_signals();
 		http_global_init();

@@ -14,7 +14,7 @@
 #include "termsafe.h"
 #include "util.h"
 
-int cmd_validate(struct cli_opts *o)
+static int validate_one(struct cli_opts *o)
 {
 	struct plan *p = NULL;
 	struct git_provenance prov;
@@ -22,13 +22,22 @@ int cmd_validate(struct cli_opts *o)
 
 	if (ret)
 		return ret;
+	if (cli_check_artefacts(o, p) < 0) {
+		plan_free(p);
+		return EXIT_USAGE;
+	}
 	if (!o->quiet)
 		printf("%s: ok (%zu steps, state in %s)\n", o->plan_path, p->nsteps, p->state_dir);
 	plan_free(p);
 	return EXIT_OK;
 }
 
-int cmd_plan(struct cli_opts *o)
+int cmd_validate(struct cli_opts *o)
+{
+	return cli_each_plan(o, validate_one, 0);
+}
+
+static int plan_one(struct cli_opts *o)
 {
 	struct plan *p = NULL;
 	struct state *st = NULL;
@@ -82,13 +91,31 @@ static cJSON *run_start_details(const struct cli_opts *o, const struct plan *p, 
 	return d;
 }
 
-static void print_resume_hint(const struct cli_opts *o, int code)
+int cmd_plan(struct cli_opts *o)
 {
+	return cli_each_plan(o, plan_one, 1);
+}
+
+/*
+ * The one action that works next: apply again when resuming helps; reset
+ * the step that must start over when it cannot (a job failed max_attempts
+ * times, a file the next step needs is gone); or fix what the message says.
+ */
+static void print_next_action(const struct cli_opts *o, const struct run *r, int code)
+{
+	const char *sd = o->state_dir ? " --state-dir " : "", *sdv = o->state_dir ? o->state_dir : "";
+
 	if (code == MM_EINTR)
 		fprintf(stderr, "mmigrate: interrupted by %s; the checkpoint is saved.\n",
 			cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
-	fprintf(stderr, "mmigrate: resume with: mmigrate apply %s%s%s\n", o->plan_path,
-		o->state_dir ? " --state-dir " : "", o->state_dir ? o->state_dir : "");
+	if (code != MM_EINTR && r->remedy == REMEDY_RESET)
+		fprintf(stderr, "mmigrate: step '%s' must start over: mmigrate reset %s %s%s%s, then mmigrate apply %s%s%s\n",
+			r->remedy_step, o->plan_path, r->remedy_step, sd, sdv, o->plan_path, sd, sdv);
+	else if (code != MM_EINTR && r->remedy == REMEDY_FIX)
+		fprintf(stderr, "mmigrate: fix what is described above, then run: mmigrate apply %s%s%s\n",
+			o->plan_path, sd, sdv);
+	else
+		fprintf(stderr, "mmigrate: resume with: mmigrate apply %s%s%s\n", o->plan_path, sd, sdv);
 }
 
 static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJSON *prov)
@@ -133,7 +160,7 @@ static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJ
 		run_event(&r, NULL, rc == MM_EINTR ? "run-interrupted" : "run-failed", NULL, "%s", err.msg);
 	if (rc != MM_EINTR)
 		term_printf(stderr, "mmigrate: %s\n", err.msg);
-	print_resume_hint(o, rc);
+	print_next_action(o, &r, rc);
 	return cli_exit_for(rc);
 }
 

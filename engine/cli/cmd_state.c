@@ -68,7 +68,21 @@ static char *step_drift(const struct git_provenance *cur, const cJSON *rev, cons
 	return changed;
 }
 
-static void status_text_step(const struct plan_step *st, const cJSON *rec, const char *drift)
+/* Attempts that failed, newest last: the history a retried job or step leaves. */
+static void status_text_attempts(const cJSON *rec)
+{
+	const cJSON *log = cJSON_GetObjectItem(rec, "attempts_log"), *e;
+	double n = cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "attempts"));
+
+	if (!cJSON_GetArraySize(log))
+		return;
+	printf("    attempts: %.0f\n", n > 0 ? n : 1);
+	cJSON_ArrayForEach(e, log)
+		printf("      attempt %.0f (%s): %s\n", cJSON_GetNumberValue(cJSON_GetObjectItem(e, "attempt")),
+		       jstr(e, "at") ? jstr(e, "at") : "?", jstr(e, "error") ? jstr(e, "error") : "");
+}
+
+static void status_text_step(const struct plan_step *st, const cJSON *rec, const char *drift, const char *stale)
 {
 	const cJSON *outs = cJSON_GetObjectItem(rec, "outputs"), *c;
 	const char *status = rec ? jstr(rec, "status") : NULL;
@@ -89,6 +103,10 @@ static void status_text_step(const struct plan_step *st, const cJSON *rec, const
 	}
 	if (drift)
 		term_printf(stdout, "    drift: the definition changed since that revision: %s\n", drift);
+	if (stale)
+		term_printf(stdout, "    stale: %s; apply runs it again\n", stale);
+	if (rec)
+		status_text_attempts(rec);
 	cJSON_ArrayForEach(c, outs) {
 		char *v = cJSON_IsString(c) ? NULL : cJSON_PrintUnformatted(c);
 
@@ -106,7 +124,7 @@ static void status_text_step(const struct plan_step *st, const cJSON *rec, const
 	buf_release(&line);
 }
 
-int cmd_status(struct cli_opts *o)
+static int status_one(struct cli_opts *o)
 {
 	struct plan *p = NULL;
 	struct state *st = NULL;
@@ -138,6 +156,7 @@ int cmd_status(struct cli_opts *o)
 		const struct plan_step *s = &p->steps[i];
 		const cJSON *rec = state_step_get(st, s->id);
 		char *drift = rec ? step_drift(&prov, cJSON_GetObjectItem(rec, "revision"), s) : NULL;
+		char *stale = rec ? sched_stale_inputs(p, st, s->id) : NULL;
 		cJSON *item = rec ? cJSON_Duplicate(rec, 1) : cJSON_CreateObject();
 
 		cJSON_AddStringToObject(item, "id", s->id);
@@ -145,10 +164,13 @@ int cmd_status(struct cli_opts *o)
 			cJSON_AddStringToObject(item, "status", "pending");
 		if (drift)
 			cJSON_AddStringToObject(item, "drift", drift);
+		if (stale)
+			cJSON_AddStringToObject(item, "stale", stale);
 		cJSON_AddItemToArray(steps, item);
 		if (!o->json)
-			status_text_step(s, rec, drift);
+			status_text_step(s, rec, drift, stale);
 		free(drift);
+		free(stale);
 	}
 	if (o->json) {
 		char *s = cJSON_Print(out);
@@ -160,6 +182,11 @@ int cmd_status(struct cli_opts *o)
 	state_free(st);
 	plan_free(p);
 	return 0;
+}
+
+int cmd_status(struct cli_opts *o)
+{
+	return cli_each_plan(o, status_one, 1);
 }
 
 static int reset_steps(const struct cli_opts *o, struct plan *p, struct state *st, int *mark)

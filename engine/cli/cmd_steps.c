@@ -10,6 +10,8 @@ static const char *const kind_names[] = { "string", "bool", "int", "duration", "
 
 int cmd_steps(struct cli_opts *o)
 {
+	printf("every step: id (required), type (required), server, description,\n"
+	       "    always (bool: runs even after an earlier step failed or a stop signal; default false)\n");
 	for (const struct step_type *const *t = step_types_all(); *t; t++) {
 		printf("%s: %s%s\n", (*t)->name, (*t)->summary,
 		       (*t)->server == SERVER_REQUIRED ? " (needs server)" : "");

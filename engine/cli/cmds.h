@@ -34,6 +34,16 @@ struct cli_opts {
  * Returns an exit status; on 0 the caller frees *plan with plan_free. */
 int cli_load_plan(const struct cli_opts *, struct plan **plan, struct git_provenance *prov);
 void cli_run_init(struct run *, const struct cli_opts *, struct plan *, struct state *);
+/*
+ * Runs fn once per plan named by the arguments (files, or directories whose
+ * *.yaml / *.yml files are taken in name order), with o->plan_path set; every
+ * argument is used. header: print "==> PLAN <==" before each when there are
+ * several. Returns the worst exit status (usage 2 > failed 1 > changes 4 > ok).
+ */
+int cli_each_plan(struct cli_opts *, int (*fn)(struct cli_opts *), int header);
+/* validate: refuses artefact paths inside the plan's git work tree that git does not ignore.
+ * Prints each problem; returns 0 or -1. */
+int cli_check_artefacts(const struct cli_opts *, const struct plan *);
 int cli_exit_for(int mm_code);
 int cli_interrupted(void);
 /* The signal that asked us to stop (SIGINT, SIGTERM), or 0; the flag itself for polling. */

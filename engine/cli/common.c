@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "interp.h"
 #include "meter.h"
 #include "steps.h"
 #include "termsafe.h"
@@ -20,10 +23,13 @@
 /* The one piece of process-wide mutable state besides curl's: a signal
  * handler can only talk through a sig_atomic_t. */
 static volatile sig_atomic_t stop_signal;
+/* Signals so far: `always` steps that wind a stopped run down stop only at the next one. */
+static volatile sig_atomic_t stop_count;
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+	stop_count++;
 }
 
 void cli_install_signals(void)
@@ -91,6 +97,7 @@ void cli_run_init(struct run *r, const struct cli_opts *o, struct plan *p, struc
 	r->quiet = o->quiet;
 	r->verbose = o->verbose;
 	r->stop = &stop_signal;
+	r->stop_count = &stop_count;
 	r->out = stdout;
 	r->term = run_term_new(fileno(stdout), o->json, o->quiet);
 }
@@ -121,3 +128,135 @@ const volatile sig_atomic_t *cli_stop_flag(void)
 	return &stop_signal;
 }
 
+
+static int is_plan_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && ((n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml")));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The plan files of directory dir in name order, appended to list; -1 when none or unreadable. */
+static int plans_in_dir(const char *dir, char ***list, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t first = *n;
+
+	if (!d) {
+		fprintf(stderr, "mmigrate: cannot read directory '%s': %s\n", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		struct buf b = BUF_INIT;
+
+		if (!is_plan_name(e->d_name))
+			continue;
+		buf_addf(&b, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
+		*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+		(*list)[(*n)++] = buf_detach(&b);
+	}
+	closedir(d);
+	if (*n == first) {
+		fprintf(stderr, "mmigrate: no plans (*.yaml, *.yml) in directory '%s'\n", dir);
+		return -1;
+	}
+	qsort(*list + first, *n - first, sizeof(**list), cmp_str);
+	return 0;
+}
+
+/* Exit statuses by how bad: a usage error hides nothing else. */
+static int worse(int a, int b)
+{
+	static const int rank[] = { [EXIT_OK] = 0, [EXIT_CHANGES] = 1, [EXIT_FAILED] = 2, [EXIT_LOCKED] = 3,
+				    [EXIT_USAGE] = 4 };
+	int ra = a >= 0 && a <= 4 ? rank[a] : 5, rb = b >= 0 && b <= 4 ? rank[b] : 5;
+
+	return rb > ra ? b : a;
+}
+
+int cli_each_plan(struct cli_opts *o, int (*fn)(struct cli_opts *), int header)
+{
+	char **list = NULL;
+	size_t n = 0;
+	int ret = EXIT_OK;
+	struct stat sb;
+
+	for (int i = 0; i < o->nargs; i++) {
+		if (stat(o->args[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			if (plans_in_dir(o->args[i], &list, &n) < 0)
+				ret = EXIT_USAGE;
+			continue;
+		}
+		list = xrealloc(list, (n + 1) * sizeof(*list));
+		list[n++] = xstrdup(o->args[i]);
+	}
+	if (n > 1 && o->state_dir) {
+		fprintf(stderr, "mmigrate: --state-dir names the state of one plan; %zu plans were given\n", n);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (header && n > 1 && !o->json)
+			printf("%s==> %s <==\n", i ? "\n" : "", list[i]);
+		fflush(stdout);
+		o->plan_path = list[i];
+		ret = worse(ret, fn(o));
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	o->plan_path = o->nargs ? o->args[0] : NULL;
+	return ret;
+}
+
+/* An artefact parameter's path as written (no ${...}), absolute; NULL when not literal. */
+static char *literal_artefact(const struct plan *p, const struct pnode *v)
+{
+	struct buf b = BUF_INIT;
+
+	if (!v || v->kind != PN_SCALAR || interp_has_refs(v->scalar))
+		return NULL;
+	buf_addf(&b, "%s%s%s", v->scalar[0] == '/' ? "" : p->state_dir, v->scalar[0] == '/' ? "" : "/", v->scalar);
+	return buf_detach(&b);
+}
+
+int cli_check_artefacts(const struct cli_opts *o, const struct plan *p)
+{
+	struct git_provenance prov;
+	struct mm_error err = MM_ERROR_INIT;
+	int bad = 0;
+
+	if (gitinfo_provenance(o->plan_path, &prov, &err) < 0 || !prov.in_repo)
+		return 0; /* outside git (or unreadable: apply says why) */
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const struct plan_step *st = &p->steps[i];
+
+		for (const struct param_spec *ps = st->type->params; ps && ps->name; ps++) {
+			const struct pnode *v = pnode_get(st->node, ps->name);
+			char *path = ps->artefact ? literal_artefact(p, v) : NULL;
+			int rc;
+
+			if (!path)
+				continue;
+			rc = gitinfo_path_is_tracked_or_unignored(prov.workdir, path, &err);
+			if (rc != 0) {
+				fprintf(stderr, "%s:%d:%d: step '%s': '%s' would write %s inside the git work tree "
+					"'%s'%s; archives belong in the state directory (leave '%s' relative, "
+					"or add the path to .gitignore)\n",
+					o->plan_path, v->line, v->col, st->id, ps->name, path, prov.workdir,
+					rc < 0 ? " (cannot tell whether git ignores it)" : ", where git would commit it",
+					ps->name);
+				bad++;
+			}
+			free(path);
+		}
+	}
+	return bad ? -1 : 0;
+}

@@ -26,7 +26,7 @@ static const char *const server_keys[] = { "url", "socket", "token", "username",
 					   "ca_file", "insecure_skip_tls_verify", "retries", NULL };
 static const char *const default_keys[] = { "retries", "connect_timeout", "min_speed", "min_speed_window",
 					    "transfer_deadline", NULL };
-static const char *const step_common_keys[] = { "id", "type", "server", "description", NULL };
+static const char *const step_common_keys[] = { "id", "type", "server", "description", "always", NULL };
 static const char *const secret_keys[] = { "token", "password", "mfa", "mfa_secret", NULL };
 
 
@@ -508,6 +508,14 @@ static void step_check_diag(void *dctx, const char *key, const char *fmt, ...)
 	buf_release(&b);
 }
 
+static void check_always(struct plan_step *st, struct diags *d)
+{
+	const struct pnode *v = pnode_get(st->node, "always");
+
+	if (v && scalar_bool(v, &st->always) < 0)
+		diag_add(d, v->line, v->col, "'always' must be true or false");
+}
+
 /* A P_STEPREF written as a bare id is the reference ${steps.ID.<ref_output>}. */
 static void check_stepref_params(struct ref_check *rc, const struct plan_step *st)
 {
@@ -560,6 +568,7 @@ static void load_steps(struct plan *p, const struct pnode *steps, struct diags *
 			continue;
 		check_stepref_params(&rc, st);
 		check_step_params(st, st->node, d);
+		check_always(st, d);
 		check_step_server(p, st, st->node, d);
 		if (st->type->check)
 			st->type->check(p, st, step_check_diag, &cd);
@@ -746,6 +755,7 @@ void plan_free(struct plan *p)
 	for (size_t i = 0; i < p->nsteps; i++) {
 		free(p->steps[i].id);
 		cJSON_Delete(p->steps[i].resolved);
+		cJSON_Delete(p->steps[i].inputs);
 	}
 	free(p->servers);
 	free(p->steps);

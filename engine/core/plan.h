@@ -41,7 +41,9 @@ struct plan_step {
 	const char *server; /* NULL when the step uses none */
 	size_t index;
 	const struct pnode *node; /* the step's map */
+	int always;               /* `always: true`: runs even after an earlier step failed or a stop signal */
 	cJSON *resolved;          /* parameters after interpolation; set by sched */
+	cJSON *inputs;            /* "steps.U.K" → identity of what it used; set by sched */
 	struct plan *plan;
 };
 

@@ -33,7 +33,7 @@ static int conn_should_stop(void *ctx)
 {
 	const struct run *r = ctx;
 
-	return r->stop && *r->stop;
+	return run_should_stop(r);
 }
 
 static void conn_log(void *ctx, enum http_log_level level, const char *line)

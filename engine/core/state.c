@@ -215,20 +215,23 @@ int state_step_begin(struct state *st, const char *id, const struct step_begin *
 	cJSON *rec = record(st, id);
 	const cJSON *n = cJSON_GetObjectItem(rec, "attempts");
 	double attempts = cJSON_IsNumber(n) ? n->valuedouble : 0;
+	const char *was = cJSON_GetStringValue(cJSON_GetObjectItem(rec, "status"));
+	int after_failure = was && !strcmp(was, "failed");
 
 	put(rec, "type", cJSON_CreateString(b->type));
 	put(rec, "status", cJSON_CreateString("running"));
 	put(rec, "fingerprint", cJSON_CreateString(b->fingerprint));
 	put(rec, "run", cJSON_CreateString(st->run_id));
 	put(rec, "definition", b->definition);
+	put(rec, "inputs", b->inputs ? cJSON_Duplicate(b->inputs, 1) : NULL);
 	if (b->revision)
 		put(rec, "revision", cJSON_Duplicate(b->revision, 1));
 	put(rec, "error", NULL);
 	put(rec, "outputs", NULL);
-	if (!b->resume) {
+	if (!b->resume)
 		put(rec, "checkpoint", NULL);
+	if (!b->resume || after_failure)
 		put(rec, "attempts", cJSON_CreateNumber(attempts + 1));
-	}
 	put_now(rec, "started_at");
 	put(rec, "finished_at", NULL);
 	return commit_and_log(st, id, b->resume ? "step-resume" : "step-start", NULL, err);
@@ -363,6 +366,16 @@ int state_step_failed(struct state *st, const char *id, int interrupted, const c
 		log_attempt(rec, msg);
 	cJSON_AddStringToObject(details, "error", msg);
 	return commit_and_log(st, id, interrupted ? "step-interrupted" : "step-failed", details, err);
+}
+
+int state_step_revert(struct state *st, const char *id, const char *why, struct mm_error *err)
+{
+	cJSON *rec = record(st, id), *details = cJSON_CreateObject();
+
+	put(rec, "status", cJSON_CreateString("reverted"));
+	put(rec, "error", cJSON_CreateString(why));
+	cJSON_AddStringToObject(details, "why", why);
+	return commit_and_log(st, id, "step-reverted", details, err);
 }
 
 void state_step_forget(struct state *st, const char *id)

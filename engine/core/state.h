@@ -9,8 +9,8 @@
  *   state_free(st)
  *
  * This file owns the record's schema: no other file writes a record field by
- * name. A record: type, status (running|done|failed|interrupted),
- * fingerprint, run, definition, revision, started_at, finished_at, attempts,
+ * name. A record: type, status (running|done|failed|interrupted|reverted),
+ * fingerprint, run, definition, inputs, revision, started_at, finished_at, attempts,
  * attempts_log (the last failures), error, outputs, checkpoint.
  *
  * state.json never holds a secret: only resolved non-credential parameters,
@@ -56,9 +56,11 @@ struct step_begin {
 	const char *type, *fingerprint;
 	cJSON *definition;      /* resolved parameters without secrets; ownership taken */
 	const cJSON *revision;  /* git provenance, copied; NULL when none */
+	const cJSON *inputs;    /* identity of each upstream output used ("steps.U.K"), copied; NULL: none */
 	int resume;             /* 1: keep the checkpoint (same fingerprint) */
 };
-/* status running; a fresh start (not resume) drops the checkpoint and counts an attempt. */
+/* status running; a fresh start (not resume) drops the checkpoint. A fresh start, or a
+ * resume after a failure, counts an attempt (a resume after a kill or signal does not). */
 int state_step_begin(struct state *, const char *id, const struct step_begin *, struct mm_error *err);
 /* Replaces the checkpoint (takes ownership). previous: receives the old one, detached and
  * the caller's to free (so pointers into it stay valid); NULL frees it. */
@@ -69,6 +71,9 @@ int state_step_done(struct state *, const char *id, const cJSON *outputs, struct
 /* status failed (or interrupted), with the message; the attempt is kept in "attempts_log". */
 int state_step_failed(struct state *, const char *id, int interrupted, const char *msg,
 		      struct mm_error *err);
+/* A done step whose effect an `always` step undid after a failure (a config restore):
+ * status reverted with why, so the next apply runs it again. Committed and journalled. */
+int state_step_revert(struct state *, const char *id, const char *why, struct mm_error *err);
 /* Forgets the record (reset); commit with state_commit. */
 void state_step_forget(struct state *, const char *id);
 

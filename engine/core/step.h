@@ -56,6 +56,13 @@ struct param_spec {
 	 * fingerprint, so raising a timeout resumes the wait instead of
 	 * starting a second job. */
 	int tuning;
+	/* P_PATH: an artefact mmigrate writes; a relative path resolves against the
+	 * state directory, and validate refuses one inside the plan's git work tree
+	 * that git does not ignore. */
+	int artefact;
+	/* When the named parameter is set, this one is left out of the fingerprint: a
+	 * download with `sha256:` is identified by its bytes, not by its (new) link. */
+	const char *identified_by;
 };
 
 enum step_server_use { SERVER_NONE, SERVER_OPTIONAL, SERVER_REQUIRED };
@@ -76,6 +83,11 @@ struct step_type {
 	enum step_server_use server;
 	const struct param_spec *params;  /* terminated by { NULL } */
 	const char *const *outputs;       /* names other steps may reference; NULL-terminated */
+	/* The outputs that identify what the step produced (a file's size and sha256,
+	 * a job's id), NULL-terminated; a consumer's fingerprint includes them as they
+	 * were recorded, so it re-runs exactly when what it uses changed. NULL: the
+	 * referenced value itself is the identity. */
+	const char *const *identity;
 	/* Meaning checks on the plan as written; adds "message" strings through diag. */
 	int (*check)(const struct plan *, const struct plan_step *,
 		     void (*diag)(void *dctx, const char *key, const char *fmt, ...), void *dctx);
@@ -89,25 +101,54 @@ const struct step_type *step_type_lookup(const struct step_type *const *types, c
 const struct param_spec *step_param_find(const struct step_type *, const char *key);
 int step_type_has_output(const struct step_type *, const char *key);
 
-/* Resolved parameters; NULL / def when absent. param_path: absolute, caller frees. */
+/*
+ * Resolved parameters. A key the plan leaves out has the default stated once,
+ * in the type's param_spec table; one without a default is NULL / 0 / false.
+ * param_path: absolute, caller frees; relative paths resolve against the plan's
+ * directory, or the state directory for an `artefact` parameter.
+ */
 const char *param_str(const struct step_ctx *, const char *name);
-int64_t param_int(const struct step_ctx *, const char *name, int64_t def);
-int param_bool(const struct step_ctx *, const char *name, int def);
+int64_t param_int(const struct step_ctx *, const char *name);
+int param_bool(const struct step_ctx *, const char *name);
 char *param_path(const struct step_ctx *, const char *name);
 const cJSON *param_json(const struct step_ctx *, const char *name);
 
 /* Outputs of the earlier step of type `type` that parameter `param` refers to
  * (archive: ${steps.dl.path} → dl's outputs), or NULL. Owned by the state. */
 const cJSON *step_linked_outputs(const struct step_ctx *, const char *param, const char *type);
+/* The id of that earlier step, or NULL. Owned by the plan. */
+const char *step_linked_step(const struct step_ctx *, const char *param, const char *type);
 /* That step's whole state record (status, finished_at, outputs ...), or NULL. */
 const cJSON *step_linked_record(const struct step_ctx *, const char *param, const char *type);
 
-/* Records resume data now (state.json committed before return). Takes ownership of ckpt.
- * Whatever a step read from an earlier checkpoint (ckpt_str results) stays valid until
- * the step returns. */
+/*
+ * Checkpoint access. Reads copy (ckpt_strdup: caller frees), so no later save
+ * can invalidate what a step holds; ckpt_str's borrowed pointer stays valid
+ * until the step returns too (replaced checkpoints are retired, not freed),
+ * but a copy is the rule for anything passed on.
+ *
+ * ckpt_save records resume data now (state.json committed before return) and
+ * takes ownership of ckpt. ckpt_put sets one key on a copy of the current
+ * checkpoint and saves it (takes ownership of val); ckpt_drop removes keys
+ * (NULL-terminated list) the same way.
+ */
 int ckpt_save(struct step_ctx *, cJSON *ckpt, struct mm_error *);
-/* A string in the checkpoint, or NULL. */
+int ckpt_put(struct step_ctx *, const char *key, cJSON *val, struct mm_error *);
+int ckpt_drop(struct step_ctx *, const char *const *keys, struct mm_error *);
 const char *ckpt_str(const struct step_ctx *, const char *key);
+char *ckpt_strdup(const struct step_ctx *, const char *key);
+int64_t ckpt_int(const struct step_ctx *, const char *key, int64_t def);
+/* A copy of checkpoint item key, or NULL; caller frees with cJSON_Delete. */
+cJSON *ckpt_copy(const struct step_ctx *, const char *key);
+
+/*
+ * What the user should do when this step fails, shown instead of the generic
+ * "resume with: mmigrate apply" (only when resuming cannot help):
+ * REMEDY_RESET: `mmigrate reset PLAN <step>` then apply (step: the one that must start over);
+ * REMEDY_FIX: the message says what to fix; apply after that.
+ */
+enum step_remedy { REMEDY_APPLY, REMEDY_RESET, REMEDY_FIX };
+void step_set_remedy(struct step_ctx *, enum step_remedy, const char *step);
 
 /* The authenticated client for the step's server (logs in on first use). Owned by the run. */
 struct http_client *step_client(struct step_ctx *, struct mm_error *);

@@ -3,6 +3,7 @@
  * resolved parameters, checkpoints, its server connection, progress output.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,22 +27,45 @@ const char *param_str(const struct step_ctx *ctx, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-int64_t param_int(const struct step_ctx *ctx, const char *name, int64_t def)
+/* The spec's default, typed: the one place a parameter's default is stated. */
+static int64_t spec_default_int(const struct step_ctx *ctx, const char *name)
 {
-	const cJSON *v = param_json(ctx, name);
+	const struct param_spec *ps = step_param_find(ctx->step->type, name);
+	int64_t n = 0;
 
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+	if (!ps || !ps->def)
+		return 0;
+	switch (ps->kind) {
+	case P_DURATION:
+		return parse_duration(ps->def, &n) ? 0 : n;
+	case P_SIZE:
+		return parse_size(ps->def, &n) ? 0 : n;
+	case P_BOOL:
+		return !strcmp(ps->def, "true");
+	default:
+		return parse_i64(ps->def, &n) ? 0 : n;
+	}
 }
 
-int param_bool(const struct step_ctx *ctx, const char *name, int def)
+/* Resolved parameters carry their defaults already (sched_resolve); the spec is
+ * the fallback for a step asked before resolution. */
+int64_t param_int(const struct step_ctx *ctx, const char *name)
 {
 	const cJSON *v = param_json(ctx, name);
 
-	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : spec_default_int(ctx, name);
+}
+
+int param_bool(const struct step_ctx *ctx, const char *name)
+{
+	const cJSON *v = param_json(ctx, name);
+
+	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : (int)spec_default_int(ctx, name);
 }
 
 char *param_path(const struct step_ctx *ctx, const char *name)
 {
+	const struct param_spec *ps = step_param_find(ctx->step->type, name);
 	const char *p = param_str(ctx, name);
 	struct buf b = BUF_INIT;
 
@@ -49,7 +73,7 @@ char *param_path(const struct step_ctx *ctx, const char *name)
 		return NULL;
 	if (p[0] == '/')
 		return xstrdup(p);
-	buf_addf(&b, "%s/%s", ctx->run->plan->dir, p);
+	buf_addf(&b, "%s/%s", ps && ps->artefact ? ctx->run->plan->state_dir : ctx->run->plan->dir, p);
 	return buf_detach(&b);
 }
 
@@ -68,11 +92,56 @@ int ckpt_save(struct step_ctx *ctx, cJSON *ckpt, struct mm_error *err)
 	return ret;
 }
 
+int ckpt_put(struct step_ctx *ctx, const char *key, cJSON *val, struct mm_error *err)
+{
+	cJSON *ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
+
+	cJSON_DeleteItemFromObjectCaseSensitive(ck, key);
+	cJSON_AddItemToObject(ck, key, val);
+	return ckpt_save(ctx, ck, err);
+}
+
+int ckpt_drop(struct step_ctx *ctx, const char *const *keys, struct mm_error *err)
+{
+	cJSON *ck = ctx->ckpt ? cJSON_Duplicate(ctx->ckpt, 1) : cJSON_CreateObject();
+
+	for (; *keys; keys++)
+		cJSON_DeleteItemFromObjectCaseSensitive(ck, *keys);
+	return ckpt_save(ctx, ck, err);
+}
+
 const char *ckpt_str(const struct step_ctx *ctx, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->ckpt, key);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+char *ckpt_strdup(const struct step_ctx *ctx, const char *key)
+{
+	const char *s = ckpt_str(ctx, key);
+
+	return s ? xstrdup(s) : NULL;
+}
+
+int64_t ckpt_int(const struct step_ctx *ctx, const char *key, int64_t def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->ckpt, key);
+
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+}
+
+cJSON *ckpt_copy(const struct step_ctx *ctx, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->ckpt, key);
+
+	return v ? cJSON_Duplicate(v, 1) : NULL;
+}
+
+void step_set_remedy(struct step_ctx *ctx, enum step_remedy remedy, const char *step)
+{
+	ctx->run->remedy = remedy;
+	snprintf(ctx->run->remedy_step, sizeof(ctx->run->remedy_step), "%s", step ? step : ctx->step->id);
 }
 
 const struct sys_ops *step_sys(const struct step_ctx *ctx)
@@ -97,13 +166,13 @@ const char *step_state_dir(const struct step_ctx *ctx)
 
 int step_should_stop(const struct step_ctx *ctx)
 {
-	return ctx->run->stop && *ctx->run->stop;
+	return run_should_stop(ctx->run);
 }
 
 /* A step's tuning key, else the plan's default, else the built-in value. */
 static long floor_value(const struct step_ctx *ctx, const char *key, int64_t plan_value, long builtin)
 {
-	int64_t v = param_int(ctx, key, 0);
+	int64_t v = param_int(ctx, key);
 
 	return (long)(v > 0 ? v : plan_value > 0 ? plan_value : builtin);
 }
@@ -223,18 +292,27 @@ static void link_ref(void *ctx, enum interp_source src, const char *arg, const c
 		ls->found = up->id;
 }
 
-const cJSON *step_linked_record(const struct step_ctx *ctx, const char *param, const char *type)
+const char *step_linked_step(const struct step_ctx *ctx, const char *param, const char *type)
 {
 	const struct pnode *v = pnode_get(ctx->step->node, param);
 	struct link_scan ls = { ctx->run->plan, type, NULL };
 	struct mm_error err = MM_ERROR_INIT;
 
-	if (!v || v->kind != PN_SCALAR || interp_scan(v->scalar, link_ref, &ls, &err) < 0 || !ls.found)
+	if (!v || v->kind != PN_SCALAR || interp_scan(v->scalar, link_ref, &ls, &err) < 0)
 		return NULL;
-	return state_step_get(ctx->run->state, ls.found);
+	return ls.found;
 }
 
 const cJSON *step_linked_outputs(const struct step_ctx *ctx, const char *param, const char *type)
 {
-	return cJSON_GetObjectItem(step_linked_record(ctx, param, type), "outputs");
+	const char *id = step_linked_step(ctx, param, type);
+
+	return id ? cJSON_GetObjectItem(state_step_get(ctx->run->state, id), "outputs") : NULL;
+}
+
+const cJSON *step_linked_record(const struct step_ctx *ctx, const char *param, const char *type)
+{
+	const char *id = step_linked_step(ctx, param, type);
+
+	return id ? state_step_get(ctx->run->state, id) : NULL;
 }

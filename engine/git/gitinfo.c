@@ -850,3 +850,38 @@ void gitinfo_summary(const struct git_provenance *p, struct buf *b)
 	if (p->dirty && !p->unborn)
 		buf_adds(b, ", uncommitted changes");
 }
+
+/*
+ * validate's artefact check: an archive written inside the work tree where
+ * git sees it would be committed by the next `git add -A`.
+ */
+int gitinfo_path_is_tracked_or_unignored(const char *workdir, const char *abs_path, struct mm_error *err)
+{
+	git_repository *repo = NULL;
+	git_index *idx = NULL;
+	size_t n = strlen(workdir);
+	const char *rel;
+	int ignored = 0, ret;
+
+	if (!n || strncmp(abs_path, workdir, n) || abs_path[n] != '/')
+		return 0;
+	rel = abs_path + n + 1;
+	git_libgit2_init();
+	if (git_repository_open_ext(&repo, workdir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
+		ret = err_set(err, MM_ERR, "cannot open the git repository at '%s': %s", workdir, git_msg());
+		goto out;
+	}
+	if (git_ignore_path_is_ignored(&ignored, repo, rel) < 0) {
+		ret = err_set(err, MM_ERR, "cannot read git's ignore rules for '%s': %s", rel, git_msg());
+		goto out;
+	}
+	ret = !ignored;
+	/* Ignored but tracked still gets committed: the index decides. */
+	if (ignored && git_repository_index(&idx, repo) == 0 && git_index_get_bypath(idx, rel, 0))
+		ret = 1;
+out:
+	git_index_free(idx);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+	return ret;
+}

@@ -139,4 +139,11 @@ int gitinfo_from_json(const cJSON *j, struct git_provenance *out, struct mm_erro
  */
 void gitinfo_summary(const struct git_provenance *, struct buf *b);
 
+/*
+ * 1 when abs_path is inside the work tree rooted at workdir and git would see
+ * it (not ignored, or tracked although ignored); 0 when ignored or outside;
+ * MM_ERR when the repository cannot be read.
+ */
+int gitinfo_path_is_tracked_or_unignored(const char *workdir, const char *abs_path, struct mm_error *err);
+
 #endif

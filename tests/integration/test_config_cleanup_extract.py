@@ -305,7 +305,7 @@ class ExtractTest(FakeCase):
 """)
         r = self.mm("apply", p, want=1)
         self.assertIn("Injected extraction failure.", r.stderr)
-        self.assertIn("the next apply starts a new extraction job", r.stderr)
+        self.assertIn("the next apply starts a new extraction (attempt 2 of 3)", r.stderr)
         ck = self.wd.state("p")["steps"]["extract"]["checkpoint"]
         self.assertNotIn("job_id", ck)
         self.assertEqual(ck["to"], "1706742000")

@@ -153,6 +153,8 @@ def step_table():
         m = re.match(r"^(\w+): ", line)
         if m:
             cur = types.setdefault(m.group(1), {"keys": [], "outputs": []})
+        elif cur is None:
+            continue  # the keys every step takes come first
         elif line.startswith("    outputs: "):
             cur["outputs"] = line.split()[1:]
         elif line.startswith("    "):

@@ -368,7 +368,7 @@ class Presigned(DownloadCase):
         self.srv.faults(download_drop={"after_bytes": 700000, "count": 2})
         p = self.plan('  - {id: dl, type: download, url: "%s", path: got.zip}\n' % url)
         r = self.mm("apply", p)
-        got = os.path.join(self.wd.path, "got.zip")
+        got = os.path.join(self.wd.state_dir("p"), "got.zip")  # a relative path: in the state directory
         self.assertEqual(sha(self.read(got)), sha(data))
         s3 = self.gets(marker="/__s3/")
         self.assertGreaterEqual(len(s3), 2)

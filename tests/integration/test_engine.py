@@ -71,7 +71,7 @@ class EngineTest(unittest.TestCase):
         self.wd.plan(plan_text(self.log, second_out="out-2b"))
         r = run(["plan", p, "--detailed-exitcode"], check_exit=4)
         self.assertIn("first          skip", r.stdout)
-        self.assertIn("second         run exec (definition or inputs changed)", r.stdout)
+        self.assertIn("second         run exec (definition changed: command)", r.stdout)
         self.assertIn("third          run after 'second'", r.stdout)
         run(["apply", p], check_exit=0)
         self.assertEqual(self.ran()[3:], ["two-out-1", "three-out-2b"])

@@ -139,7 +139,8 @@ class NoUnverifiedUpload(unittest.TestCase):
         p = self.wd.plan(HEAD.format(name="u", url=self.srv.url) +
                          "  - {id: upload, type: upload, server: src, file: outside.zip}\n")
         seq = self.srv.log()[-1]["seq"] if self.srv.log() else 0
-        r = run(["apply", p], env=self.env, check_exit=1)
+        # Caught by validate (exit 2): no download or verify step could prove it.
+        r = run(["apply", p], env=self.env, check_exit=2)
         text = r.stdout + r.stderr
         self.assertIn("refusing to upload", text)
         self.assertIn("type: verify", text)

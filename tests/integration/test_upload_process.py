@@ -444,32 +444,32 @@ class RefusalTest(Case):
     def test_max_file_size_413_then_raised(self):
         self.srv.config(FileSettings={"MaxFileSize": 4 * MIB})
         self.write_plan()
-        self.assertIn("FileSettings.MaxFileSize is %d bytes now" % (4 * MIB), self.dry_run())
+        # Preflight (plan and apply): refused before any upload request, GETs only.
+        seq = self.last_seq()
+        p = self.mm("plan", self.plan, code=1)
+        self.assertIn("accepts uploads up to 4.0 MiB (FileSettings.MaxFileSize)", p.stderr)
         p = self.apply(code=1)
-        self.assertIn("FileSettings.MaxFileSize", p.stderr)
-        self.assertIn("at least %d bytes" % ARCHIVE[1], p.stderr)
-        self.assertIn("'config' step", p.stderr)
+        self.assertIn("add a config step before it with FileSettings.MaxFileSize", p.stderr)
+        self.assertEqual([e for e in self.srv.log(since=seq) if e["method"] not in ("GET", "HEAD")], [])
         self.srv.config(FileSettings={"MaxFileSize": 100 * MIB})
         self.apply()
         self.assert_one_clean_upload()
 
 
 class ProcessTest(Case):
-    def test_failing_import_job_reports_line_and_is_not_restarted(self):
+    def test_failing_import_job_reports_line_and_the_next_apply_retries(self):
         self.srv.faults(job_fail={"type": "import_process", "error": "Bad line — injected", "line_number": 5})
         self.write_plan(process=True)
         p = self.apply(code=1)
-        self.assertIn("at line 5: Bad line — injected", p.stderr)
-        self.assertIn("reset", p.stderr)
+        self.assertIn("at line 5: Bad line — injected; the next apply starts a new import (attempt 2 of 3)",
+                      p.stderr)
         job = self.jobs_created()[0]["id"]
-        self.assertEqual(self.ckpt("import")["job_id"], job)
-        self.assertIn("would fail again: import job %s ended 'error' at line 5" % job, self.dry_run())
-        p = self.apply(code=1)  # the same job, reported again
-        self.assertIn(job, p.stderr)
-        self.assertEqual(len(self.jobs_created()), 1)
-        # A reset of the import step starts a new job for the file, which is still there.
-        self.mm("reset", self.plan, "import", code=0)
-        self.apply()
+        self.assertNotIn("job_id", self.ckpt("import"))
+        self.assertEqual(self.ckpt("import")["failed_jobs"][0]["id"], job)
+        self.assertIn("would start a new import (attempt 2 of 3) after import job %s failed" % job, self.dry_run())
+        # The failed job is history: the next apply starts one new job for the file, which is still there.
+        p = self.apply()
+        self.assertIn("starting a new import (attempt 2 of 3)", p.stdout)
         self.assertEqual([j["status"] for j in self.jobs_created()], ["error", "success"])
         self.assertEqual(len(self.sessions_created()), 1)
 

@@ -55,6 +55,37 @@ static const char *plan_c =
 	"  - {id: down, type: exec, command: \"use ${steps.up.stdout}\", timeout: 2h}\n"
 	"  - {id: other, type: exec, command: echo 2}\n";
 
+/* A consumer of a download: the same path string with other bytes is another input. */
+static const char *plan_dl =
+	"version: 1\nname: t\nstate_dir: /tmp/mm-fp-unused\nsteps:\n"
+	"  - {id: dl, type: download, url: \"http://127.0.0.1:9/a.zip\"}\n"
+	"  - {id: chk, type: verify, archive: \"${steps.dl.path}\"}\n";
+
+static void consumer_fp(const char *sha, char fp[65])
+{
+	struct diags d = DIAGS_INIT;
+	struct plan *p = NULL;
+	struct state st = { 0 };
+	struct run r = { 0 };
+	struct mm_error err = MM_ERROR_INIT;
+	char *unknown = NULL;
+	cJSON *outs;
+
+	CHECK(plan_load("/tmp/t.yaml", plan_dl, strlen(plan_dl), step_types_all(), &p, &d) == 0);
+	st.root = cJSON_Parse("{\"steps\":{\"dl\":{\"status\":\"done\",\"outputs\":"
+			      "{\"path\":\"/tmp/a.zip\",\"size\":10}}}}");
+	outs = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(st.root, "steps"), "dl"), "outputs");
+	cJSON_AddStringToObject(outs, "sha256", sha);
+	r.plan = p;
+	r.state = &st;
+	CHECK(p && sched_resolve(&r, &p->steps[1], fp, &unknown, &err) == 0);
+	CHECK(p && cJSON_GetObjectItem(p->steps[1].inputs, "steps.dl.path") != NULL);
+	free(unknown);
+	cJSON_Delete(st.root);
+	plan_free(p);
+	diags_release(&d);
+}
+
 int main(void)
 {
 	char a[3][65], b[3][65], c[3][65], t[3][65];
@@ -84,5 +115,15 @@ int main(void)
 	CHECK_STR(a[2], c[2]);          /* an unrelated step does not */
 	fingerprints(plan_c, "1", t);
 	CHECK_STR(a[1], t[1]);          /* a changed timeout resumes, it does not restart */
+
+	{
+		char s1[65], s2[65], s3[65];
+
+		consumer_fp("aa", s1);
+		consumer_fp("aa", s2);
+		consumer_fp("bb", s3);
+		CHECK_STR(s1, s2);               /* the same bytes again: no cascade */
+		CHECK(strcmp(s1, s3) != 0);      /* other bytes at the same path: the consumer re-runs */
+	}
 	return check_done();
 }
