@@ -155,6 +155,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 
 static void dl_release(struct dl *d)
 {
+	dl_meter_finish(d);
 	if (d->fd >= 0)
 		close(d->fd);
 	http_client_free(d->own);

@@ -15,11 +15,11 @@
 
 #include "error.h"
 #include "hash.h"
+#include "meter.h"
 #include "step.h"
 
 #define BLOCK (1 << 20)
 #define SYNC_EVERY ((int64_t)64 << 20) /* fsync and checkpoint the .part this often */
-#define PROGRESS_MS 10000
 #define MAX_RESTARTS 3                 /* the file changed under us this often in one run */
 #define HEAL_TRIES 3                   /* fetches of one damaged range before the step gives up */
 
@@ -39,7 +39,9 @@ struct dl {
 	int with_auth, is_zip, presigned, range_ignored;
 	char *path, *part;
 	int fd;
-	int64_t have, total, synced, overlap, last_log;
+	int64_t have, total, synced, overlap;
+	struct step_meter meter; /* bytes on the way in, or bytes held being hashed */
+	int metering;
 	struct sha256 sha;
 	const struct sys_ops *sys;
 	unsigned char *blk; /* BLOCK bytes for comparing and hashing */
@@ -68,6 +70,8 @@ int dl_save_ckpt(struct dl *d, struct mm_error *err);
 int dl_truncate_part(struct dl *d, int64_t len, struct mm_error *err);
 int dl_part_open(struct dl *d, struct mm_error *err);
 int dl_hash_held(struct dl *d, struct mm_error *err);
+/* Ends the progress line of the transfer (once it is done or given up). */
+void dl_meter_finish(struct dl *d);
 int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_error *err);
 
 /* download_fetch.c */

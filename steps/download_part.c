@@ -43,7 +43,7 @@ int dl_ckpt_num(const struct step_ctx *ctx, const char *key, int64_t *out)
 
 	if (!cJSON_IsNumber(v))
 		return 0;
-	*out = (int64_t)v->valuedouble;
+	*out = double_to_i64(v->valuedouble);
 	return 1;
 }
 
@@ -58,6 +58,7 @@ int dl_hash_file(struct dl *d, int fd, int64_t len, const char *name, struct mm_
 	sha256_reset(&d->sha);
 	if (d->zs)
 		zs_reset(d->zs);
+	step_meter_start(d->ctx, &d->meter, "hash", 0, len);
 	while (off < len) {
 		size_t n = len - off < BLOCK ? (size_t)(len - off) : BLOCK;
 		ssize_t got = pread(fd, d->blk, n, (off_t)off);
@@ -71,7 +72,10 @@ int dl_hash_file(struct dl *d, int fd, int64_t len, const char *name, struct mm_
 		if (d->zs)
 			zs_feed(d->zs, d->blk, (size_t)got);
 		off += got;
+		step_meter_update(d->ctx, &d->meter, off);
 	}
+	step_meter_finish(d->ctx, &d->meter);
+	d->metering = 0;
 	return 0;
 }
 
@@ -153,7 +157,6 @@ int dl_hash_held(struct dl *d, struct mm_error *err)
 	if (sys_fsync(d->sys, d->fd) < 0)
 		return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
 	d->synced = d->have;
-	d->last_log = mono_ms();
 	return dl_save_ckpt(d, err);
 }
 
@@ -161,14 +164,19 @@ int dl_hash_held(struct dl *d, struct mm_error *err)
 
 static void log_progress(struct dl *d)
 {
-	if (mono_ms() - d->last_log < PROGRESS_MS)
-		return;
-	d->last_log = mono_ms();
-	if (d->total > 0)
-		step_log(d->ctx, "%lld of %lld bytes (%d%%)", (long long)d->have, (long long)d->total,
-			 (int)(d->have * 100 / d->total));
-	else
-		step_log(d->ctx, "%lld bytes", (long long)d->have);
+	if (!d->metering) {
+		step_meter_start(d->ctx, &d->meter, "download", d->have, d->total);
+		d->metering = 1;
+	}
+	d->meter.total = d->total;
+	step_meter_update(d->ctx, &d->meter, d->have);
+}
+
+void dl_meter_finish(struct dl *d)
+{
+	if (d->metering)
+		step_meter_finish(d->ctx, &d->meter);
+	d->metering = 0;
 }
 
 int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_error *err)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "meter.h"
 #include "util.h"
 
 #define JOBS_SCAN 200 /* jobs listed when looking for one to adopt: newest first */
@@ -128,7 +129,7 @@ static int find_created(struct step_ctx *ctx, struct http_client *c, const char 
 			const char *val, const cJSON *exclude, struct mm_job *job, struct mm_error *err)
 {
 	const cJSON *at = cJSON_GetObjectItem(ctx->ckpt, "creating_at");
-	int64_t until = cJSON_IsNumber(at) ? (int64_t)at->valuedouble + param_int(ctx, "adopt_wait") * 1000 : 0;
+	int64_t until = cJSON_IsNumber(at) ? double_to_i64(at->valuedouble) + param_int(ctx, "adopt_wait") * 1000 : 0;
 	int said = 0;
 
 	for (;;) {
@@ -407,12 +408,28 @@ static int job_ended(struct step_ctx *ctx, const struct mm_job *job, struct mm_e
 		       job_noun(job->type), next, max);
 }
 
+/* The job's state for the live line or the progress event (meter.h). */
+static void show_progress(const struct step_ctx *ctx, const struct mm_job *job, struct job_progress *jp)
+{
+	double started = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "wait_started_at"));
+	double changed = cJSON_GetNumberValue(cJSON_GetObjectItem(ctx->ckpt, "last_change_at"));
+
+	jp->kind = job_noun(job->type);
+	jp->job_id = job->id;
+	jp->status = job->status;
+	jp->percent = job->progress >= 0 && job->progress <= 100 ? (int)job->progress : -1;
+	jp->started_ms = started == started ? (int64_t)started : now_ms();
+	jp->changed_ms = changed == changed ? (int64_t)changed : jp->started_ms;
+	step_job_progress(ctx, jp);
+}
+
 int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o,
 	     struct mm_job *job, struct mm_error *err)
 {
 	int64_t interval = o->poll_min_ms ? o->poll_min_ms : 1000;
 	int64_t cap = o->poll_max_ms ? o->poll_max_ms : 10000;
 	char *sig = NULL, *last = xstrdup(ckpt_str(ctx, "signature") ? ckpt_str(ctx, "signature") : "");
+	struct job_progress jp = { .percent = -1 };
 	int ret;
 
 	for (;;) {
@@ -449,6 +466,7 @@ int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_
 		}
 		free(sig);
 		sig = NULL;
+		show_progress(ctx, job, &jp);
 		if ((ret = check_limits(ctx, o, job, now, err)) < 0)
 			break;
 		if ((ret = step_sleep(ctx, interval)) < 0) {

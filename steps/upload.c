@@ -53,6 +53,7 @@
 
 
 #include "jobs.h"
+#include "meter.h"
 #include "mm.h"
 #include "plan.h"
 #include "retry.h"
@@ -97,6 +98,8 @@ struct upload {
 	struct stat st;     /* when opened: a change during the upload is refused */
 	char file_id[80];   /* "dev:inode:mtime_ns" */
 	struct readahead *ra;
+	struct step_ctx *ctx;     /* for progress from libcurl's read callback */
+	struct step_meter meter;  /* bytes handed to libcurl */
 	int hashing;        /* the digest is computed while sending */
 	char expect[65];    /* the digest the file must have, "" when none */
 	char sha[65];       /* "" until known */
@@ -120,6 +123,20 @@ static int stop_asked(void *ctx)
 	return step_should_stop(ctx);
 }
 
+struct hash_tick {
+	const struct step_ctx *ctx;
+	struct step_meter meter;
+};
+
+/* sha256_fd's tick: progress for the admin, and a stop at a block boundary. */
+static int hash_tick(void *arg, int64_t hashed)
+{
+	struct hash_tick *t = arg;
+
+	step_meter_update(t->ctx, &t->meter, hashed);
+	return step_should_stop(t->ctx);
+}
+
 /* Size and SHA-256 of fd, read from the start in 1 MiB blocks. */
 static int hash_file(const struct step_ctx *ctx, int fd, const char *path, int64_t *size, char hex[65],
 		     struct mm_error *err)
@@ -132,7 +149,12 @@ static int hash_file(const struct step_ctx *ctx, int fd, const char *path, int64
 		free(block);
 		return err_set(err, MM_ERR, "cannot compute SHA-256: OpenSSL failed");
 	}
-	rc = sha256_fd(&h, fd, 0, -1, block, MIB, stop_asked, (void *)ctx, size);
+	struct hash_tick tick = { ctx };
+	struct stat st;
+
+	step_meter_start(ctx, &tick.meter, "hash", 0, fstat(fd, &st) == 0 ? (int64_t)st.st_size : -1);
+	rc = sha256_fd(&h, fd, 0, -1, block, MIB, hash_tick, &tick, size);
+	step_meter_finish(ctx, &tick.meter);
 	if (rc > 0)
 		ret = err_set(err, MM_EINTR, "stopped while computing the SHA-256 of '%s'", path);
 	else if (rc < 0)
@@ -190,7 +212,7 @@ static int known_digest(const struct step_ctx *ctx, struct upload *u)
 	char mtime[32];
 
 	if (!status || strcmp(status, "done") || !done_at || !path || strcmp(path, u->path) || !sha ||
-	    !is_hex64(sha) || !cJSON_IsNumber(size) || (int64_t)size->valuedouble != u->size ||
+	    !is_hex64(sha) || !cJSON_IsNumber(size) || double_to_i64(size->valuedouble) != u->size ||
 	    (!param_bool(ctx, "unverified") && !cJSON_IsTrue(cJSON_GetObjectItem(out, "crc_ok"))))
 		return 0;
 	iso8601_utc((int64_t)u->st.st_mtim.tv_sec * 1000, mtime, sizeof(mtime));
@@ -285,7 +307,7 @@ static int64_t recorded_offset(const struct step_ctx *ctx)
 {
 	const cJSON *v = cJSON_GetObjectItem(ctx->ckpt, "offset");
 
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+	return cJSON_IsNumber(v) ? double_to_i64(v->valuedouble) : -1;
 }
 
 /* ---- server calls ---------------------------------------------------------- */
@@ -509,6 +531,8 @@ static long source(void *ctx, char *buf, size_t len, const char **why)
 
 	if (n < 0)
 		*why = ra_error(u->ra);
+	else
+		step_meter_update(u->ctx, &u->meter, ra_pos(u->ra));
 	return n;
 }
 
@@ -626,7 +650,7 @@ static int progress(struct step_ctx *ctx, const struct upload *u, int64_t offset
  * set when there is nothing to send from it (MM_ERETRY: ask again later).
  */
 static int ask_offset(struct step_ctx *ctx, struct http_client *c, struct upload *u, int64_t *offset,
-		      int64_t *last, struct retry_state *rs, struct mm_error *err)
+		      int64_t *last, int64_t *confirmed, struct retry_state *rs, struct mm_error *err)
 {
 	struct mm_upload up;
 	int rc;
@@ -638,8 +662,12 @@ static int ask_offset(struct step_ctx *ctx, struct http_client *c, struct upload
 			       u->id, (long long)up.file_size, u->path, (long long)u->size);
 	if ((rc = progress(ctx, u, up.file_offset, last, err)) < 0)
 		return rc;
-	if (rc > 0)
+	/* Only the server's own offset counts as progress: a server that answers
+	 * 204 and stores nothing must not reset the failure count. */
+	if (*confirmed >= 0 && up.file_offset > *confirmed)
 		retry_progress(rs);
+	if (up.file_offset > *confirmed)
+		*confirmed = up.file_offset;
 	err_clear(err);
 	if (up.file_offset >= u->size) /* stored but not moved into place (yet?) */
 		return err_set(err, MM_ERETRY,
@@ -660,14 +688,15 @@ static int ask_offset(struct step_ctx *ctx, struct http_client *c, struct upload
 static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err)
 {
 	struct retry_state rs = RETRY_STATE_INIT;
-	int64_t last = -1, offset = -1, len;
+	int64_t last = -1, offset = -1, confirmed = -1, len;
 	int rc, complete = 0;
 
 	http_set_rate_limit(c, u->rate);
+	step_meter_start(ctx, &u->meter, "upload", 0, u->size);
 	for (;;) {
 		if (step_should_stop(ctx))
 			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume", u->id);
-		rc = offset < 0 ? ask_offset(ctx, c, u, &offset, &last, &rs, err) : 0;
+		rc = offset < 0 ? ask_offset(ctx, c, u, &offset, &last, &confirmed, &rs, err) : 0;
 		if (rc == MM_ENOTFOUND)
 			return session_gone(ctx, c, u, 0, err);
 		if (rc == 0 && (rc = send_chunk(ctx, c, u, offset, &len, &complete, err)) == 0) {
@@ -676,8 +705,11 @@ static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *
 			offset += len; /* a 204: the server stored exactly the body */
 			if ((rc = progress(ctx, u, offset, &last, err)) < 0)
 				return rc;
-			retry_progress(&rs);
-			continue;
+			if (offset < u->size)
+				continue;
+			/* Every byte accepted, yet no 200: ask what the server really holds. */
+			rc = err_set(err, MM_ERETRY, "the server accepted all %lld bytes of upload session %s "
+				     "without completing it", (long long)u->size, u->id);
 		}
 		offset = -1;
 		if (rc != MM_ERETRY)
@@ -711,6 +743,7 @@ static int final_digest(struct step_ctx *ctx, struct upload *u, struct mm_error 
 static int upload_init(struct step_ctx *ctx, struct upload *u, struct mm_error *err)
 {
 	u->fd = -1;
+	u->ctx = ctx;
 	u->path = param_path(ctx, "file");
 	u->filename = param_str(ctx, "filename") ? param_str(ctx, "filename") : base_name(u->path);
 	u->chunk = param_int(ctx, "chunk_size");
@@ -782,7 +815,8 @@ static int upload_run(struct step_ctx *ctx, struct mm_error *err)
 	if (!(c = step_client(ctx, err)))
 		goto out;
 	if ((ret = open_session(ctx, c, &u, err)) < 0 || (ret = set_name(&u, err)) < 0 ||
-	    (ret = transfer(ctx, c, &u, err)) < 0 || (ret = final_digest(ctx, &u, err)) < 0)
+	    (ret = transfer(ctx, c, &u, err)) < 0 || (step_meter_finish(ctx, &u.meter), 0) ||
+	    (ret = final_digest(ctx, &u, err)) < 0)
 		goto out;
 	if (u.ra)
 		step_log(ctx, "read %lld bytes of '%s' (%lld bytes long) to send and hash it",

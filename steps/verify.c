@@ -180,7 +180,7 @@ static int check_linked(struct step_ctx *ctx, const struct archive_report *rep, 
 		return err_set(err, MM_ERR,
 			       "archive '%s' changed since it was downloaded: SHA-256 %s, the download recorded %s",
 			       rep->archive, rep->sha256, sha->valuestring);
-	if (cJSON_IsNumber(size) && (uint64_t)size->valuedouble != rep->size)
+	if (cJSON_IsNumber(size) && double_to_i64(size->valuedouble) != (int64_t)rep->size)
 		return err_set(err, MM_ERR,
 			       "archive '%s' changed since it was downloaded: %llu bytes, the download recorded %.0f",
 			       rep->archive, (unsigned long long)rep->size, size->valuedouble);

@@ -315,7 +315,7 @@ static int effective_max(struct preflight *pf, const struct plan_step *u, struct
 	}
 	v = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "FileSettings"), "MaxFileSize");
 	if (cJSON_IsNumber(v)) {
-		*max = (int64_t)v->valuedouble;
+		*max = double_to_i64(v->valuedouble);
 		found = 1;
 	}
 	cJSON_Delete(cfg);

@@ -53,7 +53,7 @@ int64_t param_int(const struct step_ctx *ctx, const char *name)
 {
 	const cJSON *v = param_json(ctx, name);
 
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : spec_default_int(ctx, name);
+	return cJSON_IsNumber(v) ? double_to_i64(v->valuedouble) : spec_default_int(ctx, name);
 }
 
 int param_bool(const struct step_ctx *ctx, const char *name)
@@ -128,7 +128,7 @@ int64_t ckpt_int(const struct step_ctx *ctx, const char *key, int64_t def)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ctx->ckpt, key);
 
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+	return cJSON_IsNumber(v) ? double_to_i64(v->valuedouble) : def;
 }
 
 cJSON *ckpt_copy(const struct step_ctx *ctx, const char *key)
@@ -251,7 +251,7 @@ const char *step_find_integrity_proof(const struct step_ctx *ctx, int64_t size, 
 		if (strcmp(st->type->name, "download") && strcmp(st->type->name, "verify"))
 			continue;
 		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "crc_ok")) || !cJSON_IsString(sha) ||
-		    !cJSON_IsNumber(sz) || (int64_t)sz->valuedouble != size || strcasecmp(sha->valuestring, sha256))
+		    !cJSON_IsNumber(sz) || double_to_i64(sz->valuedouble) != size || strcasecmp(sha->valuestring, sha256))
 			continue;
 		if (!strcmp(st->type->name, "verify") && (!cJSON_IsNumber(errs) || errs->valuedouble != 0))
 			continue;

@@ -189,7 +189,7 @@ static int64_t int_field(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+	return cJSON_IsNumber(v) ? double_to_i64(v->valuedouble) : 0;
 }
 
 static int id_field(char out[MM_ID_LEN + 1], const cJSON *o, const char *key, const char *what,

@@ -63,7 +63,7 @@ void hex_encode(const void *bytes, size_t n, char *out)
 }
 
 int sha256_fd(struct sha256 *h, int fd, int64_t off, int64_t len, void *blk, size_t blksize,
-	      int (*stop)(void *), void *stop_ctx, int64_t *hashed)
+	      int (*tick)(void *, int64_t), void *tick_ctx, int64_t *hashed)
 {
 	*hashed = 0;
 	while (len < 0 || *hashed < len) {
@@ -82,7 +82,7 @@ int sha256_fd(struct sha256 *h, int fd, int64_t off, int64_t len, void *blk, siz
 		}
 		sha256_update(h, blk, (size_t)n);
 		*hashed += n;
-		if (stop && stop(stop_ctx))
+		if (tick && tick(tick_ctx, *hashed))
 			return 1;
 	}
 	return 0;

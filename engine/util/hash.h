@@ -5,7 +5,7 @@
  *
  *   struct sha256 h;
  *   sha256_init(&h);  sha256_update(&h, p, n); ...  sha256_final_hex(&h, hex);  sha256_release(&h);
- *   sha256_fd(&h, fd, 0, -1, blk, sizeof(blk), stop, ctx, &n)    a whole file, polling stop
+ *   sha256_fd(&h, fd, 0, -1, blk, sizeof(blk), tick, ctx, &n)    a whole file, with progress
  */
 #ifndef MM_HASH_H
 #define MM_HASH_H
@@ -33,12 +33,12 @@ void hex_encode(const void *bytes, size_t n, char *out);
 
 /*
  * Feeds bytes [off, off + len) of fd (len < 0: to the end of the file) to h
- * with pread in blocks of blk (caller's buffer), polling stop(stop_ctx)
- * between blocks when stop is set. *hashed counts the bytes fed. Returns 0;
- * -1 with errno on a read error (ENODATA when the file ends before len);
- * 1 when stop asked to stop.
+ * with pread in blocks of blk (caller's buffer), calling tick(tick_ctx, bytes
+ * hashed so far) after each block when tick is set: progress, and a nonzero
+ * answer stops. *hashed counts the bytes fed. Returns 0; -1 with errno on a
+ * read error (ENODATA when the file ends before len); 1 when tick said stop.
  */
 int sha256_fd(struct sha256 *h, int fd, int64_t off, int64_t len, void *blk, size_t blksize,
-	      int (*stop)(void *), void *stop_ctx, int64_t *hashed);
+	      int (*tick)(void *, int64_t), void *tick_ctx, int64_t *hashed);
 
 #endif

@@ -209,3 +209,15 @@ void url_redact(const char *url, char *out, size_t n)
 	}
 	snprintf(out, n, "%.*s%.*s", plen, url, (int)strcspn(rest, "?#"), rest);
 }
+
+int64_t double_to_i64(double d)
+{
+	/* A JSON number is a double: a hostile 1e300 or NaN must not become undefined behaviour. */
+	if (d != d)
+		return 0;
+	if (d >= 9223372036854775807.0)
+		return INT64_MAX;
+	if (d <= -9223372036854775808.0)
+		return INT64_MIN;
+	return (int64_t)d;
+}

@@ -40,4 +40,7 @@ size_t levenshtein(const char *a, const char *b);
  */
 void url_redact(const char *url, char *out, size_t n);
 
+/* d as an int64_t, saturated at the ends of the range; NaN is 0. For numbers read from JSON. */
+int64_t double_to_i64(double d);
+
 #endif

@@ -1664,7 +1664,7 @@ class Faults:
 
     LIST_KEYS = ("errors", "lose_response", "delay", "job_fail", "job_stall")
     ONE_KEYS = ("download_drop", "upload_cut", "ignore_range", "login_echo", "download_corrupt", "oversize",
-                "slow_ranges")
+                "slow_ranges", "upload_stuck")
     VALUE_KEYS = ("download_bps", "upload_bps", "jobs_stay_pending")
     ACTION_KEYS = ("clear", "expire_sessions", "change_export")
 
@@ -2841,6 +2841,14 @@ class App:
             if us["id"] not in self.uploads:
                 raise ApiError(404, "app.upload.get.app_error", "not found")
             self.busy_uploads.add(us["id"])
+        if self.faults.take_one("upload_stuck"):
+            # A broken target: reads the body, answers 204, stores nothing.
+            req.fault = "upload_stuck"
+            while reader(1 << 16):
+                pass
+            with self.lock:
+                self.busy_uploads.discard(us["id"])
+            return Resp(204, b"", None)
         cut = self.faults.take_one("upload_cut")
         if cut:
             req.fault = "upload_cut"

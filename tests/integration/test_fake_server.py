@@ -387,7 +387,8 @@ class DownloadTests(unittest.TestCase):
         rest = SRC.request("GET", f"/exports/{self.name}", headers={"Range": f"bytes={len(got)}-"})
         self.assertEqual(rest.status, 206)
         self.assertEqual(got + rest.body, self.full.body)
-        self.assertEqual(SRC.log()[-2]["outcome"], "download_dropped")
+        # The dropped request's handler may log after the resumed one's: look at both.
+        self.assertIn("download_dropped", [e["outcome"] for e in SRC.log()[-2:]])
 
     def test_ignore_range_fault(self):
         SRC.faults(ignore_range={"count": 1})

@@ -17,6 +17,7 @@ SERVER = {
     "job_stall": ("test_auth_export", "the wait ends at the step's timeout with the job id; rerun waits for the same job"),
     "download_drop": ("test_download", "resumed with Range from the bytes held, overlap compared"),
     "upload_cut": ("test_upload_process", "the server's file_offset is read back; no byte appended twice"),
+    "upload_stuck": ("test_hostile", "a 204 that stores nothing counts as a failure: the step gives up after 'retries' attempts without progress instead of sending forever"),
     "ignore_range": ("test_download", "a 200 to a Range request is never appended: refetched from 0 and compared"),
     "login_echo": ("test_hostile", "the echoed password is <redacted> in output, state.json and the journal"),
     "download_corrupt": ("test_integrity", "the damaged entry's byte range is fetched again with Range and checked; final SHA-256 equals the source's; a byte wrong on every fetch fails naming the entry"),

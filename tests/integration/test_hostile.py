@@ -291,6 +291,30 @@ class EchoTest(unittest.TestCase):
         run(["apply", plan], env={"PW": password}, check_exit=0)
 
 
+class StuckUploadTest(unittest.TestCase):
+    """A target that answers 204 to every chunk and never stores a byte."""
+
+    def test_no_endless_upload(self):
+        srv = FakeServer(seed="none").start()
+        self.addCleanup(srv.stop)
+        wd = Workdir(self)
+        path = os.path.join(wd.path, "archive.zip")
+        write_bulk_zip(path, ['{"type":"version","version":1}'])
+        size = os.path.getsize(path)
+        plan = wd.plan("version: 1\nname: stuck\nservers:\n  t:\n    url: %s\n    token: ${env:TOK}\n"
+                       "steps:\n  - {id: upload, type: upload, server: t, file: %s, unverified: true, "
+                       "retries: 2, chunk_size: 1MiB}\n" % (srv.url, path))
+        srv.faults(upload_stuck={"count": -1})
+        seq = srv.log()[-1]["seq"] if srv.log() else 0
+        t0 = time.monotonic()
+        r = run(["apply", plan], env={"TOK": srv.credentials["admin"]["token"]}, check_exit=1)
+        self.assertLess(time.monotonic() - t0, 120)
+        self.assertIn("made no progress", r.stdout + r.stderr)
+        posts = [e for e in srv.log(seq) if e["method"] == "POST" and e["path"].startswith("/api/v4/uploads/")]
+        # Before the fix, a target that never advanced was sent chunk after chunk, forever.
+        self.assertLessEqual(len(posts), 3 * (2 + 1), posts[-3:])
+
+
 def subprocess_run(args, env):
     """harness.run, which also checks for canaries (the fake's password is one)."""
     return run(args, env=env)
