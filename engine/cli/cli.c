@@ -323,19 +323,21 @@ struct command {
 	int needs_plan;
 	int max_args; /* positional arguments taken; -1: any number (several plans, or steps) */
 	int (*fn)(struct cli_opts *);
+	/* --output json: 1, a stream of events closed by "summary"; 0, one JSON document (a report). */
+	int events;
 };
 
 static const struct command commands[] = {
-	{ "validate", 1, -1, cmd_validate },
-	{ "plan", 1, -1, cmd_plan },
-	{ "apply", 1, 1, cmd_apply },
-	{ "status", 1, -1, cmd_status },
-	{ "reset", 1, -1, cmd_reset },
-	{ "log", 1, 1, cmd_log },
-	{ "verify", 0, -1, cmd_verify },
-	{ "steps", 0, 0, cmd_steps },
-	{ "server", 1, -1, cmd_server },
-	{ NULL, 0, 0, NULL },
+	{ "validate", 1, -1, cmd_validate, 1 },
+	{ "plan", 1, -1, cmd_plan, 1 },
+	{ "apply", 1, 1, cmd_apply, 1 },
+	{ "status", 1, -1, cmd_status, 0 },
+	{ "reset", 1, -1, cmd_reset, 0 },
+	{ "log", 1, 1, cmd_log, 0 },
+	{ "verify", 0, -1, cmd_verify, 0 },
+	{ "steps", 0, 0, cmd_steps, 0 },
+	{ "server", 1, -1, cmd_server, 0 },
+	{ NULL, 0, 0, NULL, 0 },
 };
 
 /*
@@ -424,8 +426,17 @@ int cli_main(int argc, char **argv)
 		}
 		cli_install_signals();
 		http_global_init();
+		if (o.json && c->events)
+			o.summary = cJSON_CreateObject();
 		ret = c->fn(&o);
 		http_global_cleanup();
+		if (o.summary) {
+			/* The last line of every --output json command: what ran and how it ended. */
+			cJSON_AddStringToObject(o.summary, "command", c->name);
+			cJSON_AddNumberToObject(o.summary, "exit_code", ret);
+			cli_json_event("summary", o.summary, "%s exited %d", c->name, ret);
+			o.summary = NULL;
+		}
 		break;
 	}
 	if (ret < 0)

@@ -26,8 +26,16 @@ static int validate_one(struct cli_opts *o)
 		plan_free(p);
 		return EXIT_USAGE;
 	}
-	if (!o->quiet)
+	if (o->json) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(f, "plan", o->plan_path);
+		cJSON_AddNumberToObject(f, "step_count", (double)p->nsteps);
+		cJSON_AddStringToObject(f, "state_dir", p->state_dir);
+		cli_json_event("validated", f, "%s: ok", o->plan_path);
+	} else if (!o->quiet) {
 		printf("%s: ok (%zu steps, state in %s)\n", o->plan_path, p->nsteps, p->state_dir);
+	}
 	plan_free(p);
 	return EXIT_OK;
 }
@@ -118,6 +126,28 @@ static void print_next_action(const struct cli_opts *o, const struct run *r, int
 		fprintf(stderr, "mmigrate: resume with: mmigrate apply %s%s%s\n", o->plan_path, sd, sdv);
 }
 
+/* For the summary event: how each step of the plan stands after the run. */
+static void summarise_steps(struct cli_opts *o, const struct plan *p, const struct state *st, int64_t ms)
+{
+	cJSON *by = cJSON_CreateObject();
+
+	if (!o->summary)
+		return;
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const char *status = state_step_str(st, p->steps[i].id, "status");
+		const char *key = status ? status : "pending";
+		cJSON *n = cJSON_GetObjectItemCaseSensitive(by, key);
+
+		if (n)
+			cJSON_SetNumberValue(n, n->valuedouble + 1);
+		else
+			cJSON_AddNumberToObject(by, key, 1);
+	}
+	cJSON_AddItemToObject(o->summary, "steps", by);
+	cJSON_AddNumberToObject(o->summary, "duration_ms", (double)ms);
+	cJSON_AddStringToObject(o->summary, "plan", p->path);
+}
+
 static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJSON *prov)
 {
 	struct mm_error err = MM_ERROR_INIT;
@@ -151,6 +181,7 @@ static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJ
 		if (journal_append(st, NULL, "run-end", end, &jerr) < 0)
 			term_printf(stderr, "mmigrate: warning: %s\n", jerr.msg);
 	}
+	summarise_steps(o, p, st, mono_ms() - t0);
 	if (rc == 0) {
 		if (!o->quiet && !o->json)
 			printf("apply complete: %zu steps done\n", p->nsteps);

@@ -28,6 +28,7 @@ struct cli_opts {
 	 * MMIGRATE_TEST_FAULT asks for (tests' crash sweep; see docs/architecture.md). */
 	const struct sys_ops *sys;
 	struct sys_fault fault;
+	cJSON *summary; /* --output json: what the command adds to its final "summary" event */
 };
 
 /* Loads the plan (from the work tree, or at o->rev) and its provenance; prints diagnostics.
@@ -51,6 +52,9 @@ int cli_stop_signal(void);
 const volatile sig_atomic_t *cli_stop_flag(void);
 /* SIGINT/SIGTERM set the stop flag; SIGPIPE is ignored (a closed socket is an error, not a death). */
 void cli_install_signals(void);
+
+/* --output json: prints {"time","event","message", fields...} as one line on stdout; takes fields. */
+void cli_json_event(const char *event, cJSON *fields, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 int cmd_validate(struct cli_opts *);
 int cmd_plan(struct cli_opts *);

@@ -5,6 +5,7 @@
 #include "cmds.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,46 @@ void cli_install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+void cli_json_event(const char *event, cJSON *fields, const char *fmt, ...)
+{
+	cJSON *o = fields ? fields : cJSON_CreateObject();
+	struct buf msg = BUF_INIT, line = BUF_INIT;
+	char when[32], *text;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	iso8601_utc(now_ms(), when, sizeof(when));
+	cJSON_AddStringToObject(o, "time", when);
+	cJSON_AddStringToObject(o, "event", event);
+	cJSON_AddStringToObject(o, "message", buf_cstr(&msg));
+	text = cJSON_PrintUnformatted(o);
+	term_json_line(&line, text);
+	printf("%s\n", buf_cstr(&line));
+	fflush(stdout);
+	free(text);
+	cJSON_Delete(o);
+	buf_release(&msg);
+	buf_release(&line);
+}
+
+/* --output json: one "diagnostic" event per problem in the plan, in order. */
+static void json_diagnostics(struct diags *d)
+{
+	diags_sort(d);
+	for (size_t i = 0; i < d->n; i++) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(f, "file", d->file ? d->file : "plan");
+		if (d->v[i].line > 0) {
+			cJSON_AddNumberToObject(f, "line", d->v[i].line);
+			cJSON_AddNumberToObject(f, "col", d->v[i].col);
+		}
+		cli_json_event("diagnostic", f, "%s", d->v[i].msg);
+	}
+}
+
 int cli_load_plan(const struct cli_opts *o, struct plan **plan, struct git_provenance *prov)
 {
 	struct diags d = DIAGS_INIT;
@@ -66,8 +107,11 @@ int cli_load_plan(const struct cli_opts *o, struct plan **plan, struct git_prove
 	ret = plan_load(o->plan_path, text, len, step_types_all(), plan, &d);
 	free(text);
 	if (ret < 0) {
-		diags_print(&d, stderr);
-		if (d.n > 1)
+		if (o->json)
+			json_diagnostics(&d);
+		else
+			diags_print(&d, stderr);
+		if (d.n > 1 && !o->json)
 			fprintf(stderr, "%zu errors in %s\n", d.n, o->plan_path);
 		diags_release(&d);
 		return EXIT_USAGE;

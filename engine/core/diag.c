@@ -37,7 +37,7 @@ static int diag_cmp(const void *a, const void *b)
 	return x->col - y->col;
 }
 
-void diags_print(struct diags *d, FILE *out)
+void diags_sort(struct diags *d)
 {
 	/* A stable sort keeps two errors at one position in the order found. */
 	for (size_t i = 1; i < d->n; i++)
@@ -47,6 +47,11 @@ void diags_print(struct diags *d, FILE *out)
 			d->v[j] = d->v[j - 1];
 			d->v[j - 1] = t;
 		}
+}
+
+void diags_print(struct diags *d, FILE *out)
+{
+	diags_sort(d);
 	for (size_t i = 0; i < d->n; i++) {
 		const char *file = d->file ? d->file : "plan";
 

@@ -26,6 +26,8 @@ struct diags {
 #define DIAGS_INIT { NULL, NULL, 0, 0 }
 
 void diag_add(struct diags *, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* By position; two at one position stay in the order found. */
+void diags_sort(struct diags *);
 /* Sorted by position, "FILE:LINE:COL: message" each. */
 void diags_print(struct diags *, FILE *out);
 void diags_release(struct diags *);

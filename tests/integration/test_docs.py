@@ -374,6 +374,8 @@ class JsonOutput(unittest.TestCase):
             for line in read(path).split("\n"):
                 if "run_event(" in line:
                     emitted.update(re.findall(r'"([a-z]+(?:-[a-z]+)?)"', line))
+                elif "cli_json_event(\"" in line:
+                    emitted.update(re.findall(r'cli_json_event\("([a-z-]+)"', line))
                 elif re.search(r"step_vemit\(ctx, \"", line):
                     emitted.update(re.findall(r'step_vemit\(ctx, "([a-z-]+)"', line))
         emitted.discard("done")  # the message of step-done, not an event
@@ -393,14 +395,19 @@ steps:
         seen = []
         p = run(["plan", "--offline", "--output", "json", plan], check_exit=0)
         seen += [self.check_event(l) for l in p.stdout.splitlines()]
-        self.assertEqual([e["event"] for e in seen], ["plan-run", "plan-run"])
+        self.assertEqual([e["event"] for e in seen], ["plan-run", "plan-run", "summary"])
+        self.assertEqual((seen[-1]["command"], seen[-1]["exit_code"]), ("plan", 0))
         p = run(["apply", "--output", "json", plan])
         self.assertEqual(p.returncode, 1, p.stderr)
         evs = [self.check_event(l) for l in p.stdout.splitlines()]
         names = [(e["event"], e.get("step")) for e in evs]
         self.assertIn(("step-start", "hello"), names)
         self.assertIn(("step-done", "hello"), names)
-        self.assertEqual(names[-1], ("run-failed", None))
+        self.assertEqual(names[-2:], [("run-failed", None), ("summary", None)])
+        self.assertEqual((evs[-1]["exit_code"], evs[-1]["steps"]), (1, {"done": 1, "failed": 1}))
+        p = run(["validate", "--output", "json", plan])
+        evs = [self.check_event(l) for l in p.stdout.splitlines()]
+        self.assertEqual([e["event"] for e in evs], ["validated", "summary"])
         p = run(["apply", "--output", "json", plan])
         evs = [self.check_event(l) for l in p.stdout.splitlines()]
         self.assertEqual((evs[0]["event"], evs[0]["step"]), ("step-skip", "hello"))
