@@ -31,7 +31,9 @@
 #include "util.h"
 
 static const struct param_spec cleanup_params[] = {
-	{ .name = "export", .kind = P_STRING, .doc = "export file to delete on the server (e.g. ${steps.export.file})" },
+	{ .name = "export",
+	  .kind = P_STRING,
+	  .doc = "export file to delete on the server (e.g. ${steps.export.file})" },
 	{ .name = "import", .kind = P_STRING, .doc = "import file to delete on the server (recent servers only)" },
 	{ .name = "local", .kind = P_STRLIST, .doc = "local files to delete, relative to the plan file" },
 	{ NULL },
@@ -82,19 +84,23 @@ static int local_target(const struct step_ctx *ctx, const char *entry, char **ta
 		goto out;
 	}
 	if (!(parent = real_dir(abs.data[0] ? abs.data : "/"))) {
-		ret = errno == ENOENT || errno == ENOTDIR ? 0 : err_set(err, MM_ERR, "cannot resolve '%s': %s",
-									    entry, strerror(errno));
+		ret = errno == ENOENT || errno == ENOTDIR
+			      ? 0
+			      : err_set(err, MM_ERR, "cannot resolve '%s': %s", entry, strerror(errno));
 		goto out;
 	}
 	buf_addf(&t, "%s/%s", strcmp(parent, "/") ? parent : "", base);
 	if (!(plan_dir && inside(t.data, plan_dir)) && !(state_dir && inside(t.data, state_dir))) {
-		err_set(err, ret, "'local' entry '%s' is outside the plan's directory and the state directory; "
-				  "refusing to delete it", entry);
+		err_set(err, ret,
+			"'local' entry '%s' is outside the plan's directory and the state directory; "
+			"refusing to delete it",
+			entry);
 		goto out;
 	}
 	for (const char *const *f = state_files; *f; f++)
 		if (state_dir && !strcmp(parent, state_dir) && !strcmp(base, *f)) {
-			err_set(err, ret, "'local' entry '%s' is mmigrate's own state; use 'mmigrate reset'", entry);
+			err_set(err, ret, "'local' entry '%s' is mmigrate's own state; use 'mmigrate reset'",
+				entry);
 			goto out;
 		}
 	if (plan_file && !strcmp(t.data, plan_file)) {
@@ -160,8 +166,10 @@ static int delete_remote(struct step_ctx *ctx, struct http_client *c, const char
 	int ret = is_import ? mm_delete_import(c, name, err) : mm_delete_export(c, name, err);
 
 	if (ret == MM_ENOTFOUND && is_import && !strcmp(err->app_id, "api.context.404.app_error")) {
-		step_warn(ctx, "cannot delete import '%s': unsupported on this server (no DELETE /imports; "
-			       "the server removes it after ImportSettings.RetentionDays)", name);
+		step_warn(ctx,
+			  "cannot delete import '%s': unsupported on this server (no DELETE /imports; "
+			  "the server removes it after ImportSettings.RetentionDays)",
+			  name);
 		err_clear(err);
 		return 0;
 	}
@@ -238,8 +246,8 @@ static int cleanup_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 		const char *name = param_str(ctx, *w);
 
 		if (name)
-			buf_addf(out, "%swould delete %s '%s' on server '%s'%s", out->len ? "; " : "", *w, name,
-				 step_server_name(ctx), remote_state(ctx, *w, name));
+			buf_addf(out, "%swould delete %s '%s' on server '%s'%s", out->len ? "; " : "", *w,
+				 name, step_server_name(ctx), remote_state(ctx, *w, name));
 	}
 	cJSON_ArrayForEach(e, param_json(ctx, "local")) {
 		char *target = NULL;
@@ -252,8 +260,8 @@ static int cleanup_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 		if (rc < 0)
 			return rc;
 		if (rc)
-			buf_addf(out, "%swould delete '%s' (%lld bytes)", out->len ? "; " : "", e->valuestring,
-				 (long long)size);
+			buf_addf(out, "%swould delete '%s' (%lld bytes)", out->len ? "; " : "",
+				 e->valuestring, (long long)size);
 		else
 			buf_addf(out, "%s'%s' is already gone", out->len ? "; " : "", e->valuestring);
 	}
@@ -295,8 +303,10 @@ static int cleanup_check(const struct plan *p, const struct plan_step *st,
 		if (s && (!*s || !strcmp(s, "/") || !strcmp(s, ".") || !strcmp(s, "..")))
 			diag(dctx, "local", "'local' entry '%s' does not name a file", s);
 		else if (s && s[0] == '/' && !inside(s, p->dir) && !inside(s, p->state_dir))
-			diag(dctx, "local", "'local' entry '%s' is outside the plan's directory and the state "
-					    "directory", s);
+			diag(dctx, "local",
+			     "'local' entry '%s' is outside the plan's directory and the state "
+			     "directory",
+			     s);
 	}
 	return 0;
 }

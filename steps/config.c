@@ -49,11 +49,13 @@
 #include "util.h"
 
 #define CONFIG_MASK "********************************" /* 32: the server's secret mask */
-#define CONFIG_SHOW 80                                  /* longest value shown in a message */
+#define CONFIG_SHOW 80                                 /* longest value shown in a message */
 
 static const struct param_spec config_params[] = {
 	{ .name = "set", .kind = P_STRLIST, .doc = "settings to change, each \"Section.Setting=value\"" },
-	{ .name = "restore", .kind = P_STEPREF, .ref_output = "previous",
+	{ .name = "restore",
+	  .kind = P_STEPREF,
+	  .ref_output = "previous",
 	  .doc = "put back what an earlier config step changed: its id (or ${steps.ID.previous})" },
 	{ NULL },
 };
@@ -70,12 +72,22 @@ static const char *const config_locked[] = { "ImportSettings.Directory", "Plugin
  * recognisable by their mask.
  */
 static const char *const config_secrets[] = {
-	"LdapSettings.BindPassword", "FileSettings.PublicLinkSalt", "FileSettings.AmazonS3SecretAccessKey",
-	"EmailSettings.SMTPPassword", "GitLabSettings.Secret", "GoogleSettings.Secret",
-	"Office365Settings.Secret", "OpenIdSettings.Secret", "SqlSettings.DataSource",
-	"SqlSettings.DataSourceReplicas", "SqlSettings.AtRestEncryptKey", "ElasticsearchSettings.Password",
-	"MessageExportSettings.GlobalRelaySettings.SMTPPassword", "ServiceSettings.SplitKey",
-	"CacheSettings.RedisPassword", NULL,
+	"LdapSettings.BindPassword",
+	"FileSettings.PublicLinkSalt",
+	"FileSettings.AmazonS3SecretAccessKey",
+	"EmailSettings.SMTPPassword",
+	"GitLabSettings.Secret",
+	"GoogleSettings.Secret",
+	"Office365Settings.Secret",
+	"OpenIdSettings.Secret",
+	"SqlSettings.DataSource",
+	"SqlSettings.DataSourceReplicas",
+	"SqlSettings.AtRestEncryptKey",
+	"ElasticsearchSettings.Password",
+	"MessageExportSettings.GlobalRelaySettings.SMTPPassword",
+	"ServiceSettings.SplitKey",
+	"CacheSettings.RedisPassword",
+	NULL,
 };
 
 struct setting {
@@ -179,8 +191,9 @@ static int parse_restore(const char *text, struct settings *ss, struct mm_error 
 
 	if (!cJSON_IsObject(j)) {
 		cJSON_Delete(j);
-		return err_set(err, MM_ERR, "'restore' is not the JSON object a config step records as "
-					       "'previous'; write '${steps.ID.previous}'");
+		return err_set(err, MM_ERR,
+			       "'restore' is not the JSON object a config step records as "
+			       "'previous'; write '${steps.ID.previous}'");
 	}
 	cJSON_ArrayForEach(e, j) {
 		if (cJSON_IsArray(e) || cJSON_IsObject(e) || path_problem(e->string)) {
@@ -259,15 +272,17 @@ static cJSON *typed_like(const cJSON *cur, const struct setting *s, struct mm_er
 	if (cJSON_IsNumber(cur) || (cJSON_IsNull(cur) && !parse_i64(s->raw, &n))) {
 		if (!parse_i64(s->raw, &n) || !parse_size(s->raw, &n))
 			return cJSON_CreateNumber((double)n);
-		err_set(err, MM_ERR, "'%s' is a number on this server, and '%.*s' is neither a number "
-					"nor a size like 10GiB", s->path, CONFIG_SHOW, s->raw);
+		err_set(err, MM_ERR,
+			"'%s' is a number on this server, and '%.*s' is neither a number "
+			"nor a size like 10GiB",
+			s->path, CONFIG_SHOW, s->raw);
 		return NULL;
 	}
 	if (cJSON_IsBool(cur) || (cJSON_IsNull(cur) && is_bool)) {
 		if (is_bool)
 			return cJSON_CreateBool(!strcmp(s->raw, "true"));
-		err_set(err, MM_ERR, "'%s' is true or false on this server, not '%.*s'", s->path,
-			CONFIG_SHOW, s->raw);
+		err_set(err, MM_ERR, "'%s' is true or false on this server, not '%.*s'", s->path, CONFIG_SHOW,
+			s->raw);
 		return NULL;
 	}
 	if (cJSON_IsString(cur) || cJSON_IsNull(cur))
@@ -306,13 +321,16 @@ static int settings_resolve(struct settings *ss, const cJSON *cfg, struct mm_err
 		if (forbidden(s->path))
 			return err_set(err, MM_ERR, "'%s' %s", s->path, forbidden(s->path));
 		if (!cur)
-			return err_set(err, MM_ERR, "'%s' is not in the server's configuration: misspelt, or "
-						    "hidden from this account (Cloud hides restricted settings)",
+			return err_set(err, MM_ERR,
+				       "'%s' is not in the server's configuration: misspelt, or "
+				       "hidden from this account (Cloud hides restricted settings)",
 				       s->path);
 		if (is_mask(cur))
-			return err_set(err, MM_ERR, "'%s' is a secret (the server masks it), so its old value "
-						       "cannot be read to restore or verify; config steps do not "
-						       "change secrets", s->path);
+			return err_set(err, MM_ERR,
+				       "'%s' is a secret (the server masks it), so its old value "
+				       "cannot be read to restore or verify; config steps do not "
+				       "change secrets",
+				       s->path);
 		if (s->raw && !(s->want = typed_like(cur, s, err)))
 			return MM_ERR;
 		if (is_mask(s->want))
@@ -403,9 +421,10 @@ static int verify(const struct settings *ss, const cJSON *cfg, struct mm_error *
 		free(want);
 	}
 	if (bad)
-		err_set(err, MM_ERR, "the server accepted the patch but did not keep %zu of %zu setting(s): %s "
-				     "(writes to restricted settings are silently ignored on Cloud and with "
-				     "ExperimentalSettings.RestrictSystemAdmin); the old values are checkpointed",
+		err_set(err, MM_ERR,
+			"the server accepted the patch but did not keep %zu of %zu setting(s): %s "
+			"(writes to restricted settings are silently ignored on Cloud and with "
+			"ExperimentalSettings.RestrictSystemAdmin); the old values are checkpointed",
 			bad, ss->n, buf_cstr(&b));
 	buf_release(&b);
 	return bad ? MM_ERR : 0;
@@ -575,8 +594,10 @@ static void restore_ref_fn(void *rctx, enum interp_source src, const char *arg, 
 	if (src != INTERP_STEP || r->n++)
 		return;
 	if (up && up->type && (strcmp(up->type->name, "config") || strcmp(key, "previous")))
-		r->diag(r->dctx, "restore", "'restore' must be '${steps.ID.previous}' of an earlier config "
-					    "step, not '${steps.%s.%s}'", arg, key);
+		r->diag(r->dctx, "restore",
+			"'restore' must be '${steps.ID.previous}' of an earlier config "
+			"step, not '${steps.%s.%s}'",
+			arg, key);
 }
 
 static void check_restore(const struct plan *p, const struct pnode *v,
@@ -599,8 +620,10 @@ static void check_restore(const struct plan *p, const struct pnode *v,
 	if (v->kind != PN_SCALAR || interp_scan(v->scalar, restore_ref_fn, &r, &err) < 0)
 		return; /* reported by the generic checks */
 	if (!r.n)
-		diag(dctx, "restore", "'restore' takes the values an earlier config step replaced: write "
-				      "'${steps.%s.previous}'", plan_step_find(p, v->scalar) ? v->scalar : "ID");
+		diag(dctx, "restore",
+		     "'restore' takes the values an earlier config step replaced: write "
+		     "'${steps.%s.previous}'",
+		     plan_step_find(p, v->scalar) ? v->scalar : "ID");
 }
 
 static void check_set(const struct pnode *v, void (*diag)(void *dctx, const char *key, const char *fmt, ...),

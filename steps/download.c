@@ -39,23 +39,50 @@
 #include "util.h"
 #include "zipstream.h"
 
-#define EOCD_WINDOW (65535 + 22)       /* end of central directory + longest zip comment */
+#define EOCD_WINDOW (65535 + 22) /* end of central directory + longest zip comment */
 
 static const struct param_spec dl_params[] = {
 	{ .name = "export", .kind = P_STRING, .doc = "export file on the server, e.g. ${steps.export.file}" },
-	{ .name = "url", .kind = P_STRING, .secret = 1, .identified_by = "sha256",
+	{ .name = "url",
+	  .kind = P_STRING,
+	  .secret = 1,
+	  .identified_by = "sha256",
 	  .doc = "or any http(s) URL (a presigned link), fetched without credentials" },
-	{ .name = "path", .kind = P_PATH, .artefact = 1,
+	{ .name = "path",
+	  .kind = P_PATH,
+	  .artefact = 1,
 	  .doc = "destination; a relative path is in the state directory (default: the file's name there)" },
-	{ .name = "presign", .kind = P_BOOL, .def = "false",
+	{ .name = "presign",
+	  .kind = P_BOOL,
+	  .def = "false",
 	  .doc = "download through a presigned S3 link when the server offers one" },
 	{ .name = "sha256", .kind = P_STRING, .doc = "expected SHA-256 of the file, in hex" },
-	{ .name = "retries", .kind = P_INT, .def = "8", .doc = "attempts in a row without progress before giving up", .tuning = 1 },
-	{ .name = "min_speed", .kind = P_SIZE, .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)", .tuning = 1 },
-	{ .name = "min_speed_window", .kind = P_DURATION, .doc = "an attempt below min_speed this long is cut (default 30s)", .tuning = 1 },
-	{ .name = "transfer_deadline", .kind = P_DURATION, .doc = "stalled time, attempts added up, after which the step fails (default 90s)", .tuning = 1 },
-	{ .name = "overlap", .kind = P_SIZE, .def = "64KiB", .doc = "bytes fetched again and compared when resuming", .tuning = 1 },
-	{ .name = "rate_limit", .kind = P_RATE, .doc = "bandwidth cap, e.g. 50MB/s or 50MiB/s (default: none)", .tuning = 1 },
+	{ .name = "retries",
+	  .kind = P_INT,
+	  .def = "8",
+	  .doc = "attempts in a row without progress before giving up",
+	  .tuning = 1 },
+	{ .name = "min_speed",
+	  .kind = P_SIZE,
+	  .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)",
+	  .tuning = 1 },
+	{ .name = "min_speed_window",
+	  .kind = P_DURATION,
+	  .doc = "an attempt below min_speed this long is cut (default 30s)",
+	  .tuning = 1 },
+	{ .name = "transfer_deadline",
+	  .kind = P_DURATION,
+	  .doc = "stalled time, attempts added up, after which the step fails (default 90s)",
+	  .tuning = 1 },
+	{ .name = "overlap",
+	  .kind = P_SIZE,
+	  .def = "64KiB",
+	  .doc = "bytes fetched again and compared when resuming",
+	  .tuning = 1 },
+	{ .name = "rate_limit",
+	  .kind = P_RATE,
+	  .doc = "bandwidth cap, e.g. 50MB/s or 50MiB/s (default: none)",
+	  .tuning = 1 },
 	{ .name = NULL },
 };
 
@@ -194,8 +221,9 @@ static int dl_client(struct dl *d, struct mm_error *err)
 		return d->c ? 0 : MM_ERR;
 	}
 	/* Only absolute URLs go through this client: the base is never used. */
-	snprintf(origin, sizeof(origin), "%.*s", (int)(strstr(d->shown, "://") + 3 - d->shown) +
-		 (int)strcspn(strstr(d->shown, "://") + 3, "/"), d->shown);
+	snprintf(origin, sizeof(origin), "%.*s",
+		 (int)(strstr(d->shown, "://") + 3 - d->shown) + (int)strcspn(strstr(d->shown, "://") + 3, "/"),
+		 d->shown);
 	o.base_url = origin;
 	o.should_stop = own_should_stop;
 	o.stop_ctx = d->ctx;
@@ -293,8 +321,10 @@ static int zip_has_eocd(struct dl *d, int fd, int64_t size)
 static int check_complete(struct dl *d, int fd, int64_t size, const char *name, struct mm_error *err)
 {
 	if (d->is_zip && !zip_has_eocd(d, fd, size))
-		return err_set(err, MM_ERR, "'%s' (%lld bytes) is not a complete zip: no end of central "
-			       "directory record (the export may still be being written)", name, (long long)size);
+		return err_set(err, MM_ERR,
+			       "'%s' (%lld bytes) is not a complete zip: no end of central "
+			       "directory record (the export may still be being written)",
+			       name, (long long)size);
 	return 0;
 }
 
@@ -340,7 +370,8 @@ static int finish(struct dl *d, struct mm_error *err)
 	if (check_sha(d, d->part, hex, err) < 0)
 		return remove_part(d, err);
 	if (sys_rename(d->sys, d->part, d->path) < 0)
-		return err_set(err, MM_ERR, "cannot rename '%s' to '%s': %s", d->part, d->path, strerror(errno));
+		return err_set(err, MM_ERR, "cannot rename '%s' to '%s': %s", d->part, d->path,
+			       strerror(errno));
 	if (fsync_dir_of(d, err) < 0)
 		return MM_ERR;
 	set_outputs(d, d->have, hex);
@@ -365,8 +396,10 @@ static int adopt_final(struct dl *d, struct mm_error *err)
 	p = dl_probe(d, fd, have, 3, &total, why, sizeof(why), err);
 	if (p < 0 && p != MM_EINTR && dl_ckpt_num(d->ctx, "total", &ck) && ck == have &&
 	    !strcmp(ckpt_str(d->ctx, "source") ? ckpt_str(d->ctx, "source") : "", d->source)) {
-		step_warn(d->ctx, "cannot check '%s' against the server (%s); keeping it: its size is the "
-			  "one recorded", d->path, err->msg);
+		step_warn(d->ctx,
+			  "cannot check '%s' against the server (%s); keeping it: its size is the "
+			  "one recorded",
+			  d->path, err->msg);
 		total = have;
 		p = P_SAME;
 	}
@@ -376,8 +409,9 @@ static int adopt_final(struct dl *d, struct mm_error *err)
 	}
 	if (p != P_SAME || total != have) {
 		step_log(d->ctx, "'%s' is not the server's file (%s); downloading it again", d->path,
-			 p == P_NORANGE ? "cannot tell: the server ignores Range" :
-			 *why ? why : "the server's is longer");
+			 p == P_NORANGE ? "cannot tell: the server ignores Range"
+			 : *why         ? why
+					: "the server's is longer");
 		goto out;
 	}
 	if ((ret = dl_hash_file(d, fd, have, d->path, err)) < 0)
@@ -390,7 +424,8 @@ static int adopt_final(struct dl *d, struct mm_error *err)
 		if (!zs_ok(d->zs)) {
 			size_t n;
 
-			step_warn(d->ctx, "'%s' is the server's size but a damaged zip (%s); downloading it again",
+			step_warn(d->ctx,
+				  "'%s' is the server's size but a damaged zip (%s); downloading it again",
 				  d->path, zs_damage(d->zs, &n)->why);
 			goto out;
 		}
@@ -418,7 +453,8 @@ static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 	http_set_rate_limit(d.c, param_int(ctx, "rate_limit")); /* 0 clears an earlier step's cap */
 	if (file_size(d.part) < 0 && file_size(d.path) >= 0 && (ret = adopt_final(&d, err)) != 0)
 		goto out;
-	if ((ret = dl_part_open(&d, err)) < 0 || ((d.have > 0 || d.total < 0) && (ret = dl_check_held(&d, err)) < 0) ||
+	if ((ret = dl_part_open(&d, err)) < 0 ||
+	    ((d.have > 0 || d.total < 0) && (ret = dl_check_held(&d, err)) < 0) ||
 	    (ret = dl_hash_held(&d, err)) < 0 || (ret = dl_fetch(&d, err)) < 0)
 		goto out;
 	ret = finish(&d, err);
@@ -439,7 +475,7 @@ static void describe_local(struct dl *d, const char *reason, struct buf *out)
 		buf_addf(out, "would resume at byte %lld", (long long)part);
 	else if (final >= 0)
 		buf_addf(out, "would check the existing '%s' (%lld bytes) against %s", d->path,
-			 (long long)final, d->shown);
+			 (long long) final, d->shown);
 	else
 		buf_addf(out, "would download %s to '%s'", d->shown, d->path);
 	buf_addf(out, " (cannot check the server: %s)", reason);
@@ -475,8 +511,10 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 	if (fd < 0 || have == 0)
 		buf_addf(out, "would download %s%s to '%s'", d.shown, size, d.path);
 	else if (p == P_NORANGE)
-		buf_addf(out, "would fetch %s from byte 0, comparing the %lld bytes in '%s' (the server "
-			 "ignores Range)", d.shown, (long long)have, held);
+		buf_addf(out,
+			 "would fetch %s from byte 0, comparing the %lld bytes in '%s' (the server "
+			 "ignores Range)",
+			 d.shown, (long long)have, held);
 	else if (p == P_DIFF)
 		buf_addf(out, "would download %s again from byte 0: '%s' is not the server's file (%s)",
 			 d.shown, held, why);
@@ -508,22 +546,25 @@ static const char *scalar(const struct plan_step *st, const char *key)
 }
 
 static int dl_check(const struct plan *p, const struct plan_step *st,
-		     void (*diag)(void *dctx, const char *key, const char *fmt, ...), void *dctx)
+		    void (*diag)(void *dctx, const char *key, const char *fmt, ...), void *dctx)
 {
 	int ex = pnode_get(st->node, "export") != NULL, url = pnode_get(st->node, "url") != NULL;
 	const char *s;
 
 	if (ex == url)
-		diag(dctx, ex ? "url" : NULL, ex ? "give 'export' or 'url', not both" :
-			"needs 'export' (a file on the server) or 'url' (any http(s) link)");
+		diag(dctx, ex ? "url" : NULL,
+		     ex ? "give 'export' or 'url', not both"
+			: "needs 'export' (a file on the server) or 'url' (any http(s) link)");
 	if (ex && !st->server)
 		diag(dctx, "export", "'export' needs 'server': the server that holds the export");
 	if (url && !ex && st->server)
-		diag(dctx, "server", "a 'url' download takes no 'server': the link is fetched without credentials");
+		diag(dctx, "server",
+		     "a 'url' download takes no 'server': the link is fetched without credentials");
 	if (url && pnode_get(st->node, "presign"))
 		diag(dctx, "presign", "'presign' only applies to 'export'");
 	if ((s = scalar(st, "export")) && (strlen(s) < 5 || strcmp(s + strlen(s) - 4, ".zip") || strchr(s, '/')))
-		diag(dctx, "export", "export '%s' is not a file name ending in .zip (the server serves no other)", s);
+		diag(dctx, "export",
+		     "export '%s' is not a file name ending in .zip (the server serves no other)", s);
 	if ((s = scalar(st, "url")) && !is_http_url(s))
 		diag(dctx, "url", "'url' must start with http:// or https://");
 	if ((s = scalar(st, "sha256")) && (strlen(s) != 64 || strspn(s, "0123456789abcdefABCDEF") != 64))

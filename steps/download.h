@@ -44,7 +44,7 @@ struct dl {
 	int metering;
 	struct sha256 sha;
 	const struct sys_ops *sys;
-	unsigned char *blk; /* BLOCK bytes for comparing and hashing */
+	unsigned char *blk;   /* BLOCK bytes for comparing and hashing */
 	struct zipstream *zs; /* zips: the streaming check, fed with every byte hashed */
 };
 
@@ -75,8 +75,8 @@ void dl_meter_finish(struct dl *d);
 int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_error *err);
 
 /* download_fetch.c */
-int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, char *why,
-	     size_t wlen, struct mm_error *err);
+int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, char *why, size_t wlen,
+	     struct mm_error *err);
 int dl_check_held(struct dl *d, struct mm_error *err);
 int dl_fetch(struct dl *d, struct mm_error *err);
 int dl_restart(struct dl *d, int64_t total, const char *why, struct mm_error *err);

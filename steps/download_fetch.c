@@ -107,12 +107,14 @@ static int judge(struct dl *d, struct feed *f, struct http_dl_result *res, int r
 	if (f->mismatch || (seen >= 0 && d->total >= 0 && seen != d->total) ||
 	    (seen >= 0 && seen < d->have) || (e->http_status == 416 && seen != d->have)) {
 		if (f->mismatch)
-			snprintf(why, sizeof(why), "the bytes at %lld differ from the ones held", (long long)f->pos);
+			snprintf(why, sizeof(why), "the bytes at %lld differ from the ones held",
+				 (long long)f->pos);
 		else
 			snprintf(why, sizeof(why), "%lld bytes now, %lld before", (long long)seen,
 				 (long long)(d->total >= 0 ? d->total : d->have));
 		if (++*restarts > MAX_RESTARTS)
-			return err_set(err, MM_ERR, "%s keeps changing while it is downloaded (%s)", d->shown, why);
+			return err_set(err, MM_ERR, "%s keeps changing while it is downloaded (%s)", d->shown,
+				       why);
 		return dl_restart(d, seen, why, err) < 0 ? MM_ERR : GO_ON;
 	}
 	if (d->total < 0 && seen >= 0) {
@@ -123,8 +125,10 @@ static int judge(struct dl *d, struct feed *f, struct http_dl_result *res, int r
 	if (e->http_status == 416)
 		return DONE; /* the server's size is exactly what we hold */
 	if (res->status == 200 && off > 0) {
-		step_warn(d->ctx, "%s ignored the Range header (HTTP 200 instead of 206); fetching from byte 0 "
-			  "and comparing the %lld bytes held instead of appending", d->shown, (long long)d->have);
+		step_warn(d->ctx,
+			  "%s ignored the Range header (HTTP 200 instead of 206); fetching from byte 0 "
+			  "and comparing the %lld bytes held instead of appending",
+			  d->shown, (long long)d->have);
 		d->range_ignored = 1;
 		return AGAIN;
 	}
@@ -166,7 +170,8 @@ int dl_fetch(struct dl *d, struct mm_error *err)
 
 		rc = http_download_range(d->c, d->src, off, d->with_auth, on_data, &f, &res, &e);
 		if (rc == MM_EINTR || step_should_stop(d->ctx))
-			return err_set(err, MM_EINTR, "download stopped at byte %lld; the next run resumes from '%s'",
+			return err_set(err, MM_EINTR,
+				       "download stopped at byte %lld; the next run resumes from '%s'",
 				       (long long)d->have, d->part);
 		if (f.local) {
 			*err = e;
@@ -193,33 +198,36 @@ int dl_fetch(struct dl *d, struct mm_error *err)
 			best = d->have;
 			renewed = 0;
 			retry_progress(&rs);
-			step_log(d->ctx, "transfer cut at byte %lld of %lld (%s); resuming", (long long)d->have,
-				 (long long)d->total, e.msg[0] ? e.msg : "short body");
+			step_log(d->ctx, "transfer cut at byte %lld of %lld (%s); resuming",
+				 (long long)d->have, (long long)d->total, e.msg[0] ? e.msg : "short body");
 			continue;
 		}
 		if ((ms = retry_next(&policy, &rs, v == RETRY ? res.retry_after_s : 0)) < 0)
-			return err_set(err, MM_ERR, "gave up after %d attempts in a row without progress at byte "
-				       "%lld: %s", rs.fails, (long long)d->have, e.msg[0] ? e.msg : "no data");
+			return err_set(err, MM_ERR,
+				       "gave up after %d attempts in a row without progress at byte "
+				       "%lld: %s",
+				       rs.fails, (long long)d->have, e.msg[0] ? e.msg : "no data");
 		if (v == RETRY) {
 			step_warn(d->ctx, "%s; attempt %d of %d without progress, next in %ld ms",
 				  e.msg[0] ? e.msg : "no data", rs.fails, policy.retries + 1, ms);
 			if (step_sleep(d->ctx, ms) < 0)
-				return err_set(err, MM_EINTR, "download stopped at byte %lld; the next run resumes "
-					       "from '%s'", (long long)d->have, d->part);
+				return err_set(err, MM_EINTR,
+					       "download stopped at byte %lld; the next run resumes "
+					       "from '%s'",
+					       (long long)d->have, d->part);
 		}
 	}
 }
 
 /* ---- checking without downloading ------------------------------------- */
 
-
 /*
  * One GET that compares the last `overlap` of the `have` bytes in fd with the
  * server's and stops there. P_SAME: fd holds a prefix of the server's file
  * (*total its size, -1 unknown); P_DIFF: it does not (why says how).
  */
-int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, char *why,
-		 size_t wlen, struct mm_error *err)
+int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, char *why, size_t wlen,
+	     struct mm_error *err)
 {
 	int64_t off = have <= d->overlap ? 0 : have - d->overlap;
 
@@ -242,8 +250,8 @@ int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, 
 		if (f.beyond || (rc == 0 && (res.status == 200 || res.status == 206)) ||
 		    (err->http_status == 416 && *total == have)) {
 			if (*total >= 0 && *total < have) {
-				snprintf(why, wlen, "the server's file has %lld bytes, %lld held", (long long)*total,
-					 (long long)have);
+				snprintf(why, wlen, "the server's file has %lld bytes, %lld held",
+					 (long long)*total, (long long)have);
 				return P_DIFF;
 			}
 			return P_SAME;
@@ -284,7 +292,8 @@ int dl_check_held(struct dl *d, struct mm_error *err)
 	if (p == MM_EINTR)
 		return err_set(err, MM_EINTR, "%s", e.msg);
 	if (p == P_SAME && d->total >= 0 && total >= 0 && total != d->total) {
-		snprintf(why, sizeof(why), "%lld bytes now, %lld before", (long long)total, (long long)d->total);
+		snprintf(why, sizeof(why), "%lld bytes now, %lld before", (long long)total,
+			 (long long)d->total);
 		p = P_DIFF;
 	}
 	if (p == P_DIFF)

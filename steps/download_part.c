@@ -138,8 +138,10 @@ int dl_part_open(struct dl *d, struct mm_error *err)
 	d->have = st.st_size;
 	load_ckpt(d, &synced, &rebooted);
 	if (rebooted && synced >= 0 && synced < d->have) {
-		step_warn(d->ctx, "the machine restarted since '%s' was written; keeping only its first %lld "
-			  "bytes, which were on disk", d->part, (long long)synced);
+		step_warn(d->ctx,
+			  "the machine restarted since '%s' was written; keeping only its first %lld "
+			  "bytes, which were on disk",
+			  d->part, (long long)synced);
 		return dl_truncate_part(d, synced, err);
 	}
 	return 0;
@@ -218,8 +220,10 @@ int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_erro
 	log_progress(d);
 	if (over) {
 		f->over = 1;
-		return err_set(err, MM_ERETRY, "the server sent more than the %lld bytes it announced; kept "
-			       "those, dropped the rest", (long long)d->total);
+		return err_set(err, MM_ERETRY,
+			       "the server sent more than the %lld bytes it announced; kept "
+			       "those, dropped the rest",
+			       (long long)d->total);
 	}
 	return 0;
 }

@@ -66,8 +66,10 @@ static int refetch(struct dl *d, int64_t start, int64_t end, struct mm_error *er
 		int rc = http_download_span(d->c, d->src, s.pos, end - 1, d->with_auth, on_span, &s, &res, &e);
 
 		if (rc == MM_EINTR || step_should_stop(d->ctx))
-			return err_set(err, MM_EINTR, "stopped while fetching bytes %lld-%lld again; the next run "
-				       "checks '%s' and heals it", (long long)start, (long long)end - 1, d->part);
+			return err_set(err, MM_EINTR,
+				       "stopped while fetching bytes %lld-%lld again; the next run "
+				       "checks '%s' and heals it",
+				       (long long)start, (long long)end - 1, d->part);
 		if (s.local) {
 			*err = e;
 			return MM_ERR;
@@ -75,9 +77,11 @@ static int refetch(struct dl *d, int64_t start, int64_t end, struct mm_error *er
 		if (rc == 0 && s.pos == end)
 			break;
 		if (res.status == 200 || (res.status == 206 && res.range_start != before))
-			return err_set(err, MM_ERR, "%s answers a Range request for bytes %lld-%lld with HTTP %ld%s: "
-				       "the damaged range cannot be fetched alone", d->shown, (long long)before,
-				       (long long)end - 1, res.status, res.status == 200 ? " (the whole file)" : "");
+			return err_set(err, MM_ERR,
+				       "%s answers a Range request for bytes %lld-%lld with HTTP %ld%s: "
+				       "the damaged range cannot be fetched alone",
+				       d->shown, (long long)before, (long long)end - 1, res.status,
+				       res.status == 200 ? " (the whole file)" : "");
 		if (s.pos > before) {
 			retry_progress(&rs);
 			continue;
@@ -88,7 +92,8 @@ static int refetch(struct dl *d, int64_t start, int64_t end, struct mm_error *er
 			return err_set(err, rc, "fetching bytes %lld-%lld again: %s", (long long)start,
 				       (long long)end - 1, e.msg);
 		if ((ms = retry_next(&policy, &rs, res.retry_after_s)) < 0)
-			return err_set(err, MM_ERR, "gave up fetching bytes %lld-%lld again after %d attempts: %s",
+			return err_set(err, MM_ERR,
+				       "gave up fetching bytes %lld-%lld again after %d attempts: %s",
 				       (long long)start, (long long)end - 1, rs.fails, e.msg);
 		step_warn(d->ctx, "%s; fetching the range again in %ld ms", e.msg, ms);
 		if (step_sleep(d->ctx, ms) < 0)
@@ -117,11 +122,12 @@ static int give_up(struct dl *d, const struct zs_damage *g, size_t n, struct mm_
 	if (!zs_is_zip(d->zs) && g->start == 0 && (int64_t)g->end >= d->have)
 		return err_set(err, MM_ERR, "'%s' (%lld bytes) from %s is not a zip archive: %s", d->part,
 			       (long long)d->have, d->shown, g->why);
-	return err_set(err, MM_ERR, "'%s' is damaged: %s, bytes %llu-%llu: %s; fetched that range again %d "
+	return err_set(err, MM_ERR,
+		       "'%s' is damaged: %s, bytes %llu-%llu: %s; fetched that range again %d "
 		       "times and it came back damaged each time%s (the server's file itself may be damaged: "
-		       "run the export again)", d->part, what, (unsigned long long)g->start,
-		       (unsigned long long)g->end - 1, g->why, HEAL_TRIES,
-		       n > 1 ? ", and other ranges too" : "");
+		       "run the export again)",
+		       d->part, what, (unsigned long long)g->start, (unsigned long long)g->end - 1, g->why,
+		       HEAL_TRIES, n > 1 ? ", and other ranges too" : "");
 }
 
 int dl_zip_heal(struct dl *d, struct mm_error *err)
@@ -138,15 +144,18 @@ int dl_zip_heal(struct dl *d, struct mm_error *err)
 		const struct zs_damage *found = zs_damage(d->zs, &n);
 
 		memcpy(got, found, n * sizeof(*got)); /* the rescan below resets the checker */
-		if (zs_damage_overflow(d->zs) || (!zs_is_zip(d->zs) && got[0].start == 0 && (int64_t)got[0].end >= d->have) ||
+		if (zs_damage_overflow(d->zs) ||
+		    (!zs_is_zip(d->zs) && got[0].start == 0 && (int64_t)got[0].end >= d->have) ||
 		    round > HEAL_TRIES)
 			return give_up(d, &got[0], n, err);
 		for (size_t i = 0; i < n; i++) {
 			const struct zs_damage *g = &got[i];
 			int64_t end = (int64_t)g->end < d->have ? (int64_t)g->end : d->have;
 
-			step_warn(d->ctx, "'%s' is damaged at bytes %llu-%lld (%s%s%s); fetching them again "
-				  "(attempt %d of %d)", d->part, (unsigned long long)g->start, (long long)end - 1,
+			step_warn(d->ctx,
+				  "'%s' is damaged at bytes %llu-%lld (%s%s%s); fetching them again "
+				  "(attempt %d of %d)",
+				  d->part, (unsigned long long)g->start, (long long)end - 1,
 				  *g->entry ? g->entry : "", *g->entry ? ": " : "", g->why, round, HEAL_TRIES);
 			journal_heal(d, g, round);
 			if (refetch(d, (int64_t)g->start, end, err) < 0)

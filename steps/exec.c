@@ -72,7 +72,8 @@ static int collect(struct step_ctx *ctx, struct spawn *sp, int fd, int64_t timeo
 		}
 		if (mono_ms() > deadline) {
 			spawn_stop(sp, SPAWN_GRACE_MS);
-			return err_set(err, MM_ERR, "command did not finish within %llds", (long long)timeout_s);
+			return err_set(err, MM_ERR, "command did not finish within %llds",
+				       (long long)timeout_s);
 		}
 		if (open_fd) {
 			open_fd = read_some(fd, EXEC_POLL_MS, out);

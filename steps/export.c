@@ -31,16 +31,22 @@ static const struct param_spec export_params[] = {
 	{ "archived_channels", P_BOOL, 0, "true", "include archived channels (9.1+)" },
 	{ "profile_pictures", P_BOOL, 0, "false", "include profile pictures (recent servers)" },
 	{ "roles_and_schemes", P_BOOL, 0, "true", "include roles and schemes (recent servers)" },
-	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)", .tuning = 1 },
+	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)",
+	  .tuning = 1 },
 	{ "stall_timeout", P_DURATION, 0, "0",
 	  "give up when the job shows no change this long; 0: never (the export does not report while it "
-	  "copies attachments)", .tuning = 1 },
+	  "copies attachments)",
+	  .tuning = 1 },
 	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks", .tuning = 1 },
 	{ "adopt_wait", P_DURATION, 0, "30s",
 	  "after a lost create answer, how long a new job may be missing from job listings", .tuning = 1 },
-	{ "job_id", P_STRING, 0, NULL, "adopt this export job (made by mmctl or the System Console) instead of creating one" },
-	{ .name = "max_attempts", .kind = P_INT, .def = "3",
-	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)", .tuning = 1 },
+	{ "job_id", P_STRING, 0, NULL,
+	  "adopt this export job (made by mmctl or the System Console) instead of creating one" },
+	{ .name = "max_attempts",
+	  .kind = P_INT,
+	  .def = "3",
+	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)",
+	  .tuning = 1 },
 	{ NULL },
 };
 
@@ -73,8 +79,8 @@ static int remember_exports(struct step_ctx *ctx, struct http_client *c, struct 
 	/* Taken again for each attempt: a failed job leaves its truncated file behind. */
 	int attempt = cJSON_GetArraySize(cJSON_GetObjectItem(ctx->ckpt, "failed_jobs"));
 
-	if (ckpt_str(ctx, "job_id") ||
-	    (cJSON_GetObjectItem(ctx->ckpt, "exports_before") && ckpt_int(ctx, "exports_before_at", 0) == attempt))
+	if (ckpt_str(ctx, "job_id") || (cJSON_GetObjectItem(ctx->ckpt, "exports_before") &&
+					ckpt_int(ctx, "exports_before_at", 0) == attempt))
 		return 0;
 	if (mm_list_exports(c, &names, &n, err) < 0)
 		return MM_ERR;
@@ -105,8 +111,8 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 /* The file our job wrote: <jobid>_export.zip, else the one new *_export.zip. */
-static int find_export_file(struct step_ctx *ctx, struct http_client *c, const char *job_id,
-			    char **file, struct mm_error *err)
+static int find_export_file(struct step_ctx *ctx, struct http_client *c, const char *job_id, char **file,
+			    struct mm_error *err)
 {
 	const cJSON *before = cJSON_GetObjectItem(ctx->ckpt, "exports_before");
 	char **names = NULL;

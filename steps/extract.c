@@ -27,19 +27,38 @@
 #include "util.h"
 
 static const struct param_spec extract_params[] = {
-	{ .name = "from", .kind = P_STRING, .def = "0",
+	{ .name = "from",
+	  .kind = P_STRING,
+	  .def = "0",
 	  .doc = "start of the range: 2024-01-31, 2024-01-31T10:00:00Z or epoch seconds" },
-	{ .name = "to", .kind = P_STRING, .doc = "end of the range (same forms); default: when the step first ran" },
-	{ .name = "timeout", .kind = P_DURATION, .def = "12h",
-	  .doc = "give up waiting after this long (the job keeps running)", .tuning = 1 },
-	{ .name = "stall_timeout", .kind = P_DURATION, .def = "0",
+	{ .name = "to",
+	  .kind = P_STRING,
+	  .doc = "end of the range (same forms); default: when the step first ran" },
+	{ .name = "timeout",
+	  .kind = P_DURATION,
+	  .def = "12h",
+	  .doc = "give up waiting after this long (the job keeps running)",
+	  .tuning = 1 },
+	{ .name = "stall_timeout",
+	  .kind = P_DURATION,
+	  .def = "0",
 	  .doc = "give up when the job shows no change this long; 0: never (the job reports only at the end)",
 	  .tuning = 1 },
-	{ .name = "poll_interval", .kind = P_DURATION, .def = "10s", .doc = "longest wait between two status checks", .tuning = 1 },
-	{ .name = "adopt_wait", .kind = P_DURATION, .def = "30s",
-	  .doc = "after a lost create answer, how long a new job may be missing from job listings", .tuning = 1 },
-	{ .name = "max_attempts", .kind = P_INT, .def = "3",
-	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)", .tuning = 1 },
+	{ .name = "poll_interval",
+	  .kind = P_DURATION,
+	  .def = "10s",
+	  .doc = "longest wait between two status checks",
+	  .tuning = 1 },
+	{ .name = "adopt_wait",
+	  .kind = P_DURATION,
+	  .def = "30s",
+	  .doc = "after a lost create answer, how long a new job may be missing from job listings",
+	  .tuning = 1 },
+	{ .name = "max_attempts",
+	  .kind = P_INT,
+	  .def = "3",
+	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)",
+	  .tuning = 1 },
 	{ NULL },
 };
 
@@ -91,8 +110,8 @@ static int parse_when(const char *s, int64_t *out)
 	    digits(s + 8, 2, &d))
 		return -1;
 	if (*rest == 'T' || *rest == 't' || *rest == ' ') {
-		if (strlen(rest) < 9 || digits(rest + 1, 2, &h) || rest[3] != ':' || digits(rest + 4, 2, &mi) ||
-		    rest[6] != ':' || digits(rest + 7, 2, &sec))
+		if (strlen(rest) < 9 || digits(rest + 1, 2, &h) || rest[3] != ':' ||
+		    digits(rest + 4, 2, &mi) || rest[6] != ':' || digits(rest + 7, 2, &sec))
 			return -1;
 		rest += 9;
 		if (*rest == '.') /* fractions of a second: the job counts whole seconds */
@@ -214,7 +233,8 @@ static int extract_run(struct step_ctx *ctx, struct mm_error *err)
 	cJSON_AddStringToObject(ctx->outputs, "job_id", job.id);
 	cJSON_AddStringToObject(ctx->outputs, "processed", processed);
 	cJSON_AddStringToObject(ctx->outputs, "errors", errors);
-	step_log(ctx, "extract_content job %s processed %s file(s)", job.id, *processed ? processed : "an unknown number of");
+	step_log(ctx, "extract_content job %s processed %s file(s)", job.id,
+		 *processed ? processed : "an unknown number of");
 	if (*errors && strcmp(errors, "0"))
 		step_warn(ctx, "text could not be extracted from %s file(s); see the server log", errors);
 	ret = 0;
@@ -252,8 +272,10 @@ static int extract_check(const struct plan *p, const struct plan_step *st,
 		if (!n || n->kind != PN_SCALAR || strstr(n->scalar, "${"))
 			continue;
 		if (parse_when(n->scalar, &v[i]) < 0)
-			diag(dctx, keys[i], "'%s' must be a date like 2024-01-31, an RFC 3339 time like "
-					    "2024-01-31T10:00:00Z, or epoch seconds; not '%s'", keys[i], n->scalar);
+			diag(dctx, keys[i],
+			     "'%s' must be a date like 2024-01-31, an RFC 3339 time like "
+			     "2024-01-31T10:00:00Z, or epoch seconds; not '%s'",
+			     keys[i], n->scalar);
 	}
 	if (v[1] >= 0 && v[0] > v[1])
 		diag(dctx, "from", "'from' is after 'to'");

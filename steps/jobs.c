@@ -51,8 +51,8 @@ static int in_array(const cJSON *arr, const char *id)
  * The newest live job of type matching key/val that is not in `exclude`
  * (NULL: any). 1 found, 0 none, <0 error.
  */
-int job_find(struct http_client *c, const char *type, const char *key, const char *val,
-	     const cJSON *exclude, struct mm_job *out, struct mm_error *err)
+int job_find(struct http_client *c, const char *type, const char *key, const char *val, const cJSON *exclude,
+	     struct mm_job *out, struct mm_error *err)
 {
 	struct mm_job *jobs = NULL;
 	size_t n = 0;
@@ -63,7 +63,8 @@ int job_find(struct http_client *c, const char *type, const char *key, const cha
 	for (size_t i = 0; i < n && !found; i++) {
 		struct mm_job *j = &jobs[i];
 
-		if (!status_is_live(j->status) || !job_matches(j, key, val) || (exclude && in_array(exclude, j->id)))
+		if (!status_is_live(j->status) || !job_matches(j, key, val) ||
+		    (exclude && in_array(exclude, j->id)))
 			continue;
 		*out = *j;
 		memset(j, 0, sizeof(*j)); /* ownership of data moves to out */
@@ -129,7 +130,8 @@ static int find_created(struct step_ctx *ctx, struct http_client *c, const char 
 			const char *val, const cJSON *exclude, struct mm_job *job, struct mm_error *err)
 {
 	const cJSON *at = cJSON_GetObjectItem(ctx->ckpt, "creating_at");
-	int64_t until = cJSON_IsNumber(at) ? double_to_i64(at->valuedouble) + param_int(ctx, "adopt_wait") * 1000 : 0;
+	int64_t until =
+		cJSON_IsNumber(at) ? double_to_i64(at->valuedouble) + param_int(ctx, "adopt_wait") * 1000 : 0;
 	int said = 0;
 
 	for (;;) {
@@ -139,8 +141,9 @@ static int find_created(struct step_ctx *ctx, struct http_client *c, const char 
 		if (found != 0 || left <= 0)
 			return found;
 		if (!said++)
-			step_log(ctx, "the %s job we may have created is not listed; listing again for up to %llds "
-				      "(job listings read a database replica that can lag)",
+			step_log(ctx,
+				 "the %s job we may have created is not listed; listing again for up to %llds "
+				 "(job listings read a database replica that can lag)",
 				 type, (long long)(left + 999) / 1000);
 		if (step_sleep(ctx, left < 1000 ? left : 1000) < 0)
 			return err_set(err, MM_EINTR, "stopped while looking for the %s job", type);
@@ -207,8 +210,8 @@ static int failed_count(const struct step_ctx *ctx)
 	return cJSON_GetArraySize(cJSON_GetObjectItem(ctx->ckpt, "failed_jobs"));
 }
 
-static const char *const job_keys[] = { "job_id", "jobs_before", "creating", "wait_started_at",
-					"last_change_at", "signature", NULL };
+static const char *const job_keys[] = { "job_id",         "jobs_before", "creating", "wait_started_at",
+					"last_change_at", "signature",   NULL };
 
 /*
  * A job that ended error or canceled is history, not a checkpoint: it moves to
@@ -310,8 +313,10 @@ int job_start(struct step_ctx *ctx, struct http_client *c, const char *type, con
 		if (found < 0)
 			goto out;
 		if (found) {
-			rc = adopt(ctx, job, reuse_existing ? "a job for this file already exists"
-							     : "created by an interrupted run", err);
+			rc = adopt(ctx, job,
+				   reuse_existing ? "a job for this file already exists"
+						  : "created by an interrupted run",
+				   err);
 			goto out;
 		}
 	}
@@ -401,8 +406,10 @@ static int job_ended(struct step_ctx *ctx, const struct mm_job *job, struct mm_e
 		return err_set(err, MM_ERR, "%.1000s (and %.900s)", err->msg, serr.msg);
 	if (next > max) {
 		step_set_remedy(ctx, REMEDY_RESET, NULL);
-		return err_set(err, MM_ERR, "%.1700s; that was attempt %d of %d (max_attempts): fix the cause, "
-			       "then reset step '%s' to start again", err->msg, max, max, step_id(ctx));
+		return err_set(err, MM_ERR,
+			       "%.1700s; that was attempt %d of %d (max_attempts): fix the cause, "
+			       "then reset step '%s' to start again",
+			       err->msg, max, max, step_id(ctx));
 	}
 	return err_set(err, MM_ERR, "%.1800s; the next apply starts a new %s (attempt %d of %d)", err->msg,
 		       job_noun(job->type), next, max);
@@ -423,8 +430,8 @@ static void show_progress(const struct step_ctx *ctx, const struct mm_job *job, 
 	step_job_progress(ctx, jp);
 }
 
-int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o,
-	     struct mm_job *job, struct mm_error *err)
+int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o, struct mm_job *job,
+	     struct mm_error *err)
 {
 	int64_t interval = o->poll_min_ms ? o->poll_min_ms : 1000;
 	int64_t cap = o->poll_max_ms ? o->poll_max_ms : 10000;
@@ -470,8 +477,8 @@ int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_
 		if ((ret = check_limits(ctx, o, job, now, err)) < 0)
 			break;
 		if ((ret = step_sleep(ctx, interval)) < 0) {
-			err_set(err, MM_EINTR, "stopped while waiting for job %s (it keeps running on the server)",
-				job->id);
+			err_set(err, MM_EINTR,
+				"stopped while waiting for job %s (it keeps running on the server)", job->id);
 			break;
 		}
 		interval = interval * 3 / 2 > cap ? cap : interval * 3 / 2;
@@ -491,10 +498,11 @@ int job_describe_retry(const struct step_ctx *ctx, const char *type, struct buf 
 		return 0;
 	last_failure(ctx, type, last, sizeof(last));
 	if (failed >= max)
-		buf_addf(out, "would fail: %s, and max_attempts (%d) is used up; reset the step to start again", last,
-			 max);
+		buf_addf(out, "would fail: %s, and max_attempts (%d) is used up; reset the step to start again",
+			 last, max);
 	else
-		buf_addf(out, "would start a new %s (attempt %d of %d) after %s", job_noun(type), failed + 1, max, last);
+		buf_addf(out, "would start a new %s (attempt %d of %d) after %s", job_noun(type), failed + 1,
+			 max, last);
 	return 1;
 }
 

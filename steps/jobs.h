@@ -64,8 +64,8 @@ int job_adopt_id(struct step_ctx *ctx, struct http_client *c, const char *type, 
 		 struct mm_job *job, struct mm_error *err);
 
 /* 0 when the job succeeded; MM_ERR with the server's data.error (and line) otherwise. */
-int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o,
-	     struct mm_job *job, struct mm_error *err);
+int job_wait(struct step_ctx *ctx, struct http_client *c, const struct job_wait_opts *o, struct mm_job *job,
+	     struct mm_error *err);
 
 /* Dry run, after failed jobs: "would start a new import (attempt 2 of 3) after import job X
  * failed: …" appended to out; 1 when there were failed jobs, 0 (nothing appended) otherwise. */
@@ -79,7 +79,7 @@ int job_describe(struct step_ctx *ctx, const char *type, struct buf *out, struct
  * whose data[key] == val (key NULL: any) and whose id is not in the JSON
  * array exclude (NULL: none). 1 found (out filled; mm_job_clear), 0 none, <0 error.
  */
-int job_find(struct http_client *c, const char *type, const char *key, const char *val,
-	     const cJSON *exclude, struct mm_job *out, struct mm_error *err);
+int job_find(struct http_client *c, const char *type, const char *key, const char *val, const cJSON *exclude,
+	     struct mm_job *out, struct mm_error *err);
 
 #endif

@@ -27,9 +27,11 @@
 
 static const struct param_spec process_params[] = {
 	{ "file", P_STRING, 1, NULL, "name in the import directory, e.g. ${steps.upload.name}" },
-	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)", .tuning = 1 },
+	{ "timeout", P_DURATION, 0, "12h", "give up waiting after this long (the job keeps running)",
+	  .tuning = 1 },
 	{ "stall_timeout", P_DURATION, 0, "0",
-	  "give up when the job shows no change this long; 0: never (a running import shows none)", .tuning = 1 },
+	  "give up when the job shows no change this long; 0: never (a running import shows none)",
+	  .tuning = 1 },
 	{ "poll_interval", P_DURATION, 0, "10s", "longest wait between two status checks", .tuning = 1 },
 	{ "adopt_wait", P_DURATION, 0, "30s",
 	  "after a lost create answer, how long a new job may be missing from job listings", .tuning = 1 },
@@ -37,8 +39,11 @@ static const struct param_spec process_params[] = {
 	  "adopt this import job (made by mmctl) instead of creating one; its import_file must be 'file'" },
 	{ "extract_content", P_BOOL, 0, "false", "extract text from document attachments while importing" },
 	{ "workers", P_INT, 0, NULL, "import parallelism (recent servers; default: the server's CPUs)" },
-	{ .name = "max_attempts", .kind = P_INT, .def = "3",
-	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)", .tuning = 1 },
+	{ .name = "max_attempts",
+	  .kind = P_INT,
+	  .def = "3",
+	  .doc = "jobs started in all before giving up (a failed or canceled job is retried by the next apply)",
+	  .tuning = 1 },
 	{ NULL },
 };
 
@@ -62,7 +67,6 @@ static cJSON *import_data(const struct step_ctx *ctx)
 	}
 	return d;
 }
-
 
 /* The newest pending/running/successful import job of file: 1 (job filled), 0 none, <0 error. */
 static int existing_job(struct step_ctx *ctx, struct http_client *c, const char *file, struct mm_job *job,
@@ -198,7 +202,8 @@ static int process_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 			buf_addf(out, "would keep waiting for import job %s", id);
 		else
 			buf_addf(out, "would start an import job for '%s', unless one exists", file);
-		buf_adds(out, ctx->offline ? " (offline: not checked)" : " (not checked: a password login is a POST)");
+		buf_adds(out, ctx->offline ? " (offline: not checked)"
+					   : " (not checked: a password login is a POST)");
 		return 0;
 	}
 	if (!(c = step_client(ctx, err)))
@@ -213,8 +218,8 @@ static int process_describe(struct step_ctx *ctx, struct buf *out, struct mm_err
 	if ((found = existing_job(ctx, c, file, &job, err)) < 0)
 		goto out;
 	if (found) {
-		buf_addf(out, "would adopt import job %s of '%s' ('%s') instead of starting another; ", job.id,
-			 file, job.status);
+		buf_addf(out, "would adopt import job %s of '%s' ('%s') instead of starting another; ",
+			 job.id, file, job.status);
 		describe_job(&job, out);
 		ret = 0;
 		goto out;
@@ -241,8 +246,9 @@ static int process_check(const struct plan *p, const struct plan_step *st,
 	if (w && w->kind == PN_SCALAR && w->scalar && !parse_i64(w->scalar, &n) && n < 1)
 		diag(dctx, "workers", "'workers' must be at least 1");
 	if (f && f->kind == PN_SCALAR && f->scalar && (!*f->scalar || strchr(f->scalar, '/')))
-		diag(dctx, "file", "'file' is a name in the server's import directory (e.g. "
-			"${steps.upload.name}), not a path");
+		diag(dctx, "file",
+		     "'file' is a name in the server's import directory (e.g. "
+		     "${steps.upload.name}), not a path");
 	return 0;
 }
 

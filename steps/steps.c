@@ -4,21 +4,12 @@
  */
 #include "steps.h"
 
-extern const struct step_type step_auth, step_export, step_download, step_upload, step_process,
-	step_verify, step_config, step_cleanup, step_extract, step_exec;
+extern const struct step_type step_auth, step_export, step_download, step_upload, step_process, step_verify,
+	step_config, step_cleanup, step_extract, step_exec;
 
 static const struct step_type *const step_types[] = {
-	&step_auth,
-	&step_export,
-	&step_download,
-	&step_upload,
-	&step_process,
-	&step_verify,
-	&step_config,
-	&step_cleanup,
-	&step_extract,
-	&step_exec,
-	NULL,
+	&step_auth,   &step_export,  &step_download, &step_upload, &step_process, &step_verify,
+	&step_config, &step_cleanup, &step_extract,  &step_exec,   NULL,
 };
 
 const struct step_type *const *step_types_all(void)

@@ -51,7 +51,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include "jobs.h"
 #include "meter.h"
 #include "mm.h"
@@ -66,20 +65,32 @@
 #define FIRST_CHUNK_MIN (5 * MIB) /* API doc 5.4: app.upload.upload_data.first_part_too_small */
 #define CHUNK_BASE (64 * MIB)     /* the first request, and the one after a failure */
 #define CHUNK_MAX (1024 * MIB)
-#define CHUNK_SECONDS 10          /* what a grown request should take */
+#define CHUNK_SECONDS 10 /* what a grown request should take */
 
 static const struct param_spec upload_params[] = {
 	{ "file", P_PATH, 1, NULL, "the local archive to upload, e.g. ${steps.download.path}" },
 	{ "filename", P_STRING, 0, NULL, "name on the server (default: the file's base name)" },
 	{ "chunk_size", P_SIZE, 0, NULL,
 	  "bytes per request (default: 64 MiB, then about 10 s of transfer, at most 1 GiB); the first one is at "
-	  "least 5 MiB", .tuning = 1 },
+	  "least 5 MiB",
+	  .tuning = 1 },
 	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the file (hex); refuse to upload otherwise" },
-	{ "retries", P_INT, 0, "8", "failed attempts in a row, without progress, before giving up", .tuning = 1 },
-	{ .name = "min_speed", .kind = P_SIZE, .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)", .tuning = 1 },
-	{ .name = "min_speed_window", .kind = P_DURATION, .doc = "an attempt below min_speed this long is cut (default 30s)", .tuning = 1 },
-	{ .name = "transfer_deadline", .kind = P_DURATION, .doc = "stalled time, attempts added up, after which the step fails (default 90s)", .tuning = 1 },
-	{ "unverified", P_BOOL, 0, "false", "upload although no download or verify step of this plan proved the file whole" },
+	{ "retries", P_INT, 0, "8", "failed attempts in a row, without progress, before giving up",
+	  .tuning = 1 },
+	{ .name = "min_speed",
+	  .kind = P_SIZE,
+	  .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)",
+	  .tuning = 1 },
+	{ .name = "min_speed_window",
+	  .kind = P_DURATION,
+	  .doc = "an attempt below min_speed this long is cut (default 30s)",
+	  .tuning = 1 },
+	{ .name = "transfer_deadline",
+	  .kind = P_DURATION,
+	  .doc = "stalled time, attempts added up, after which the step fails (default 90s)",
+	  .tuning = 1 },
+	{ "unverified", P_BOOL, 0, "false",
+	  "upload although no download or verify step of this plan proved the file whole" },
 	{ "rate_limit", P_RATE, 0, NULL, "bandwidth cap, e.g. 50MB/s or 50MiB/s (default: none)", .tuning = 1 },
 	{ NULL },
 };
@@ -95,14 +106,14 @@ struct upload {
 	int64_t chunk_base; /* 0: chunk_size was given, never grown */
 	int64_t rate;       /* bytes/s, 0: no cap */
 	struct retry_policy policy;
-	struct stat st;     /* when opened: a change during the upload is refused */
-	char file_id[80];   /* "dev:inode:mtime_ns" */
+	struct stat st;   /* when opened: a change during the upload is refused */
+	char file_id[80]; /* "dev:inode:mtime_ns" */
 	struct readahead *ra;
-	struct step_ctx *ctx;     /* for progress from libcurl's read callback */
-	struct step_meter meter;  /* bytes handed to libcurl */
-	int hashing;        /* the digest is computed while sending */
-	char expect[65];    /* the digest the file must have, "" when none */
-	char sha[65];       /* "" until known */
+	struct step_ctx *ctx;    /* for progress from libcurl's read callback */
+	struct step_meter meter; /* bytes handed to libcurl */
+	int hashing;             /* the digest is computed while sending */
+	char expect[65];         /* the digest the file must have, "" when none */
+	char sha[65];            /* "" until known */
 	char id[MM_ID_LEN + 1];
 	char name[MM_ID_LEN + 600]; /* "<id>_<filename>" in the import directory */
 	cJSON *before;              /* import sessions that existed before ours (creating phase) */
@@ -237,12 +248,15 @@ static int choose_digest(const struct step_ctx *ctx, struct upload *u, struct mm
 
 	if (known_digest(ctx, u)) {
 		if (!ctx->dry_run)
-			step_log(ctx, "SHA-256 of '%s' known from the download step that wrote it (same size, not "
-				 "modified since): the file is read once, to send it", u->path);
+			step_log(ctx,
+				 "SHA-256 of '%s' known from the download step that wrote it (same size, not "
+				 "modified since): the file is read once, to send it",
+				 u->path);
 	} else if (ctx->dry_run || want || (recorded && !ckpt_str(ctx, "file_id")) ||
 		   !param_bool(ctx, "unverified")) {
 		if (!ctx->dry_run && u->size >= 1024 * MIB)
-			step_log(ctx, "computing the SHA-256 of '%s' (%lld MiB)", u->path, (long long)(u->size / MIB));
+			step_log(ctx, "computing the SHA-256 of '%s' (%lld MiB)", u->path,
+				 (long long)(u->size / MIB));
 		if (hash_file(ctx, u->fd, u->path, &u->size, u->sha, err) < 0)
 			return err->code;
 	} else {
@@ -268,8 +282,8 @@ static int same_file(const struct step_ctx *ctx, const struct upload *u, struct 
 		return 0;
 	/* A digest computed while sending is only known at the end: until then
 	 * the file's identity (a rewrite gets a new mtime or inode) stands in. */
-	if ((int64_t)size != u->size || (sha && u->sha[0] && strcmp(sha, u->sha)) || (fid && strcmp(fid, u->file_id)) ||
-	    (name && strcmp(name, u->filename)))
+	if ((int64_t)size != u->size || (sha && u->sha[0] && strcmp(sha, u->sha)) ||
+	    (fid && strcmp(fid, u->file_id)) || (name && strcmp(name, u->filename)))
 		return err_set(err, MM_ERR,
 			       "'%s' changed since %s%s was started (then %lld bytes, %s %.20s; now "
 			       "%lld bytes, %s %.20s); the server may hold bytes of the old file: run "
@@ -312,7 +326,6 @@ static int64_t recorded_offset(const struct step_ctx *ctx)
 
 /* ---- server calls ---------------------------------------------------------- */
 
-
 static int in_array(const cJSON *arr, const char *s)
 {
 	const cJSON *c;
@@ -347,7 +360,8 @@ static int find_session(struct step_ctx *ctx, struct http_client *c, const struc
 		if (!is_ours(&ups[i], u, before))
 			continue;
 		if (found && !ctx->dry_run)
-			step_warn(ctx, "upload session %s also matches; leaving it (the retention job removes it)",
+			step_warn(ctx,
+				  "upload session %s also matches; leaving it (the retention job removes it)",
 				  ups[i].id);
 		if (!found)
 			memcpy(id, ups[i].id, MM_ID_LEN + 1);
@@ -411,8 +425,7 @@ static int backoff(const struct step_ctx *ctx, struct upload *u, struct retry_st
  * answer the session may exist, so the next POST waits until a listing of
  * our sessions says it does not.
  */
-static int create_session(struct step_ctx *ctx, struct http_client *c, struct upload *u,
-			  struct mm_error *err)
+static int create_session(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err)
 {
 	struct retry_state rs = RETRY_STATE_INIT;
 	struct mm_upload up;
@@ -440,8 +453,7 @@ static int create_session(struct step_ctx *ctx, struct http_client *c, struct up
 }
 
 /* Finds the session of an earlier run, or creates one; u->id is checkpointed on return. */
-static int open_session(struct step_ctx *ctx, struct http_client *c, struct upload *u,
-			struct mm_error *err)
+static int open_session(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err)
 {
 	const char *id = ckpt_str(ctx, "upload_id");
 	struct mm_upload *ups = NULL;
@@ -473,7 +485,8 @@ static int open_session(struct step_ctx *ctx, struct http_client *c, struct uplo
 	free(ups);
 	if (save(ctx, u, 0, err) < 0 || create_session(ctx, c, u, err) < 0)
 		return err->code ? err->code : MM_ERR;
-	step_log(ctx, "created upload session %s for '%s' (%lld bytes)", u->id, u->filename, (long long)u->size);
+	step_log(ctx, "created upload session %s for '%s' (%lld bytes)", u->id, u->filename,
+		 (long long)u->size);
 	return save(ctx, u, 0, err);
 }
 
@@ -511,7 +524,8 @@ static int session_gone(struct step_ctx *ctx, struct http_client *c, const struc
 	if (listed < 0)
 		return MM_ERR;
 	if (!listed && answered)
-		return err_set(err, MM_ERR, "upload session %s completed, but GET /api/v4/imports does not list '%s'",
+		return err_set(err, MM_ERR,
+			       "upload session %s completed, but GET /api/v4/imports does not list '%s'",
 			       u->id, u->name);
 	if (!listed)
 		return err_set(err, MM_ERR,
@@ -595,7 +609,8 @@ static int still_same(const struct upload *u, struct mm_error *err)
 	struct stat st;
 
 	if (fstat(u->fd, &st) < 0 || st.st_size != u->size || mtime_ns(&st) != mtime_ns(&u->st))
-		return err_set(err, MM_ERR, "'%s' changed while it was being uploaded; not sending more", u->path);
+		return err_set(err, MM_ERR, "'%s' changed while it was being uploaded; not sending more",
+			       u->path);
 	return 0;
 }
 
@@ -618,8 +633,10 @@ static int send_chunk(struct step_ctx *ctx, struct http_client *c, struct upload
 		return err_set(err, MM_ERR, "not uploading '%s': %s", u->path, ra_error(u->ra));
 	if (u->chunk_base && *len > u->chunk_base) {
 		if (err->http_status == 413) {
-			step_warn(ctx, "a %lld-byte request was refused as too large; sending %lld-byte requests "
-				  "from now on", (long long)*len, (long long)u->chunk_base);
+			step_warn(ctx,
+				  "a %lld-byte request was refused as too large; sending %lld-byte requests "
+				  "from now on",
+				  (long long)*len, (long long)u->chunk_base);
 			u->chunk_base = 0; /* a proxy's body limit: never grow again */
 		}
 		u->chunk = CHUNK_BASE;
@@ -658,8 +675,8 @@ static int ask_offset(struct step_ctx *ctx, struct http_client *c, struct upload
 	if ((rc = mm_get_upload(c, u->id, &up, err)) < 0)
 		return rc;
 	if (up.file_size != u->size)
-		return err_set(err, MM_ERR, "upload session %s is for %lld bytes, but '%s' has %lld",
-			       u->id, (long long)up.file_size, u->path, (long long)u->size);
+		return err_set(err, MM_ERR, "upload session %s is for %lld bytes, but '%s' has %lld", u->id,
+			       (long long)up.file_size, u->path, (long long)u->size);
 	if ((rc = progress(ctx, u, up.file_offset, last, err)) < 0)
 		return rc;
 	/* Only the server's own offset counts as progress: a server that answers
@@ -695,7 +712,8 @@ static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *
 	step_meter_start(ctx, &u->meter, "upload", 0, u->size);
 	for (;;) {
 		if (step_should_stop(ctx))
-			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume", u->id);
+			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume",
+				       u->id);
 		rc = offset < 0 ? ask_offset(ctx, c, u, &offset, &last, &confirmed, &rs, err) : 0;
 		if (rc == MM_ENOTFOUND)
 			return session_gone(ctx, c, u, 0, err);
@@ -708,17 +726,21 @@ static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *
 			if (offset < u->size)
 				continue;
 			/* Every byte accepted, yet no 200: ask what the server really holds. */
-			rc = err_set(err, MM_ERETRY, "the server accepted all %lld bytes of upload session %s "
-				     "without completing it", (long long)u->size, u->id);
+			rc = err_set(err, MM_ERETRY,
+				     "the server accepted all %lld bytes of upload session %s "
+				     "without completing it",
+				     (long long)u->size, u->id);
 		}
 		offset = -1;
 		if (rc != MM_ERETRY)
 			return rc;
 		if ((rc = backoff(ctx, u, &rs, err, "asking the server how much it stored")) == MM_ERETRY)
-			return err_set(err, MM_ERR, "upload session %s made no progress in %d attempts: %.1500s",
-				       u->id, rs.fails, err->msg);
+			return err_set(err, MM_ERR,
+				       "upload session %s made no progress in %d attempts: %.1500s", u->id,
+				       rs.fails, err->msg);
 		if (rc < 0)
-			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume", u->id);
+			return err_set(err, MM_EINTR, "stopped uploading session %s; apply again to resume",
+				       u->id);
 	}
 }
 
@@ -789,17 +811,20 @@ static int check_proven(struct step_ctx *ctx, const struct upload *u, struct mm_
 	const char *by;
 
 	if (param_bool(ctx, "unverified")) {
-		step_warn(ctx, "uploading '%s' unverified (unverified: true): no step of this plan checked it", u->path);
+		step_warn(ctx, "uploading '%s' unverified (unverified: true): no step of this plan checked it",
+			  u->path);
 		return 0;
 	}
 	if ((by = step_find_integrity_proof(ctx, u->size, u->sha))) {
 		step_log(ctx, "'%s' was proven whole by step '%s'", u->path, by);
 		return 0;
 	}
-	return err_set(err, MM_ERR, "refusing to upload '%s' (%lld bytes, sha256 %s): no completed download or "
+	return err_set(err, MM_ERR,
+		       "refusing to upload '%s' (%lld bytes, sha256 %s): no completed download or "
 		       "verify step of this plan checked a file with this size and SHA-256; add a step "
 		       "'{id: verify, type: verify, archive: <the file>}' before this one (or set 'unverified: "
-		       "true' to upload it unchecked)", u->path, (long long)u->size, u->sha);
+		       "true' to upload it unchecked)",
+		       u->path, (long long)u->size, u->sha);
 }
 
 static int upload_run(struct step_ctx *ctx, struct mm_error *err)
@@ -856,8 +881,10 @@ static int describe_session(struct step_ctx *ctx, struct http_client *c, struct 
 	if (rc)
 		buf_addf(out, "upload session %s completed; would confirm '%s' and finish", u->id, u->name);
 	else
-		buf_addf(out, "would fail: upload session %s is gone and '%s' is not in the import directory "
-			 "(reset the step to upload again)", u->id, u->name);
+		buf_addf(out,
+			 "would fail: upload session %s is gone and '%s' is not in the import directory "
+			 "(reset the step to upload again)",
+			 u->id, u->name);
 	return 0;
 }
 
@@ -872,8 +899,10 @@ static void describe_limit(struct http_client *c, int64_t size, struct buf *out)
 		return;
 	max = cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "FileSettings"), "MaxFileSize");
 	if (cJSON_IsNumber(max) && max->valuedouble < (double)size)
-		buf_addf(out, "; note: FileSettings.MaxFileSize is %.0f bytes now, below the file's %lld: "
-			 "it must be raised before this step runs", max->valuedouble, (long long)size);
+		buf_addf(out,
+			 "; note: FileSettings.MaxFileSize is %.0f bytes now, below the file's %lld: "
+			 "it must be raised before this step runs",
+			 max->valuedouble, (long long)size);
 	cJSON_Delete(cfg);
 }
 
@@ -889,8 +918,10 @@ static int describe_new(struct step_ctx *ctx, struct http_client *c, const struc
 		if (found < 0)
 			return MM_ERR;
 		if (found) {
-			buf_addf(out, "would adopt upload session %s (created by an interrupted run) and send "
-				 "'%s' from the server's offset", id, u->filename);
+			buf_addf(out,
+				 "would adopt upload session %s (created by an interrupted run) and send "
+				 "'%s' from the server's offset",
+				 id, u->filename);
 			return 0;
 		}
 	}
@@ -900,8 +931,8 @@ static int describe_new(struct step_ctx *ctx, struct http_client *c, const struc
 		buf_addf(out, "in requests of %lld bytes first, then of about %d s each", (long long)u->chunk,
 			 CHUNK_SECONDS);
 	else
-		buf_addf(out, "in %lld request(s) of up to %lld bytes", (long long)chunks_for(u->size, u->chunk),
-			 (long long)u->chunk);
+		buf_addf(out, "in %lld request(s) of up to %lld bytes",
+			 (long long)chunks_for(u->size, u->chunk), (long long)u->chunk);
 	if (u->rate)
 		buf_addf(out, " at most %lld bytes/s", (long long)u->rate);
 	if (c)
@@ -944,12 +975,14 @@ static int upload_describe(struct step_ctx *ctx, struct buf *out, struct mm_erro
 	if (id && c)
 		ret = describe_session(ctx, c, &u, out, err);
 	else if (id)
-		buf_addf(out, "would resume upload session %s from the server's offset (last seen: byte %lld of %lld)",
+		buf_addf(out,
+			 "would resume upload session %s from the server's offset (last seen: byte %lld of %lld)",
 			 id, (long long)recorded_offset(ctx), (long long)u.size);
 	else
 		ret = describe_new(ctx, c, &u, out, err);
 	if (ret == 0 && !c)
-		buf_adds(out, ctx->offline ? " (offline: not checked)" : " (not checked: a password login is a POST)");
+		buf_adds(out, ctx->offline ? " (offline: not checked)"
+					   : " (not checked: a password login is a POST)");
 out:
 	upload_free(&u);
 	return ret;
@@ -1004,17 +1037,21 @@ static int has_integrity_step_before(const struct plan *p, const struct plan_ste
 static int upload_check(const struct plan *p, const struct plan_step *st,
 			void (*diag)(void *dctx, const char *key, const char *fmt, ...), void *dctx)
 {
-	const char *name = literal(st, "filename"), *sha = literal(st, "sha256"), *retries = literal(st, "retries");
+	const char *name = literal(st, "filename"), *sha = literal(st, "sha256"),
+		   *retries = literal(st, "retries");
 	int64_t n;
 
-	if (name && (!*name || strchr(name, '/') || strchr(name, '\\') || !strcmp(name, ".") || !strcmp(name, "..")))
-		diag(dctx, "filename", "'filename' must be a plain file name without directories, not '%s'", name);
+	if (name &&
+	    (!*name || strchr(name, '/') || strchr(name, '\\') || !strcmp(name, ".") || !strcmp(name, "..")))
+		diag(dctx, "filename", "'filename' must be a plain file name without directories, not '%s'",
+		     name);
 	if (sha && !is_hex64(sha))
 		diag(dctx, "sha256", "'sha256' must be 64 hexadecimal digits");
 	if (retries && !parse_i64(retries, &n) && n < 0)
 		diag(dctx, "retries", "'retries' cannot be negative");
 	if (!unverified_allowed(st) && !has_integrity_step_before(p, st))
-		diag(dctx, "file", "refusing to upload: no download or verify step before this one can prove the "
+		diag(dctx, "file",
+		     "refusing to upload: no download or verify step before this one can prove the "
 		     "file whole; add a step '{id: verify, type: verify, archive: <the file>}' before it (or set "
 		     "'unverified: true' to upload it unchecked)");
 	return 0;

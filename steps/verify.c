@@ -21,12 +21,15 @@ static const struct param_spec verify_params[] = {
 	{ "fail_on_errors", P_BOOL, 0, "true", "fail the step when the archive has errors" },
 	{ "post_counts", P_BOOL, 0, "true", "with a server: compare posts per channel" },
 	{ "sha256", P_STRING, 0, NULL, "expected SHA-256 of the archive" },
-	{ "target_version", P_STRING, 0, NULL, "judge as this server release (X.Y) would; default: the server's" },
+	{ "target_version", P_STRING, 0, NULL,
+	  "judge as this server release (X.Y) would; default: the server's" },
 	{ NULL },
 };
 
-static const char *const verify_outputs[] = { "counts", "errors", "crc_ok", "size", "sha256", "lines", "unused_attachments",
-					    "missing", "fewer_posts", NULL };
+static const char *const verify_outputs[] = {
+	"counts",  "errors",      "crc_ok", "size", "sha256", "lines", "unused_attachments",
+	"missing", "fewer_posts", NULL
+};
 
 struct reconcile {
 	struct step_ctx *ctx;
@@ -60,8 +63,7 @@ static int check_team(void *ctx, const char *team)
 	return 0;
 }
 
-static const struct mm_channel *channel_named(const struct reconcile *rc, const char *team_id,
-					      const char *name)
+static const struct mm_channel *channel_named(const struct reconcile *rc, const char *team_id, const char *name)
 {
 	for (size_t i = 0; i < rc->nchans; i++)
 		if (!strcmp(rc->chans[i].team_id, team_id) && !strcmp(rc->chans[i].name, name))
@@ -86,8 +88,8 @@ static int check_channel(void *ctx, const char *team, const char *channel, unsig
 	/* The target may hold more (system messages, earlier imports), never fewer. */
 	if (rc->check_posts && ch->total_msg_count >= 0 &&
 	    (unsigned long)ch->total_msg_count < posts + replies) {
-		step_log(rc->ctx, "fewer posts on target: channel '%s/%s' has %lld, the archive %lu",
-			 team, channel, (long long)ch->total_msg_count, posts + replies);
+		step_log(rc->ctx, "fewer posts on target: channel '%s/%s' has %lld, the archive %lu", team,
+			 channel, (long long)ch->total_msg_count, posts + replies);
 		rc->fewer++;
 	}
 	return 0;
@@ -123,8 +125,8 @@ static int load_target(struct reconcile *rc)
 		struct mm_channel *chs = NULL;
 		size_t n = 0;
 
-		if (mm_list_team_channels(rc->c, rc->teams[i].id, MM_CHANNELS_PRIVATE | MM_CHANNELS_DELETED, &chs,
-					  &n, rc->err) < 0)
+		if (mm_list_team_channels(rc->c, rc->teams[i].id, MM_CHANNELS_PRIVATE | MM_CHANNELS_DELETED,
+					  &chs, &n, rc->err) < 0)
 			return MM_ERR;
 		rc->chans = xrealloc(rc->chans, (rc->nchans + n + 1) * sizeof(*rc->chans));
 		memcpy(rc->chans + rc->nchans, chs, n * sizeof(*chs));
@@ -157,7 +159,8 @@ static int reconcile_target(struct step_ctx *ctx, const struct archive_report *r
 			      rc.missing, rc.fewer);
 		goto out;
 	}
-	step_log(ctx, "target holds every team, channel and user of the archive (%zu teams, %zu channels checked)",
+	step_log(ctx,
+		 "target holds every team, channel and user of the archive (%zu teams, %zu channels checked)",
 		 rc.nteams, rc.nchans);
 	ret = 0;
 out:
@@ -198,7 +201,8 @@ static int target_version(struct step_ctx *ctx, int *version, struct mm_error *e
 	*version = 0;
 	if (v && *v) {
 		if (bulk_parse_version(v, version) < 0)
-			return err_set(err, MM_EINVAL, "target_version takes MAJOR.MINOR such as 9.11, not '%s'", v);
+			return err_set(err, MM_EINVAL,
+				       "target_version takes MAJOR.MINOR such as 9.11, not '%s'", v);
 		return 0;
 	}
 	if (step_server_name(ctx) && bulk_parse_version(step_server_version(ctx), version) < 0)
@@ -236,7 +240,8 @@ static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 	if (rep->error_count && param_bool(ctx, "fail_on_errors")) {
 		step_set_remedy(ctx, REMEDY_FIX, NULL); /* the same archive fails the same way */
 		ret = err_set(err, MM_ERR, "archive '%s' has %lu error(s)%s", path, rep->error_count,
-			      rep->error_count > rep->nerrors ? " (the first are listed above)" : " (listed above)");
+			      rep->error_count > rep->nerrors ? " (the first are listed above)"
+							      : " (listed above)");
 		goto out;
 	}
 	if (step_server_name(ctx))

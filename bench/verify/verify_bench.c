@@ -38,9 +38,9 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < rep->nerrors && i < 5; i++)
 		fprintf(stderr, "%s\n", rep->errors[i]);
 	printf("{\"seconds\":%.3f,\"lines\":%lu,\"errors\":%lu,\"unused\":%zu,\"attachments\":%lu,"
-		"\"size\":%llu,\"sha256\":\"%s\",\"maxrss_kb\":%ld}\n",
-		(double)(mono_ms() - t0) / 1000, rep->lines, rep->error_count, rep->nunused,
-		rep->counts.attachments, (unsigned long long)rep->size, rep->sha256, ru.ru_maxrss);
+	       "\"size\":%llu,\"sha256\":\"%s\",\"maxrss_kb\":%ld}\n",
+	       (double)(mono_ms() - t0) / 1000, rep->lines, rep->error_count, rep->nunused,
+	       rep->counts.attachments, (unsigned long long)rep->size, rep->sha256, ru.ru_maxrss);
 	rc = rep->error_count ? 1 : 0;
 	archive_report_free(rep);
 	return rc;

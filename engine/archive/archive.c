@@ -30,7 +30,7 @@
 
 #define BLOCK_SIZE ((size_t)4 << 20) /* JSONL blocks: large, so lines rarely straddle */
 #define NBLOCKS 3
-#define RAW_BLOCK ((size_t)1 << 20)  /* CRC and hash reads */
+#define RAW_BLOCK ((size_t)1 << 20) /* CRC and hash reads */
 
 /* ---------------------------------------------------------------- problems */
 
@@ -87,9 +87,8 @@ static void zprob_push(struct zproblems *z, long key, char *msg)
 	z->v[z->n++].msg = msg;
 }
 
-__attribute__((format(printf, 5, 6)))
-static void zproblem(struct zproblems *z, const char *archive, long key, const char *entry,
-	const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void zproblem(struct zproblems *z, const char *archive, long key,
+							   const char *entry, const char *fmt, ...)
 {
 	struct buf b = BUF_INIT;
 	va_list ap;
@@ -192,7 +191,7 @@ struct splitter {
 	struct bulk_state *st;
 	struct sink *sink;
 	struct buf carry;
-	size_t skip_len;    /* > 0: inside an over-long line of this many bytes so far */
+	size_t skip_len; /* > 0: inside an over-long line of this many bytes so far */
 	unsigned long lineno;
 };
 
@@ -267,9 +266,9 @@ struct pipeline {
 	char *block[NBLOCKS];
 	size_t len[NBLOCKS];
 	size_t head, filled;
-	int done;     /* the reader stopped: end of data, error, or quit */
-	int quit;     /* the caller needs no more blocks */
-	int failed;   /* the last read failed; msg says why */
+	int done;   /* the reader stopped: end of data, error, or quit */
+	int quit;   /* the caller needs no more blocks */
+	int failed; /* the last read failed; msg says why */
 	char msg[256];
 	read_fn read;
 	void *src;
@@ -363,8 +362,8 @@ static void pipeline_quit(struct pipeline *p)
  * Returns 0 (a read error is left in p->failed/p->msg), MM_EINTR when asked
  * to stop, or -1 when no thread can be started.
  */
-static int stream_lines(const char *path, read_fn read, void *src, struct splitter *sp,
-	struct stopper *stop, struct pipeline *p, struct mm_error *err)
+static int stream_lines(const char *path, read_fn read, void *src, struct splitter *sp, struct stopper *stop,
+			struct pipeline *p, struct mm_error *err)
 {
 	pthread_t reader;
 	const char *data;
@@ -448,7 +447,7 @@ static long fd_read(void *src, char *buf, size_t n, char *msg, size_t msglen)
 struct hash_job {
 	const char *path;
 	struct stopper *stop;
-	struct zipstream *zs;   /* zips: the zip check, fed in the hashing pass; NULL for a bare JSONL */
+	struct zipstream *zs; /* zips: the zip check, fed in the hashing pass; NULL for a bare JSONL */
 	char hex[65];
 	char msg[256]; /* "" on success */
 };
@@ -462,7 +461,7 @@ static void *hash_main(void *arg)
 
 	if (fd < 0 || sha256_init(&h) < 0) {
 		snprintf(j->msg, sizeof(j->msg), "cannot compute SHA-256: %s",
-			fd < 0 ? strerror(errno) : "OpenSSL failed");
+			 fd < 0 ? strerror(errno) : "OpenSSL failed");
 		goto out;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -502,12 +501,12 @@ struct verify {
 	struct archive_report *rep;
 	struct sink lines;
 	struct zproblems zip;
-	zip_t *za;              /* names and lookups; this thread only */
-	unsigned char *used;    /* per entry: some line references it */
-	zip_int64_t jsonl;      /* the JSONL entry, -1 if none */
-	zip_int64_t warnings;   /* warnings.txt, -1 if none */
-	struct msglist warned;  /* the words of warnings.txt: paths the export could not read */
-	struct hash_job hash;   /* SHA-256 and, for a zip, the zip check (zipstream): one read */
+	zip_t *za;             /* names and lookups; this thread only */
+	unsigned char *used;   /* per entry: some line references it */
+	zip_int64_t jsonl;     /* the JSONL entry, -1 if none */
+	zip_int64_t warnings;  /* warnings.txt, -1 if none */
+	struct msglist warned; /* the words of warnings.txt: paths the export could not read */
+	struct hash_job hash;  /* SHA-256 and, for a zip, the zip check (zipstream): one read */
 	struct task hash_task;
 };
 
@@ -550,8 +549,8 @@ static int stat_file(const char *path, uint64_t *size, struct mm_error *err)
 	struct stat st;
 
 	if (stat(path, &st) < 0)
-		return err_set(err, errno == ENOENT ? MM_ENOTFOUND : MM_ERR, "cannot open '%s': %s",
-			path, strerror(errno));
+		return err_set(err, errno == ENOENT ? MM_ENOTFOUND : MM_ERR, "cannot open '%s': %s", path,
+			       strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return err_set(err, MM_EINVAL, "'%s' is not a regular file", path);
 	*size = (uint64_t)st.st_size;
@@ -593,7 +592,7 @@ static int open_zip(struct verify *v, struct mm_error *err)
 	}
 	if (zerr == ZIP_ER_NOZIP)
 		zproblem(&v->zip, v->path, -1, NULL,
-			"truncated zip archive: the central directory at its end is missing");
+			 "truncated zip archive: the central directory at its end is missing");
 	else
 		zproblem(&v->zip, v->path, -1, NULL, "damaged zip archive: %s", zip_error_strerror(&ze));
 	zip_error_fini(&ze);
@@ -686,8 +685,7 @@ static int cmp_span(const void *a, const void *b)
 }
 
 /* Reads every entry's extent from the central directory and local headers. */
-static int read_spans(int fd, uint64_t cd_off, uint64_t cd_size, uint64_t count,
-	struct span *sp, size_t *nsp)
+static int read_spans(int fd, uint64_t cd_off, uint64_t cd_size, uint64_t count, struct span *sp, size_t *nsp)
 {
 	unsigned char h[46], x[65536], l[30];
 	uint64_t pos = cd_off;
@@ -738,9 +736,10 @@ static int check_layout(struct verify *v)
 		uint64_t next = i + 1 < n ? sp[i + 1].start : cd_off;
 
 		if (sp[i].end > next) {
-			zproblem(&v->zip, v->path, -1, NULL, "entries overlap at byte %llu: a zip bomb "
-				"or a damaged archive; the server refuses it, so its data were not read",
-				(unsigned long long)next);
+			zproblem(&v->zip, v->path, -1, NULL,
+				 "entries overlap at byte %llu: a zip bomb "
+				 "or a damaged archive; the server refuses it, so its data were not read",
+				 (unsigned long long)next);
 			ret = 1;
 			break;
 		}
@@ -985,8 +984,7 @@ static void finish_hash(struct verify *v)
 }
 
 /* Hands the report over; what is left in v is freed by verify_release. */
-static int verify_done(struct verify *v, int64_t t0, struct archive_report **out,
-	struct mm_error *err)
+static int verify_done(struct verify *v, int64_t t0, struct archive_report **out, struct mm_error *err)
 {
 	if (should_stop(&v->stop))
 		return err_set(err, MM_EINTR, "check of '%s' interrupted", v->path);
@@ -997,8 +995,8 @@ static int verify_done(struct verify *v, int64_t t0, struct archive_report **out
 	return 0;
 }
 
-int archive_verify(const char *zip_path, const struct archive_opts *opts,
-	struct archive_report **out, struct mm_error *err)
+int archive_verify(const char *zip_path, const struct archive_opts *opts, struct archive_report **out,
+		   struct mm_error *err)
 {
 	struct verify v;
 	int64_t t0 = mono_ms();
@@ -1032,8 +1030,8 @@ out:
 	return ret;
 }
 
-int archive_verify_jsonl(const char *jsonl_path, const struct archive_opts *opts,
-	struct archive_report **out, struct mm_error *err)
+int archive_verify_jsonl(const char *jsonl_path, const struct archive_opts *opts, struct archive_report **out,
+			 struct mm_error *err)
 {
 	struct verify v;
 	struct splitter sp;
@@ -1124,8 +1122,7 @@ void archive_report_print(const struct archive_report *rep, FILE *out)
 	if (rep->nerrors)
 		fputc('\n', out);
 	for (size_t i = 0; i < sizeof(count_fields) / sizeof(count_fields[0]); i++)
-		fprintf(out, "%-16s %lu\n", count_fields[i].label,
-			count_at(&rep->counts, count_fields[i].off));
+		fprintf(out, "%-16s %lu\n", count_fields[i].label, count_at(&rep->counts, count_fields[i].off));
 	if (rep->nunused) {
 		if (rep->max_shown >= 0 && unused_shown > (size_t)rep->max_shown)
 			unused_shown = (size_t)rep->max_shown;
@@ -1141,9 +1138,9 @@ void archive_report_print(const struct archive_report *rep, FILE *out)
 	if (rep->root_jsonls > 1)
 		fprintf(out, "\nwarning: %lu .jsonl files at the root; the import reads only '%s'\n",
 			rep->root_jsonls, rep->jsonl);
-	fprintf(out, "\n%s: %lu lines, %lu entries, %llu bytes, sha256 %s, checked in %.1f s\n",
-		rep->archive, rep->lines, rep->entries, (unsigned long long)rep->size,
-		rep->sha256[0] ? rep->sha256 : "-", (double)rep->elapsed_ms / 1000);
+	fprintf(out, "\n%s: %lu lines, %lu entries, %llu bytes, sha256 %s, checked in %.1f s\n", rep->archive,
+		rep->lines, rep->entries, (unsigned long long)rep->size, rep->sha256[0] ? rep->sha256 : "-",
+		(double)rep->elapsed_ms / 1000);
 	if (rep->error_count)
 		fprintf(out, "%s: %lu errors\n", rep->archive, rep->error_count);
 	else
@@ -1202,21 +1199,22 @@ void archive_report_outputs(const struct archive_report *rep, cJSON *outputs)
 	cJSON_AddItemToObject(outputs, "counts", counts_json(&rep->counts));
 }
 
-int archive_report_foreach_team(const struct archive_report *rep,
-	int (*cb)(void *ctx, const char *team), void *ctx)
+int archive_report_foreach_team(const struct archive_report *rep, int (*cb)(void *ctx, const char *team),
+				void *ctx)
 {
 	return bulk_state_foreach_team(rep->names, cb, ctx);
 }
 
 int archive_report_foreach_channel(const struct archive_report *rep,
-	int (*cb)(void *ctx, const char *team, const char *channel,
-		unsigned long posts, unsigned long replies), void *ctx)
+				   int (*cb)(void *ctx, const char *team, const char *channel,
+					     unsigned long posts, unsigned long replies),
+				   void *ctx)
 {
 	return bulk_state_foreach_channel(rep->names, cb, ctx);
 }
 
 int archive_report_foreach_user(const struct archive_report *rep,
-	int (*cb)(void *ctx, const char *username, int is_bot), void *ctx)
+				int (*cb)(void *ctx, const char *username, int is_bot), void *ctx)
 {
 	return bulk_state_foreach_user(rep->names, cb, ctx);
 }

@@ -52,28 +52,31 @@ struct archive_opts {
 	void *stop_ctx;
 };
 
-#define ARCHIVE_OPTS_INIT { 50, 1, 0, NULL, NULL }
+#define ARCHIVE_OPTS_INIT            \
+	{                            \
+		50, 1, 0, NULL, NULL \
+	}
 
 /* Read-only for callers. */
 struct archive_report {
-	char *archive;                  /* the path as given */
-	char *jsonl;                    /* the JSONL entry validated, NULL if none was found */
-	uint64_t size;                  /* bytes of the archive file */
-	char sha256[65];                /* of the archive file, lowercase hex */
-	unsigned long entries;          /* zip entries */
-	unsigned long lines;            /* JSONL lines, blank ones included */
+	char *archive;         /* the path as given */
+	char *jsonl;           /* the JSONL entry validated, NULL if none was found */
+	uint64_t size;         /* bytes of the archive file */
+	char sha256[65];       /* of the archive file, lowercase hex */
+	unsigned long entries; /* zip entries */
+	unsigned long lines;   /* JSONL lines, blank ones included */
 	struct bulk_counts counts;
-	unsigned long error_count;      /* every error found */
-	unsigned long zip_error_count;  /* of which zip-level: CRCs, headers, central directory */
-	char **errors;                  /* the first max_shown, formatted as above */
+	unsigned long error_count;     /* every error found */
+	unsigned long zip_error_count; /* of which zip-level: CRCs, headers, central directory */
+	char **errors;                 /* the first max_shown, formatted as above */
 	size_t nerrors;
-	char **unused;                  /* data/ entries no line references (check_attachments) */
+	char **unused; /* data/ entries no line references (check_attachments) */
 	size_t nunused;
-	unsigned long export_warnings;  /* lines in warnings.txt: attachments the export could not read */
-	unsigned long root_jsonls;      /* *.jsonl at the root; the import reads only the first */
+	unsigned long export_warnings; /* lines in warnings.txt: attachments the export could not read */
+	unsigned long root_jsonls;     /* *.jsonl at the root; the import reads only the first */
 	int64_t elapsed_ms;
 	int max_shown;
-	struct bulk_state *names;       /* private: use the foreach helpers */
+	struct bulk_state *names; /* private: use the foreach helpers */
 };
 
 /*
@@ -83,15 +86,15 @@ struct archive_report {
  * checked at all: it cannot be opened, is not a zip (a zip cut short is
  * reported as an error instead), or should_stop asked to stop (MM_EINTR).
  */
-int archive_verify(const char *zip_path, const struct archive_opts *opts,
-	struct archive_report **out, struct mm_error *err);
+int archive_verify(const char *zip_path, const struct archive_opts *opts, struct archive_report **out,
+		   struct mm_error *err);
 
 /*
  * The same checks on a bare JSONL file (no attachments; messages read
  * FILE:LINE: ...). Used by the benchmark against `jq empty`.
  */
-int archive_verify_jsonl(const char *jsonl_path, const struct archive_opts *opts,
-	struct archive_report **out, struct mm_error *err);
+int archive_verify_jsonl(const char *jsonl_path, const struct archive_opts *opts, struct archive_report **out,
+			 struct mm_error *err);
 
 void archive_report_free(struct archive_report *rep);
 
@@ -116,12 +119,13 @@ void archive_report_outputs(const struct archive_report *rep, cJSON *outputs);
 
 /* Name sets in file order, for reconciling against the target server; see
  * bulk_state_foreach_* for the callbacks. Return the callback's non-zero stop value. */
-int archive_report_foreach_team(const struct archive_report *rep,
-	int (*cb)(void *ctx, const char *team), void *ctx);
+int archive_report_foreach_team(const struct archive_report *rep, int (*cb)(void *ctx, const char *team),
+				void *ctx);
 int archive_report_foreach_channel(const struct archive_report *rep,
-	int (*cb)(void *ctx, const char *team, const char *channel,
-		unsigned long posts, unsigned long replies), void *ctx);
+				   int (*cb)(void *ctx, const char *team, const char *channel,
+					     unsigned long posts, unsigned long replies),
+				   void *ctx);
 int archive_report_foreach_user(const struct archive_report *rep,
-	int (*cb)(void *ctx, const char *username, int is_bot), void *ctx);
+				int (*cb)(void *ctx, const char *username, int is_bot), void *ctx);
 
 #endif

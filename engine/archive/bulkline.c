@@ -20,7 +20,7 @@
 #include "util.h"
 
 /* The server's limits (mattermost-api.md §8.3). */
-#define MAX_POST_RUNES 16383        /* MaxPostSize on current databases */
+#define MAX_POST_RUNES 16383 /* MaxPostSize on current databases */
 #define MAX_PROPS_RUNES 800000
 #define MAX_NAME 64
 #define MAX_CHANNEL_MEMBERS 8
@@ -37,10 +37,10 @@ struct arena_chunk {
 };
 
 struct name {
-	const char *key;     /* interned; a channel's key is "team\0channel" */
+	const char *key; /* interned; a channel's key is "team\0channel" */
 	uint32_t len, hash;
-	unsigned long line;  /* where it was defined */
-	unsigned long a, b;  /* channel: posts, replies; scheme: scope; user: is_bot */
+	unsigned long line; /* where it was defined */
+	unsigned long a, b; /* channel: posts, replies; scheme: scope; user: is_bot */
 };
 
 /* Open addressing over an insertion-ordered array, so walks follow the file. */
@@ -139,8 +139,8 @@ static void nameset_grow(struct nameset *ns)
 
 /* Returns the existing entry, or adds one and sets *added. The pointer is
  * valid until the next insertion into the same set. */
-static struct name *nameset_add(struct nameset *ns, struct arena_chunk **arena,
-	const char *key, size_t len, unsigned long line, int *added)
+static struct name *nameset_add(struct nameset *ns, struct arena_chunk **arena, const char *key, size_t len,
+				unsigned long line, int *added)
 {
 	struct name *e = nameset_find(ns, key, len);
 
@@ -294,8 +294,7 @@ static void vproblem(struct lc *c, const char *field, const char *fmt, va_list a
 }
 
 /* A problem with the line as a whole, or with a top-level field. */
-__attribute__((format(printf, 3, 4)))
-static void problem(struct lc *c, const char *field, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void problem(struct lc *c, const char *field, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -305,8 +304,8 @@ static void problem(struct lc *c, const char *field, const char *fmt, ...)
 }
 
 /* A problem with prefix.key, e.g. "post.replies[1]" + "user". */
-__attribute__((format(printf, 4, 5)))
-static void fproblem(struct lc *c, const char *prefix, const char *key, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void fproblem(struct lc *c, const char *prefix, const char *key,
+							   const char *fmt, ...)
 {
 	char field[256];
 	va_list ap;
@@ -388,16 +387,16 @@ static void check_length(struct lc *c, const char *prefix, const struct field *f
 	if (f->max && n > f->max)
 		fproblem(c, prefix, f->key, "longer than %u characters (%zu)", f->max, n);
 	else if (n < f->min)
-		fproblem(c, prefix, f->key, f->min == 1 ? "must not be empty" :
-			"shorter than %u characters", f->min);
+		fproblem(c, prefix, f->key, f->min == 1 ? "must not be empty" : "shorter than %u characters",
+			 f->min);
 }
 
 /*
  * Fills val[i] with the member for spec[i], NULL when absent, null or of the
  * wrong kind; reports wrong kinds, missing required fields and lengths.
  */
-static void bind(struct lc *c, const cJSON *obj, const char *prefix,
-	const struct field *spec, size_t n, const cJSON **val)
+static void bind(struct lc *c, const cJSON *obj, const char *prefix, const struct field *spec, size_t n,
+		 const cJSON **val)
 {
 	uint64_t bad = 0;
 
@@ -445,9 +444,10 @@ static int is_lower_alnum(int ch)
  * reserved prefixes; returns why s is not a team name, or NULL. */
 static const char *team_name_problem(const char *s)
 {
-	static const char *const reserved[] = { "admin", "api", "channel", "claim", "error",
-		"files", "help", "landing", "login", "mfa", "oauth", "plug", "plugins", "post",
-		"signup", "boards", "playbooks" };
+	static const char *const reserved[] = { "admin",  "api",      "channel", "claim", "error",
+						"files",  "help",     "landing", "login", "mfa",
+						"oauth",  "plug",     "plugins", "post",  "signup",
+						"boards", "playbooks" };
 	size_t len = strlen(s);
 	const char *us = strchr(s, '_');
 
@@ -516,9 +516,12 @@ static const char *username_problem(const char *lower)
  * A few of the system emoji names (public/model/emoji_data.go) a custom emoji
  * may not take. Only the commonest: the full list is thousands of names.
  */
-static const char *const system_emojis[] = { "+1", "-1", "100", "blush", "grin", "grinning",
-	"heart", "joy", "laughing", "ok_hand", "rocket", "slightly_smiling_face", "smile", "smiley",
-	"tada", "thumbsdown", "thumbsup", "white_check_mark", "wink" };
+static const char *const system_emojis[] = {
+	"+1",    "-1",     "100",      "blush",      "grin",     "grinning",
+	"heart", "joy",    "laughing", "ok_hand",    "rocket",   "slightly_smiling_face",
+	"smile", "smiley", "tada",     "thumbsdown", "thumbsup", "white_check_mark",
+	"wink"
+};
 
 static const char *emoji_name_problem(const char *s)
 {
@@ -608,8 +611,8 @@ static struct name *find_channel(struct bulk_state *st, const char *team, const 
 }
 
 /* Defines a name once; reports a duplicate with where it was first defined. */
-static void define(struct lc *c, struct nameset *ns, const char *what, const char *field,
-	const char *key, size_t len, const char *shown, unsigned long a)
+static void define(struct lc *c, struct nameset *ns, const char *what, const char *field, const char *key,
+		   size_t len, const char *shown, unsigned long a)
 {
 	struct quoted qb;
 	int added;
@@ -618,12 +621,10 @@ static void define(struct lc *c, struct nameset *ns, const char *what, const cha
 	if (added)
 		e->a = a;
 	else
-		problem(c, field, "duplicate %s %s (first defined on line %lu)", what,
-			q(&qb, shown), e->line);
+		problem(c, field, "duplicate %s %s (first defined on line %lu)", what, q(&qb, shown), e->line);
 }
 
-static void undefined(struct lc *c, const char *prefix, const char *key, const char *what,
-	const char *name)
+static void undefined(struct lc *c, const char *prefix, const char *key, const char *what, const char *name)
 {
 	struct quoted qb;
 
@@ -664,7 +665,7 @@ static void check_scheme_ref(struct lc *c, const char *prefix, const char *schem
 		undefined(c, prefix, "scheme", "scheme", scheme);
 	else if (e->a && e->a != want) /* a scheme without a valid scope is reported on its own line */
 		fproblem(c, prefix, "scheme", "scheme %s has scope \"%s\", need \"%s\"", q(&qb, scheme),
-			e->a == SCOPE_TEAM ? "team" : "channel", want == SCOPE_TEAM ? "team" : "channel");
+			 e->a == SCOPE_TEAM ? "team" : "channel", want == SCOPE_TEAM ? "team" : "channel");
 }
 
 /*
@@ -745,8 +746,10 @@ static int lookup_path(struct lc *c, const char *prefix, const char *key, const 
 	if (!strncmp(path, "data/", 5))
 		fproblem(c, prefix, key, "file %s not in archive (paths are relative to data/)", qn.s);
 	else if (found == BULK_EXCUSED)
-		fproblem(c, prefix, key, "file %s not in archive (the export could not read it, "
-			"and the import stops at a missing image)", qn.s);
+		fproblem(c, prefix, key,
+			 "file %s not in archive (the export could not read it, "
+			 "and the import stops at a missing image)",
+			 qn.s);
 	else
 		fproblem(c, prefix, key, "file %s not in archive", qn.s);
 	return 0;
@@ -789,132 +792,255 @@ static const struct permission {
 	const char *id;
 	int since;
 } permissions[] = {
-	{ "invite_user", 0 }, { "add_user_to_team", 0 }, { "use_slash_commands", 0 },
-	{ "manage_slash_commands", 0 }, { "manage_own_slash_commands", 0 },
-	{ "manage_others_slash_commands", 0 }, { "create_public_channel", 0 },
-	{ "create_private_channel", 0 }, { "manage_public_channel_members", 0 },
-	{ "manage_private_channel_members", 0 }, { "convert_public_channel_to_private", 0 },
-	{ "convert_private_channel_to_public", 0 }, { "assign_system_admin_role", 0 },
-	{ "manage_roles", 0 }, { "manage_team_roles", 0 }, { "manage_channel_roles", 0 },
-	{ "manage_system", 0 }, { "create_direct_channel", 0 }, { "create_group_channel", 0 },
-	{ "manage_public_channel_properties", 0 }, { "manage_private_channel_properties", 0 },
-	{ "list_public_teams", 0 }, { "join_public_teams", 0 }, { "list_private_teams", 0 },
-	{ "join_private_teams", 0 }, { "list_team_channels", 0 }, { "join_public_channels", 0 },
-	{ "delete_public_channel", 0 }, { "delete_private_channel", 0 }, { "edit_other_users", 0 },
-	{ "read_channel", 0 }, { "read_channel_content", 0 }, { "read_public_channel_groups", 0 },
-	{ "read_private_channel_groups", 0 }, { "read_public_channel", 0 }, { "add_reaction", 0 },
-	{ "remove_reaction", 0 }, { "remove_others_reactions", 0 }, { "permanent_delete_user", 0 },
-	{ "upload_file", 0 }, { "get_public_link", 0 }, { "manage_webhooks", 0 },
-	{ "manage_others_webhooks", 0 }, { "manage_incoming_webhooks", 0 },
-	{ "manage_own_incoming_webhooks", 0 }, { "manage_outgoing_webhooks", 0 },
-	{ "manage_own_outgoing_webhooks", 0 }, { "manage_others_incoming_webhooks", 0 },
-	{ "manage_others_outgoing_webhooks", 0 }, { "bypass_incoming_webhook_channel_lock", 0 },
-	{ "manage_oauth", 0 }, { "manage_system_wide_oauth", 0 }, { "manage_emojis", 0 },
-	{ "manage_others_emojis", 0 }, { "create_emojis", 0 }, { "delete_emojis", 0 },
-	{ "delete_others_emojis", 0 }, { "create_post", 0 }, { "create_post_public", 0 },
-	{ "create_post_ephemeral", 0 }, { "read_deleted_posts", 0 }, { "edit_post", 0 },
-	{ "edit_others_posts", 0 }, { "delete_post", 0 }, { "delete_others_posts", 0 },
-	{ "manage_shared_channels", 0 }, { "manage_secure_connections", 0 },
-	{ "create_data_retention_job", 0 }, { "manage_data_retention_job", 0 },
-	{ "read_data_retention_job", 0 }, { "create_compliance_export_job", 0 },
-	{ "manage_compliance_export_job", 0 }, { "read_compliance_export_job", 0 }, { "read_audits", 0 },
-	{ "purge_bleve_indexes", 0 }, { "create_post_bleve_indexes_job", 0 },
-	{ "manage_post_bleve_indexes_job", 0 }, { "create_ldap_sync_job", 0 },
-	{ "manage_ldap_sync_job", 0 }, { "read_ldap_sync_job", 0 }, { "test_ldap", 0 },
-	{ "invalidate_email_invite", 0 }, { "get_saml_metadata_from_idp", 0 },
-	{ "add_saml_public_cert", 0 }, { "add_saml_private_cert", 0 }, { "add_saml_idp_cert", 0 },
-	{ "remove_saml_public_cert", 0 }, { "remove_saml_private_cert", 0 },
-	{ "remove_saml_idp_cert", 0 }, { "get_saml_cert_status", 0 }, { "add_ldap_public_cert", 0 },
-	{ "add_ldap_private_cert", 0 }, { "remove_ldap_public_cert", 0 },
-	{ "remove_ldap_private_cert", 0 }, { "get_logs", 0 }, { "read_license_information", 0 },
-	{ "get_analytics", 0 }, { "manage_license_information", 0 },
-	{ "download_compliance_export_result", 0 }, { "test_site_url", 0 }, { "test_elasticsearch", 0 },
-	{ "test_s3", 0 }, { "reload_config", 0 }, { "invalidate_caches", 0 },
-	{ "recycle_database_connections", 0 }, { "purge_elasticsearch_indexes", 0 }, { "test_email", 0 },
-	{ "create_elasticsearch_post_indexing_job", 0 }, { "manage_elasticsearch_post_indexing_job", 0 },
+	{ "invite_user", 0 },
+	{ "add_user_to_team", 0 },
+	{ "use_slash_commands", 0 },
+	{ "manage_slash_commands", 0 },
+	{ "manage_own_slash_commands", 0 },
+	{ "manage_others_slash_commands", 0 },
+	{ "create_public_channel", 0 },
+	{ "create_private_channel", 0 },
+	{ "manage_public_channel_members", 0 },
+	{ "manage_private_channel_members", 0 },
+	{ "convert_public_channel_to_private", 0 },
+	{ "convert_private_channel_to_public", 0 },
+	{ "assign_system_admin_role", 0 },
+	{ "manage_roles", 0 },
+	{ "manage_team_roles", 0 },
+	{ "manage_channel_roles", 0 },
+	{ "manage_system", 0 },
+	{ "create_direct_channel", 0 },
+	{ "create_group_channel", 0 },
+	{ "manage_public_channel_properties", 0 },
+	{ "manage_private_channel_properties", 0 },
+	{ "list_public_teams", 0 },
+	{ "join_public_teams", 0 },
+	{ "list_private_teams", 0 },
+	{ "join_private_teams", 0 },
+	{ "list_team_channels", 0 },
+	{ "join_public_channels", 0 },
+	{ "delete_public_channel", 0 },
+	{ "delete_private_channel", 0 },
+	{ "edit_other_users", 0 },
+	{ "read_channel", 0 },
+	{ "read_channel_content", 0 },
+	{ "read_public_channel_groups", 0 },
+	{ "read_private_channel_groups", 0 },
+	{ "read_public_channel", 0 },
+	{ "add_reaction", 0 },
+	{ "remove_reaction", 0 },
+	{ "remove_others_reactions", 0 },
+	{ "permanent_delete_user", 0 },
+	{ "upload_file", 0 },
+	{ "get_public_link", 0 },
+	{ "manage_webhooks", 0 },
+	{ "manage_others_webhooks", 0 },
+	{ "manage_incoming_webhooks", 0 },
+	{ "manage_own_incoming_webhooks", 0 },
+	{ "manage_outgoing_webhooks", 0 },
+	{ "manage_own_outgoing_webhooks", 0 },
+	{ "manage_others_incoming_webhooks", 0 },
+	{ "manage_others_outgoing_webhooks", 0 },
+	{ "bypass_incoming_webhook_channel_lock", 0 },
+	{ "manage_oauth", 0 },
+	{ "manage_system_wide_oauth", 0 },
+	{ "manage_emojis", 0 },
+	{ "manage_others_emojis", 0 },
+	{ "create_emojis", 0 },
+	{ "delete_emojis", 0 },
+	{ "delete_others_emojis", 0 },
+	{ "create_post", 0 },
+	{ "create_post_public", 0 },
+	{ "create_post_ephemeral", 0 },
+	{ "read_deleted_posts", 0 },
+	{ "edit_post", 0 },
+	{ "edit_others_posts", 0 },
+	{ "delete_post", 0 },
+	{ "delete_others_posts", 0 },
+	{ "manage_shared_channels", 0 },
+	{ "manage_secure_connections", 0 },
+	{ "create_data_retention_job", 0 },
+	{ "manage_data_retention_job", 0 },
+	{ "read_data_retention_job", 0 },
+	{ "create_compliance_export_job", 0 },
+	{ "manage_compliance_export_job", 0 },
+	{ "read_compliance_export_job", 0 },
+	{ "read_audits", 0 },
+	{ "purge_bleve_indexes", 0 },
+	{ "create_post_bleve_indexes_job", 0 },
+	{ "manage_post_bleve_indexes_job", 0 },
+	{ "create_ldap_sync_job", 0 },
+	{ "manage_ldap_sync_job", 0 },
+	{ "read_ldap_sync_job", 0 },
+	{ "test_ldap", 0 },
+	{ "invalidate_email_invite", 0 },
+	{ "get_saml_metadata_from_idp", 0 },
+	{ "add_saml_public_cert", 0 },
+	{ "add_saml_private_cert", 0 },
+	{ "add_saml_idp_cert", 0 },
+	{ "remove_saml_public_cert", 0 },
+	{ "remove_saml_private_cert", 0 },
+	{ "remove_saml_idp_cert", 0 },
+	{ "get_saml_cert_status", 0 },
+	{ "add_ldap_public_cert", 0 },
+	{ "add_ldap_private_cert", 0 },
+	{ "remove_ldap_public_cert", 0 },
+	{ "remove_ldap_private_cert", 0 },
+	{ "get_logs", 0 },
+	{ "read_license_information", 0 },
+	{ "get_analytics", 0 },
+	{ "manage_license_information", 0 },
+	{ "download_compliance_export_result", 0 },
+	{ "test_site_url", 0 },
+	{ "test_elasticsearch", 0 },
+	{ "test_s3", 0 },
+	{ "reload_config", 0 },
+	{ "invalidate_caches", 0 },
+	{ "recycle_database_connections", 0 },
+	{ "purge_elasticsearch_indexes", 0 },
+	{ "test_email", 0 },
+	{ "create_elasticsearch_post_indexing_job", 0 },
+	{ "manage_elasticsearch_post_indexing_job", 0 },
 	{ "create_elasticsearch_post_aggregation_job", 0 },
-	{ "manage_elasticsearch_post_aggregation_job", 0 }, { "read_elasticsearch_post_indexing_job", 0 },
-	{ "read_elasticsearch_post_aggregation_job", 0 }, { "remove_user_from_team", 0 },
-	{ "create_team", 0 }, { "manage_team", 0 }, { "import_team", 0 }, { "view_team", 0 },
-	{ "list_users_without_team", 0 }, { "create_user_access_token", 0 },
-	{ "read_user_access_token", 0 }, { "revoke_user_access_token", 0 }, { "create_bot", 0 },
-	{ "assign_bot", 0 }, { "read_bots", 0 }, { "read_others_bots", 0 }, { "manage_bots", 0 },
-	{ "manage_others_bots", 0 }, { "read_jobs", 0 }, { "manage_jobs", 0 }, { "view_members", 0 },
-	{ "invite_guest", 0 }, { "promote_guest", 0 }, { "demote_to_guest", 0 },
-	{ "use_channel_mentions", 0 }, { "use_group_mentions", 0 }, { "read_other_users_teams", 0 },
-	{ "edit_brand", 0 }, { "sysconsole_read_about", 0 }, { "sysconsole_write_about", 0 },
+	{ "manage_elasticsearch_post_aggregation_job", 0 },
+	{ "read_elasticsearch_post_indexing_job", 0 },
+	{ "read_elasticsearch_post_aggregation_job", 0 },
+	{ "remove_user_from_team", 0 },
+	{ "create_team", 0 },
+	{ "manage_team", 0 },
+	{ "import_team", 0 },
+	{ "view_team", 0 },
+	{ "list_users_without_team", 0 },
+	{ "create_user_access_token", 0 },
+	{ "read_user_access_token", 0 },
+	{ "revoke_user_access_token", 0 },
+	{ "create_bot", 0 },
+	{ "assign_bot", 0 },
+	{ "read_bots", 0 },
+	{ "read_others_bots", 0 },
+	{ "manage_bots", 0 },
+	{ "manage_others_bots", 0 },
+	{ "read_jobs", 0 },
+	{ "manage_jobs", 0 },
+	{ "view_members", 0 },
+	{ "invite_guest", 0 },
+	{ "promote_guest", 0 },
+	{ "demote_to_guest", 0 },
+	{ "use_channel_mentions", 0 },
+	{ "use_group_mentions", 0 },
+	{ "read_other_users_teams", 0 },
+	{ "edit_brand", 0 },
+	{ "sysconsole_read_about", 0 },
+	{ "sysconsole_write_about", 0 },
 	{ "sysconsole_read_about_edition_and_license", 0 },
-	{ "sysconsole_write_about_edition_and_license", 0 }, { "sysconsole_read_billing", 0 },
-	{ "sysconsole_write_billing", 0 }, { "sysconsole_read_reporting", 0 },
-	{ "sysconsole_write_reporting", 0 }, { "sysconsole_read_reporting_site_statistics", 0 },
+	{ "sysconsole_write_about_edition_and_license", 0 },
+	{ "sysconsole_read_billing", 0 },
+	{ "sysconsole_write_billing", 0 },
+	{ "sysconsole_read_reporting", 0 },
+	{ "sysconsole_write_reporting", 0 },
+	{ "sysconsole_read_reporting_site_statistics", 0 },
 	{ "sysconsole_write_reporting_site_statistics", 0 },
 	{ "sysconsole_read_reporting_team_statistics", 0 },
 	{ "sysconsole_write_reporting_team_statistics", 0 },
-	{ "sysconsole_read_reporting_server_logs", 0 }, { "sysconsole_write_reporting_server_logs", 0 },
-	{ "sysconsole_read_user_management_users", 0 }, { "sysconsole_write_user_management_users", 0 },
-	{ "sysconsole_read_user_management_groups", 0 }, { "sysconsole_write_user_management_groups", 0 },
-	{ "sysconsole_read_user_management_teams", 0 }, { "sysconsole_write_user_management_teams", 0 },
+	{ "sysconsole_read_reporting_server_logs", 0 },
+	{ "sysconsole_write_reporting_server_logs", 0 },
+	{ "sysconsole_read_user_management_users", 0 },
+	{ "sysconsole_write_user_management_users", 0 },
+	{ "sysconsole_read_user_management_groups", 0 },
+	{ "sysconsole_write_user_management_groups", 0 },
+	{ "sysconsole_read_user_management_teams", 0 },
+	{ "sysconsole_write_user_management_teams", 0 },
 	{ "sysconsole_read_user_management_channels", 0 },
 	{ "sysconsole_write_user_management_channels", 0 },
 	{ "sysconsole_read_user_management_permissions", 0 },
 	{ "sysconsole_write_user_management_permissions", 0 },
 	{ "sysconsole_read_user_management_system_roles", 0 },
-	{ "sysconsole_write_user_management_system_roles", 0 }, { "sysconsole_read_environment", 0 },
-	{ "sysconsole_write_environment", 0 }, { "sysconsole_read_environment_web_server", 0 },
-	{ "sysconsole_write_environment_web_server", 0 }, { "sysconsole_read_environment_database", 0 },
+	{ "sysconsole_write_user_management_system_roles", 0 },
+	{ "sysconsole_read_environment", 0 },
+	{ "sysconsole_write_environment", 0 },
+	{ "sysconsole_read_environment_web_server", 0 },
+	{ "sysconsole_write_environment_web_server", 0 },
+	{ "sysconsole_read_environment_database", 0 },
 	{ "sysconsole_write_environment_database", 0 },
 	{ "sysconsole_read_environment_elasticsearch", 0 },
 	{ "sysconsole_write_environment_elasticsearch", 0 },
 	{ "sysconsole_read_environment_file_storage", 0 },
 	{ "sysconsole_write_environment_file_storage", 0 },
 	{ "sysconsole_read_environment_image_proxy", 0 },
-	{ "sysconsole_write_environment_image_proxy", 0 }, { "sysconsole_read_environment_smtp", 0 },
+	{ "sysconsole_write_environment_image_proxy", 0 },
+	{ "sysconsole_read_environment_smtp", 0 },
 	{ "sysconsole_write_environment_smtp", 0 },
 	{ "sysconsole_read_environment_push_notification_server", 0 },
 	{ "sysconsole_write_environment_push_notification_server", 0 },
 	{ "sysconsole_read_environment_high_availability", 0 },
 	{ "sysconsole_write_environment_high_availability", 0 },
 	{ "sysconsole_read_environment_rate_limiting", 0 },
-	{ "sysconsole_write_environment_rate_limiting", 0 }, { "sysconsole_read_environment_logging", 0 },
+	{ "sysconsole_write_environment_rate_limiting", 0 },
+	{ "sysconsole_read_environment_logging", 0 },
 	{ "sysconsole_write_environment_logging", 0 },
 	{ "sysconsole_read_environment_session_lengths", 0 },
 	{ "sysconsole_write_environment_session_lengths", 0 },
 	{ "sysconsole_read_environment_performance_monitoring", 0 },
 	{ "sysconsole_write_environment_performance_monitoring", 0 },
-	{ "sysconsole_read_environment_developer", 0 }, { "sysconsole_write_environment_developer", 0 },
+	{ "sysconsole_read_environment_developer", 0 },
+	{ "sysconsole_write_environment_developer", 0 },
 	{ "sysconsole_read_environment_mobile_security", 0 },
-	{ "sysconsole_write_environment_mobile_security", 0 }, { "sysconsole_read_site", 0 },
-	{ "sysconsole_write_site", 0 }, { "sysconsole_read_site_customization", 0 },
-	{ "sysconsole_write_site_customization", 0 }, { "sysconsole_read_site_localization", 0 },
-	{ "sysconsole_write_site_localization", 0 }, { "sysconsole_read_site_users_and_teams", 0 },
-	{ "sysconsole_write_site_users_and_teams", 0 }, { "sysconsole_read_site_notifications", 0 },
-	{ "sysconsole_write_site_notifications", 0 }, { "sysconsole_read_site_announcement_banner", 0 },
-	{ "sysconsole_write_site_announcement_banner", 0 }, { "sysconsole_read_site_emoji", 0 },
-	{ "sysconsole_write_site_emoji", 0 }, { "sysconsole_read_site_posts", 0 },
-	{ "sysconsole_write_site_posts", 0 }, { "sysconsole_read_site_file_sharing_and_downloads", 0 },
+	{ "sysconsole_write_environment_mobile_security", 0 },
+	{ "sysconsole_read_site", 0 },
+	{ "sysconsole_write_site", 0 },
+	{ "sysconsole_read_site_customization", 0 },
+	{ "sysconsole_write_site_customization", 0 },
+	{ "sysconsole_read_site_localization", 0 },
+	{ "sysconsole_write_site_localization", 0 },
+	{ "sysconsole_read_site_users_and_teams", 0 },
+	{ "sysconsole_write_site_users_and_teams", 0 },
+	{ "sysconsole_read_site_notifications", 0 },
+	{ "sysconsole_write_site_notifications", 0 },
+	{ "sysconsole_read_site_announcement_banner", 0 },
+	{ "sysconsole_write_site_announcement_banner", 0 },
+	{ "sysconsole_read_site_emoji", 0 },
+	{ "sysconsole_write_site_emoji", 0 },
+	{ "sysconsole_read_site_posts", 0 },
+	{ "sysconsole_write_site_posts", 0 },
+	{ "sysconsole_read_site_file_sharing_and_downloads", 0 },
 	{ "sysconsole_write_site_file_sharing_and_downloads", 0 },
-	{ "sysconsole_read_site_public_links", 0 }, { "sysconsole_write_site_public_links", 0 },
-	{ "sysconsole_read_site_notices", 0 }, { "sysconsole_write_site_notices", 0 },
-	{ "sysconsole_read_authentication", 0 }, { "sysconsole_write_authentication", 0 },
-	{ "sysconsole_read_authentication_signup", 0 }, { "sysconsole_write_authentication_signup", 0 },
-	{ "sysconsole_read_authentication_email", 0 }, { "sysconsole_write_authentication_email", 0 },
+	{ "sysconsole_read_site_public_links", 0 },
+	{ "sysconsole_write_site_public_links", 0 },
+	{ "sysconsole_read_site_notices", 0 },
+	{ "sysconsole_write_site_notices", 0 },
+	{ "sysconsole_read_authentication", 0 },
+	{ "sysconsole_write_authentication", 0 },
+	{ "sysconsole_read_authentication_signup", 0 },
+	{ "sysconsole_write_authentication_signup", 0 },
+	{ "sysconsole_read_authentication_email", 0 },
+	{ "sysconsole_write_authentication_email", 0 },
 	{ "sysconsole_read_authentication_password", 0 },
-	{ "sysconsole_write_authentication_password", 0 }, { "sysconsole_read_authentication_mfa", 0 },
-	{ "sysconsole_write_authentication_mfa", 0 }, { "sysconsole_read_authentication_ldap", 0 },
-	{ "sysconsole_write_authentication_ldap", 0 }, { "sysconsole_read_authentication_saml", 0 },
-	{ "sysconsole_write_authentication_saml", 0 }, { "sysconsole_read_authentication_openid", 0 },
+	{ "sysconsole_write_authentication_password", 0 },
+	{ "sysconsole_read_authentication_mfa", 0 },
+	{ "sysconsole_write_authentication_mfa", 0 },
+	{ "sysconsole_read_authentication_ldap", 0 },
+	{ "sysconsole_write_authentication_ldap", 0 },
+	{ "sysconsole_read_authentication_saml", 0 },
+	{ "sysconsole_write_authentication_saml", 0 },
+	{ "sysconsole_read_authentication_openid", 0 },
 	{ "sysconsole_write_authentication_openid", 0 },
 	{ "sysconsole_read_authentication_guest_access", 0 },
-	{ "sysconsole_write_authentication_guest_access", 0 }, { "sysconsole_read_plugins", 0 },
-	{ "sysconsole_write_plugins", 0 }, { "sysconsole_read_integrations", 0 },
+	{ "sysconsole_write_authentication_guest_access", 0 },
+	{ "sysconsole_read_plugins", 0 },
+	{ "sysconsole_write_plugins", 0 },
+	{ "sysconsole_read_integrations", 0 },
 	{ "sysconsole_write_integrations", 0 },
 	{ "sysconsole_read_integrations_integration_management", 0 },
 	{ "sysconsole_write_integrations_integration_management", 0 },
 	{ "sysconsole_read_integrations_bot_accounts", 0 },
-	{ "sysconsole_write_integrations_bot_accounts", 0 }, { "sysconsole_read_integrations_gif", 0 },
-	{ "sysconsole_write_integrations_gif", 0 }, { "sysconsole_read_integrations_cors", 0 },
-	{ "sysconsole_write_integrations_cors", 0 }, { "sysconsole_read_compliance", 0 },
-	{ "sysconsole_write_compliance", 0 }, { "sysconsole_read_compliance_data_retention_policy", 0 },
+	{ "sysconsole_write_integrations_bot_accounts", 0 },
+	{ "sysconsole_read_integrations_gif", 0 },
+	{ "sysconsole_write_integrations_gif", 0 },
+	{ "sysconsole_read_integrations_cors", 0 },
+	{ "sysconsole_write_integrations_cors", 0 },
+	{ "sysconsole_read_compliance", 0 },
+	{ "sysconsole_write_compliance", 0 },
+	{ "sysconsole_read_compliance_data_retention_policy", 0 },
 	{ "sysconsole_write_compliance_data_retention_policy", 0 },
 	{ "sysconsole_read_compliance_compliance_export", 0 },
 	{ "sysconsole_write_compliance_compliance_export", 0 },
@@ -922,34 +1048,69 @@ static const struct permission {
 	{ "sysconsole_write_compliance_compliance_monitoring", 0 },
 	{ "sysconsole_read_compliance_custom_terms_of_service", 0 },
 	{ "sysconsole_write_compliance_custom_terms_of_service", 0 },
-	{ "sysconsole_read_experimental", 0 }, { "sysconsole_write_experimental", 0 },
-	{ "sysconsole_read_experimental_features", 0 }, { "sysconsole_write_experimental_features", 0 },
+	{ "sysconsole_read_experimental", 0 },
+	{ "sysconsole_write_experimental", 0 },
+	{ "sysconsole_read_experimental_features", 0 },
+	{ "sysconsole_write_experimental_features", 0 },
 	{ "sysconsole_read_experimental_feature_flags", 0 },
-	{ "sysconsole_write_experimental_feature_flags", 0 }, { "sysconsole_read_experimental_bleve", 0 },
-	{ "sysconsole_write_experimental_bleve", 0 }, { "create_custom_group", 0 },
-	{ "manage_custom_group_members", 0 }, { "edit_custom_group", 0 }, { "delete_custom_group", 0 },
-	{ "restore_custom_group", 0 }, { "playbook_public_create", 0 },
-	{ "playbook_public_manage_properties", 0 }, { "playbook_public_manage_members", 0 },
-	{ "playbook_public_manage_roles", 0 }, { "playbook_public_view", 0 },
-	{ "playbook_public_make_private", 0 }, { "playbook_private_create", 0 },
-	{ "playbook_private_manage_properties", 0 }, { "playbook_private_manage_members", 0 },
-	{ "playbook_private_manage_roles", 0 }, { "playbook_private_view", 0 },
-	{ "playbook_private_make_public", 0 }, { "run_create", 0 }, { "run_manage_properties", 0 },
-	{ "run_manage_members", 0 }, { "run_view", 0 }, { "sysconsole_read_products_boards", 0 },
-	{ "sysconsole_write_products_boards", 0 }, { "manage_outgoing_oauth_connections", 906 },
-	{ "sysconsole_read_site_ip_filters", 906 }, { "sysconsole_write_site_ip_filters", 906 },
-	{ "add_bookmark_public_channel", 911 }, { "edit_bookmark_public_channel", 911 },
-	{ "delete_bookmark_public_channel", 911 }, { "order_bookmark_public_channel", 911 },
-	{ "add_bookmark_private_channel", 911 }, { "edit_bookmark_private_channel", 911 },
-	{ "delete_bookmark_private_channel", 911 }, { "order_bookmark_private_channel", 911 },
-	{ "manage_public_channel_banner", 1009 }, { "manage_private_channel_banner", 1009 },
-	{ "manage_channel_access_rules", 1009 }, { "manage_team_access_rules", 1009 },
+	{ "sysconsole_write_experimental_feature_flags", 0 },
+	{ "sysconsole_read_experimental_bleve", 0 },
+	{ "sysconsole_write_experimental_bleve", 0 },
+	{ "create_custom_group", 0 },
+	{ "manage_custom_group_members", 0 },
+	{ "edit_custom_group", 0 },
+	{ "delete_custom_group", 0 },
+	{ "restore_custom_group", 0 },
+	{ "playbook_public_create", 0 },
+	{ "playbook_public_manage_properties", 0 },
+	{ "playbook_public_manage_members", 0 },
+	{ "playbook_public_manage_roles", 0 },
+	{ "playbook_public_view", 0 },
+	{ "playbook_public_make_private", 0 },
+	{ "playbook_private_create", 0 },
+	{ "playbook_private_manage_properties", 0 },
+	{ "playbook_private_manage_members", 0 },
+	{ "playbook_private_manage_roles", 0 },
+	{ "playbook_private_view", 0 },
+	{ "playbook_private_make_public", 0 },
+	{ "run_create", 0 },
+	{ "run_manage_properties", 0 },
+	{ "run_manage_members", 0 },
+	{ "run_view", 0 },
+	{ "sysconsole_read_products_boards", 0 },
+	{ "sysconsole_write_products_boards", 0 },
+	{ "manage_outgoing_oauth_connections", 906 },
+	{ "sysconsole_read_site_ip_filters", 906 },
+	{ "sysconsole_write_site_ip_filters", 906 },
+	{ "add_bookmark_public_channel", 911 },
+	{ "edit_bookmark_public_channel", 911 },
+	{ "delete_bookmark_public_channel", 911 },
+	{ "order_bookmark_public_channel", 911 },
+	{ "add_bookmark_private_channel", 911 },
+	{ "edit_bookmark_private_channel", 911 },
+	{ "delete_bookmark_private_channel", 911 },
+	{ "order_bookmark_private_channel", 911 },
+	{ "manage_public_channel_banner", 1009 },
+	{ "manage_private_channel_banner", 1009 },
+	{ "manage_channel_access_rules", 1009 },
+	{ "manage_team_access_rules", 1009 },
 	{ "manage_public_channel_auto_translation", 1100 },
-	{ "manage_private_channel_auto_translation", 1100 }, { "edit_file_attachment", 1100 },
-	{ "create_wiki", 1100 }, { "manage_wiki", 1100 }, { "read_wiki", 1100 }, { "delete_wiki", 1100 },
-	{ "admin_wiki", 1100 }, { "create_page", 1100 }, { "read_page", 1100 }, { "edit_page", 1100 },
-	{ "edit_own_page", 1100 }, { "delete_own_page", 1100 }, { "delete_page", 1100 },
-	{ "comment_page", 1100 }, { "manage_own_agent", 1100 }, { "manage_others_agent", 1100 },
+	{ "manage_private_channel_auto_translation", 1100 },
+	{ "edit_file_attachment", 1100 },
+	{ "create_wiki", 1100 },
+	{ "manage_wiki", 1100 },
+	{ "read_wiki", 1100 },
+	{ "delete_wiki", 1100 },
+	{ "admin_wiki", 1100 },
+	{ "create_page", 1100 },
+	{ "read_page", 1100 },
+	{ "edit_page", 1100 },
+	{ "edit_own_page", 1100 },
+	{ "delete_own_page", 1100 },
+	{ "delete_page", 1100 },
+	{ "comment_page", 1100 },
+	{ "manage_own_agent", 1100 },
+	{ "manage_others_agent", 1100 },
 };
 
 static const char *permission_problem(const struct bulk_state *st, const char *id)
@@ -957,8 +1118,9 @@ static const char *permission_problem(const struct bulk_state *st, const char *i
 	for (size_t i = 0; i < NFIELDS(permissions); i++) {
 		if (strcmp(permissions[i].id, id))
 			continue;
-		return target_at_least(st, permissions[i].since) ? NULL :
-			"is not known to the target server's version";
+		return target_at_least(st, permissions[i].since)
+			       ? NULL
+			       : "is not known to the target server's version";
 	}
 	return "is not a permission the server knows";
 }
@@ -1005,9 +1167,20 @@ static void check_role(struct lc *c, const cJSON *obj)
 }
 
 enum {
-	S_NAME, S_DISPLAY_NAME, S_DESCRIPTION, S_SCOPE, S_TEAM_ADMIN, S_TEAM_USER, S_TEAM_GUEST,
-	S_CHANNEL_ADMIN, S_CHANNEL_USER, S_CHANNEL_GUEST, S_PLAYBOOK_ADMIN, S_PLAYBOOK_MEMBER,
-	S_RUN_ADMIN, S_RUN_MEMBER
+	S_NAME,
+	S_DISPLAY_NAME,
+	S_DESCRIPTION,
+	S_SCOPE,
+	S_TEAM_ADMIN,
+	S_TEAM_USER,
+	S_TEAM_GUEST,
+	S_CHANNEL_ADMIN,
+	S_CHANNEL_USER,
+	S_CHANNEL_GUEST,
+	S_PLAYBOOK_ADMIN,
+	S_PLAYBOOK_MEMBER,
+	S_RUN_ADMIN,
+	S_RUN_MEMBER
 };
 static const struct field scheme_fields[] = {
 	[S_NAME] = { "name", K_STR, REQ, 0, 0 },
@@ -1046,7 +1219,7 @@ static void check_scheme(struct lc *c, const cJSON *obj)
 	for (int i = S_TEAM_ADMIN; i < (int)NFIELDS(scheme_fields); i++) {
 		int team_role = i == S_TEAM_ADMIN || i == S_TEAM_USER;
 		int needed = (sc == SCOPE_TEAM && team_role) ||
-			(sc && (i == S_CHANNEL_ADMIN || i == S_CHANNEL_USER));
+			     (sc && (i == S_CHANNEL_ADMIN || i == S_CHANNEL_USER));
 		char prefix[64];
 
 		snprintf(prefix, sizeof(prefix), "scheme.%s", scheme_fields[i].key);
@@ -1055,7 +1228,8 @@ static void check_scheme(struct lc *c, const cJSON *obj)
 		else if (v[i])
 			check_role_obj(c, v[i], prefix);
 		else if (needed)
-			fproblem(c, "scheme", scheme_fields[i].key, "missing (required for scope \"%s\")", scope);
+			fproblem(c, "scheme", scheme_fields[i].key, "missing (required for scope \"%s\")",
+				 scope);
 	}
 	if (!(name = str(v[S_NAME])))
 		return;
@@ -1151,15 +1325,32 @@ static void check_channel(struct lc *c, const cJSON *obj)
 
 /* -------------------------------------------------------------- user, bot */
 
-static const char *const auth_services[] = { "", "email", "gitlab", "saml", "ldap", "google",
-	"office365", "openid" };
+static const char *const auth_services[] = { "",     "email",  "gitlab",    "saml",
+					     "ldap", "google", "office365", "openid" };
 
 enum {
-	U_USERNAME, U_EMAIL, U_AUTH_SERVICE, U_AUTH_DATA, U_PASSWORD, U_NICKNAME, U_FIRST_NAME,
-	U_LAST_NAME, U_POSITION, U_ROLES, U_LOCALE, U_DELETE_AT, U_PROFILE_IMAGE, U_NOTIFY_PROPS,
-	U_TEAMS, U_CUSTOM_STATUS, U_PREFERENCES /* the preference strings follow */
+	U_USERNAME,
+	U_EMAIL,
+	U_AUTH_SERVICE,
+	U_AUTH_DATA,
+	U_PASSWORD,
+	U_NICKNAME,
+	U_FIRST_NAME,
+	U_LAST_NAME,
+	U_POSITION,
+	U_ROLES,
+	U_LOCALE,
+	U_DELETE_AT,
+	U_PROFILE_IMAGE,
+	U_NOTIFY_PROPS,
+	U_TEAMS,
+	U_CUSTOM_STATUS,
+	U_PREFERENCES /* the preference strings follow */
 };
-#define PREF(key) { key, K_STR, 0, 0, 0 }
+#define PREF(key)                   \
+	{                           \
+		key, K_STR, 0, 0, 0 \
+	}
 static const struct field user_fields[] = {
 	[U_USERNAME] = { "username", K_STR, REQ, 0, 0 },
 	[U_EMAIL] = { "email", K_STR, REQ, 1, 128 },
@@ -1177,12 +1368,24 @@ static const struct field user_fields[] = {
 	[U_NOTIFY_PROPS] = { "notify_props", K_OBJ, 0, 0, 0 },
 	[U_TEAMS] = { "teams", K_ARR, 0, 0, 0 },
 	[U_CUSTOM_STATUS] = { "custom_status", K_OBJ, 0, 0, 0 },
-	PREF("theme"), PREF("military_time"), PREF("link_previews"), PREF("message_display"),
-	PREF("collapse_consecutive_messages"), PREF("colorize_usernames"),
-	PREF("channel_display_mode"), PREF("tutorial_step"), PREF("email_interval"),
-	PREF("feature_enabled_markdown_preview"), PREF("formatting"), PREF("show_unread_section"),
-	PREF("send_on_ctrl_enter"), PREF("code_block_ctrl_enter"), PREF("show_join_leave"),
-	PREF("show_unread_scroll_position"), PREF("sync_drafts"), PREF("limit_visible_dms_gms"),
+	PREF("theme"),
+	PREF("military_time"),
+	PREF("link_previews"),
+	PREF("message_display"),
+	PREF("collapse_consecutive_messages"),
+	PREF("colorize_usernames"),
+	PREF("channel_display_mode"),
+	PREF("tutorial_step"),
+	PREF("email_interval"),
+	PREF("feature_enabled_markdown_preview"),
+	PREF("formatting"),
+	PREF("show_unread_section"),
+	PREF("send_on_ctrl_enter"),
+	PREF("code_block_ctrl_enter"),
+	PREF("show_join_leave"),
+	PREF("show_unread_scroll_position"),
+	PREF("sync_drafts"),
+	PREF("limit_visible_dms_gms"),
 	PREF("name_format"),
 };
 
@@ -1198,8 +1401,16 @@ static const struct field user_team_fields[] = {
 };
 
 enum {
-	UC_NAME, UC_ROLES, UC_NOTIFY_PROPS, UC_FAVORITE, UC_MENTION_COUNT, UC_MENTION_COUNT_ROOT,
-	UC_URGENT_MENTION_COUNT, UC_MSG_COUNT, UC_MSG_COUNT_ROOT, UC_LAST_VIEWED_AT
+	UC_NAME,
+	UC_ROLES,
+	UC_NOTIFY_PROPS,
+	UC_FAVORITE,
+	UC_MENTION_COUNT,
+	UC_MENTION_COUNT_ROOT,
+	UC_URGENT_MENTION_COUNT,
+	UC_MSG_COUNT,
+	UC_MSG_COUNT_ROOT,
+	UC_LAST_VIEWED_AT
 };
 static const struct field user_channel_fields[] = {
 	[UC_NAME] = { "name", K_STR, REQ, 0, 0 },
@@ -1218,8 +1429,8 @@ static const struct field user_channel_fields[] = {
  * For arrays of objects: names element i ("post.replies[2]") into out, and
  * reports it when it is not an object. Returns 0 for an object, -1 otherwise.
  */
-static int element(struct lc *c, const cJSON *e, const char *prefix, const char *key, int i,
-	char *out, size_t outlen)
+static int element(struct lc *c, const cJSON *e, const char *prefix, const char *key, int i, char *out,
+		   size_t outlen)
 {
 	snprintf(out, outlen, "%s.%s[%d]", prefix, key, i);
 	if (cJSON_IsObject(e))
@@ -1231,8 +1442,7 @@ static int element(struct lc *c, const cJSON *e, const char *prefix, const char 
 #define EACH(e, arr) for (const cJSON *e = (arr) ? (arr)->child : NULL; e; e = e->next)
 
 /* A string that must be one of a NULL-terminated list. */
-static void check_enum(struct lc *c, const char *prefix, const char *key, const cJSON *v,
-	const char *const *ok)
+static void check_enum(struct lc *c, const char *prefix, const char *key, const cJSON *v, const char *const *ok)
 {
 	struct quoted qb;
 
@@ -1248,8 +1458,16 @@ static const char *const true_false[] = { "true", "false", NULL };
 static const char *const user_levels[] = { "all", "mention", "none", NULL };
 static const char *const channel_levels[] = { "default", "all", "mention", "none", NULL };
 
-enum { UN_DESKTOP, UN_DESKTOP_SOUND, UN_EMAIL, UN_MOBILE, UN_PUSH_STATUS, UN_CHANNEL, UN_COMMENTS,
-	UN_MENTION_KEYS };
+enum {
+	UN_DESKTOP,
+	UN_DESKTOP_SOUND,
+	UN_EMAIL,
+	UN_MOBILE,
+	UN_PUSH_STATUS,
+	UN_CHANNEL,
+	UN_COMMENTS,
+	UN_MENTION_KEYS
+};
 static const struct field user_notify_fields[] = {
 	[UN_DESKTOP] = { "desktop", K_STR, 0, 0, 0 },
 	[UN_DESKTOP_SOUND] = { "desktop_sound", K_STR, 0, 0, 0 },
@@ -1302,7 +1520,8 @@ static void check_roles(struct lc *c, const char *prefix, const char *key, const
 		admin = !strcmp(tok, "system_admin");
 	}
 	if (n == 1 && admin)
-		fproblem(c, prefix, key, "\"system_admin\" alone is refused: give \"system_user system_admin\"");
+		fproblem(c, prefix, key,
+			 "\"system_admin\" alone is refused: give \"system_user system_admin\"");
 }
 
 static void check_user_values(struct lc *c, const cJSON **v)
@@ -1375,7 +1594,8 @@ static void check_user_channels(struct lc *c, const char *prefix, const char *te
 	int i = 0;
 	struct quoted qb, qt;
 
-	EACH(ch, arr) {
+	EACH(ch, arr)
+	{
 		if (element(c, ch, prefix, "channels", i++, ep, sizeof(ep)) < 0)
 			continue;
 		const cJSON *v[NFIELDS(user_channel_fields)];
@@ -1387,7 +1607,7 @@ static void check_user_channels(struct lc *c, const char *prefix, const char *te
 			check_channel_notify(c, ep, v[UC_NOTIFY_PROPS]);
 		if (team && (name = str(v[UC_NAME])) && !find_channel(c->st, team, name))
 			fproblem(c, ep, "name", "channel %s of team %s is not defined on an earlier line",
-				q(&qb, name), q(&qt, team));
+				 q(&qb, name), q(&qt, team));
 	}
 }
 
@@ -1396,7 +1616,8 @@ static void check_user_teams(struct lc *c, const cJSON *arr)
 	char ep[96];
 	int i = 0;
 
-	EACH(t, arr) {
+	EACH(t, arr)
+	{
 		if (element(c, t, "user", "teams", i++, ep, sizeof(ep)) < 0)
 			continue;
 		const cJSON *v[NFIELDS(user_team_fields)];
@@ -1442,12 +1663,14 @@ static void check_guest_roles(struct lc *c, const cJSON *roles, const cJSON *tea
 
 	if (!roles || !cJSON_GetArraySize(teams))
 		return;
-	EACH(t, teams) {
+	EACH(t, teams)
+	{
 		const cJSON *chans = cJSON_IsObject(t) ? cJSON_GetObjectItemCaseSensitive(t, "channels") : NULL;
 
 		nteams++;
 		tguests += in_role(member_str(t, "roles"), "team_guest");
-		EACH(ch, cJSON_IsArray(chans) ? chans : NULL) {
+		EACH(ch, cJSON_IsArray(chans) ? chans : NULL)
+		{
 			nchans++;
 			cguests += in_role(member_str(ch, "roles"), "channel_guest");
 		}
@@ -1459,8 +1682,10 @@ static void check_guest_roles(struct lc *c, const cJSON *roles, const cJSON *tea
 		problem(c, "user.teams", "a system guest must have \"team_guest\" in every team (%lu of %lu)",
 			tguests, nteams);
 	else if (sys && nchans && !chan_guest)
-		problem(c, "user.teams", "a system guest must have \"channel_guest\" in every channel "
-			"(%lu of %lu)", cguests, nchans);
+		problem(c, "user.teams",
+			"a system guest must have \"channel_guest\" in every channel "
+			"(%lu of %lu)",
+			cguests, nchans);
 	else if (!sys && (team_guest || chan_guest))
 		problem(c, "user.roles", "guest in %s but not \"system_guest\"",
 			team_guest ? "every team" : "every channel");
@@ -1571,7 +1796,7 @@ static int is_member(const struct members *m, const char *username)
 
 /* An array of usernames that must resolve, and be members when m->n >= 0. */
 static void check_usernames(struct lc *c, const char *prefix, const char *key, const cJSON *arr,
-	const struct members *m)
+			    const struct members *m)
 {
 	int i = 0;
 	struct quoted qb;
@@ -1585,7 +1810,8 @@ static void check_usernames(struct lc *c, const char *prefix, const char *key, c
 		else if (check_user_ref(c, prefix, k, e->valuestring) < 0)
 			;
 		else if (m && m->n >= 0 && !is_member(m, e->valuestring))
-			fproblem(c, prefix, k, "user %s is not a member of the channel", q(&qb, e->valuestring));
+			fproblem(c, prefix, k, "user %s is not a member of the channel",
+				 q(&qb, e->valuestring));
 	}
 }
 
@@ -1601,7 +1827,8 @@ static void check_reactions(struct lc *c, const char *prefix, const cJSON *arr, 
 	char ep[160];
 	int i = 0;
 
-	EACH(r, arr) {
+	EACH(r, arr)
+	{
 		if (element(c, r, prefix, "reactions", i++, ep, sizeof(ep)) < 0)
 			continue;
 		const cJSON *v[NFIELDS(reaction_fields)];
@@ -1629,7 +1856,8 @@ static unsigned long check_attachments(struct lc *c, const char *prefix, const c
 	char ep[160];
 	int i = 0;
 
-	EACH(a, arr) {
+	EACH(a, arr)
+	{
 		if (cJSON_IsNull(a)) {
 			i++;
 			continue;
@@ -1657,7 +1885,8 @@ static void check_followers(struct lc *c, const char *prefix, const cJSON *arr)
 	char ep[160];
 	int i = 0;
 
-	EACH(f, arr) {
+	EACH(f, arr)
+	{
 		if (element(c, f, prefix, "thread_followers", i++, ep, sizeof(ep)) < 0)
 			continue;
 		const cJSON *v[NFIELDS(follower_fields)];
@@ -1671,21 +1900,29 @@ static void check_followers(struct lc *c, const char *prefix, const cJSON *arr)
 /* The fields post, direct_post and reply have in common come first, so one
  * function checks them for all three. */
 enum {
-	P_USER, P_MESSAGE, P_CREATE_AT, P_TYPE, P_PROPS, P_EDIT_AT, P_IS_PINNED, P_FLAGGED_BY,
-	P_REACTIONS, P_ATTACHMENTS, P_COMMON,
-	P_THREAD_FOLLOWERS = P_COMMON, P_REPLIES, P_TEAM, P_CHANNEL, P_CHANNEL_MEMBERS
+	P_USER,
+	P_MESSAGE,
+	P_CREATE_AT,
+	P_TYPE,
+	P_PROPS,
+	P_EDIT_AT,
+	P_IS_PINNED,
+	P_FLAGGED_BY,
+	P_REACTIONS,
+	P_ATTACHMENTS,
+	P_COMMON,
+	P_THREAD_FOLLOWERS = P_COMMON,
+	P_REPLIES,
+	P_TEAM,
+	P_CHANNEL,
+	P_CHANNEL_MEMBERS
 };
-#define POST_COMMON_FIELDS                                                  \
-	[P_USER] = { "user", K_STR, REQ, 0, 0 },                            \
-	[P_MESSAGE] = { "message", K_STR, REQ, 0, MAX_POST_RUNES },         \
-	[P_CREATE_AT] = { "create_at", K_INT, REQ, 0, 0 },                  \
-	[P_TYPE] = { "type", K_STR, 0, 0, 0 },                              \
-	[P_PROPS] = { "props", K_OBJ, 0, 0, 0 },                            \
-	[P_EDIT_AT] = { "edit_at", K_INT, 0, 0, 0 },                        \
-	[P_IS_PINNED] = { "is_pinned", K_BOOL, 0, 0, 0 },                   \
-	[P_FLAGGED_BY] = { "flagged_by", K_ARR, 0, 0, 0 },                  \
-	[P_REACTIONS] = { "reactions", K_ARR, 0, 0, 0 },                    \
-	[P_ATTACHMENTS] = { "attachments", K_ARR, 0, 0, 0 }
+#define POST_COMMON_FIELDS                                                                                   \
+	[P_USER] = { "user", K_STR, REQ, 0, 0 }, [P_MESSAGE] = { "message", K_STR, REQ, 0, MAX_POST_RUNES }, \
+	[P_CREATE_AT] = { "create_at", K_INT, REQ, 0, 0 }, [P_TYPE] = { "type", K_STR, 0, 0, 0 },            \
+	[P_PROPS] = { "props", K_OBJ, 0, 0, 0 }, [P_EDIT_AT] = { "edit_at", K_INT, 0, 0, 0 },                \
+	[P_IS_PINNED] = { "is_pinned", K_BOOL, 0, 0, 0 }, [P_FLAGGED_BY] = { "flagged_by", K_ARR, 0, 0, 0 }, \
+	[P_REACTIONS] = { "reactions", K_ARR, 0, 0, 0 }, [P_ATTACHMENTS] = { "attachments", K_ARR, 0, 0, 0 }
 
 static const struct field reply_fields[] = {
 	POST_COMMON_FIELDS,
@@ -1720,13 +1957,12 @@ static void check_props(struct lc *c, const char *prefix, const cJSON *props)
 	n = runes(s);
 	free(s);
 	if (n > MAX_PROPS_RUNES)
-		fproblem(c, prefix, "props", "longer than %d characters serialized (%zu)",
-			MAX_PROPS_RUNES, n);
+		fproblem(c, prefix, "props", "longer than %d characters serialized (%zu)", MAX_PROPS_RUNES, n);
 }
 
 /* Checks what post, reply and direct_post share; returns attachments seen. */
 static unsigned long check_post_common(struct lc *c, const char *prefix, const cJSON **v,
-	const struct members *m, double parent_create_at)
+				       const struct members *m, double parent_create_at)
 {
 	double create_at = v[P_CREATE_AT] ? v[P_CREATE_AT]->valuedouble : parent_create_at;
 
@@ -1742,12 +1978,13 @@ static unsigned long check_post_common(struct lc *c, const char *prefix, const c
 
 /* Replies of a post or direct post; adds to the reply and attachment counts. */
 static unsigned long check_replies(struct lc *c, const char *prefix, const cJSON *arr,
-	const struct members *m, double parent_create_at)
+				   const struct members *m, double parent_create_at)
 {
 	char ep[96];
 	int i = 0;
 
-	EACH(r, arr) {
+	EACH(r, arr)
+	{
 		if (element(c, r, prefix, "replies", i++, ep, sizeof(ep)) < 0)
 			continue;
 		const cJSON *v[NFIELDS(reply_fields)];
@@ -1788,7 +2025,7 @@ static void check_post(struct lc *c, const cJSON *obj)
 
 /* Fills m from an array of usernames; reports the count and unknown users. */
 static void check_members(struct lc *c, const char *prefix, const char *key, const cJSON *arr,
-	struct members *m)
+			  struct members *m)
 {
 	int n = cJSON_GetArraySize(arr), i = 0;
 
@@ -1851,7 +2088,8 @@ static void check_participants(struct lc *c, const cJSON *arr, struct members *m
 	if (n < 2 || n > MAX_CHANNEL_MEMBERS)
 		problem(c, "direct_channel.participants", "must list 2 to %d members, found %d",
 			MAX_CHANNEL_MEMBERS, n);
-	EACH(p, arr) {
+	EACH(p, arr)
+	{
 		if (element(c, p, "direct_channel", "participants", i++, ep, sizeof(ep)) < 0)
 			continue;
 		const cJSON *v[NFIELDS(participant_fields)];
@@ -1996,8 +2234,8 @@ static int is_blank(const char *s, size_t len)
 	return 1;
 }
 
-void bulk_line_too_long(struct bulk_state *st, unsigned long lineno, size_t len,
-	bulk_report_fn report, void *ctx)
+void bulk_line_too_long(struct bulk_state *st, unsigned long lineno, size_t len, bulk_report_fn report,
+			void *ctx)
 {
 	struct lc c = { st, lineno, len, report, ctx };
 
@@ -2006,7 +2244,7 @@ void bulk_line_too_long(struct bulk_state *st, unsigned long lineno, size_t len,
 }
 
 void bulk_check_line(struct bulk_state *st, const char *line, size_t len, unsigned long lineno,
-	bulk_report_fn report, void *ctx)
+		     bulk_report_fn report, void *ctx)
 {
 	struct lc c = { st, lineno, len, report, ctx };
 	const char *end = NULL;
@@ -2050,8 +2288,7 @@ void bulk_finish(struct bulk_state *st, bulk_report_fn report, void *ctx)
 
 /* ---------------------------------------------------------------- walks */
 
-int bulk_state_foreach_team(const struct bulk_state *st,
-	int (*cb)(void *ctx, const char *team), void *ctx)
+int bulk_state_foreach_team(const struct bulk_state *st, int (*cb)(void *ctx, const char *team), void *ctx)
 {
 	int ret;
 
@@ -2062,8 +2299,9 @@ int bulk_state_foreach_team(const struct bulk_state *st,
 }
 
 int bulk_state_foreach_channel(const struct bulk_state *st,
-	int (*cb)(void *ctx, const char *team, const char *channel,
-		unsigned long posts, unsigned long replies), void *ctx)
+			       int (*cb)(void *ctx, const char *team, const char *channel,
+					 unsigned long posts, unsigned long replies),
+			       void *ctx)
 {
 	int ret;
 
@@ -2077,7 +2315,7 @@ int bulk_state_foreach_channel(const struct bulk_state *st,
 }
 
 int bulk_state_foreach_user(const struct bulk_state *st,
-	int (*cb)(void *ctx, const char *username, int is_bot), void *ctx)
+			    int (*cb)(void *ctx, const char *username, int is_bot), void *ctx)
 {
 	int ret;
 

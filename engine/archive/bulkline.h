@@ -46,8 +46,8 @@ typedef int (*bulk_lookup_fn)(void *ctx, const char *name);
 /* Lines seen per type, as `mmctl import validate` counts them; replies and
  * attachments count the elements inside post and direct_post lines. */
 struct bulk_counts {
-	unsigned long roles, schemes, teams, channels, users, bots, emojis, posts, replies,
-		direct_channels, direct_posts, attachments;
+	unsigned long roles, schemes, teams, channels, users, bots, emojis, posts, replies, direct_channels,
+		direct_posts, attachments;
 };
 
 struct bulk_state;
@@ -72,10 +72,10 @@ void bulk_state_set_target(struct bulk_state *st, int version);
 int bulk_parse_version(const char *s, int *version);
 
 void bulk_check_line(struct bulk_state *st, const char *line, size_t len, unsigned long lineno,
-	bulk_report_fn report, void *ctx);
+		     bulk_report_fn report, void *ctx);
 /* For a line the caller did not keep because it exceeds BULK_MAX_LINE. */
-void bulk_line_too_long(struct bulk_state *st, unsigned long lineno, size_t len,
-	bulk_report_fn report, void *ctx);
+void bulk_line_too_long(struct bulk_state *st, unsigned long lineno, size_t len, bulk_report_fn report,
+			void *ctx);
 /* End-of-file checks (an empty file has no version line). */
 void bulk_finish(struct bulk_state *st, bulk_report_fn report, void *ctx);
 
@@ -86,13 +86,13 @@ const struct bulk_counts *bulk_state_counts(const struct bulk_state *st);
  * non-zero stops the walk; foreach returns that value (0 after a full walk).
  * Usernames are lowercased, as the server stores them.
  */
-int bulk_state_foreach_team(const struct bulk_state *st,
-	int (*cb)(void *ctx, const char *team), void *ctx);
+int bulk_state_foreach_team(const struct bulk_state *st, int (*cb)(void *ctx, const char *team), void *ctx);
 /* posts: root posts of the channel in the file; replies: their replies. */
 int bulk_state_foreach_channel(const struct bulk_state *st,
-	int (*cb)(void *ctx, const char *team, const char *channel,
-		unsigned long posts, unsigned long replies), void *ctx);
+			       int (*cb)(void *ctx, const char *team, const char *channel,
+					 unsigned long posts, unsigned long replies),
+			       void *ctx);
 int bulk_state_foreach_user(const struct bulk_state *st,
-	int (*cb)(void *ctx, const char *username, int is_bot), void *ctx);
+			    int (*cb)(void *ctx, const char *username, int is_bot), void *ctx);
 
 #endif

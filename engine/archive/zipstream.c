@@ -24,10 +24,10 @@
 #define SIG_Z64EOCD 0x06064b50u
 #define SIG_Z64LOC 0x07064b50u
 
-#define ACC_MAX (46 + 3 * 65535)   /* the largest header: central directory with name, extra, comment */
-#define OUT_MAX (64 * 1024)        /* inflate's output block */
-#define HOLD_MAX 24                /* the longest data descriptor: signature, CRC, two 8-byte sizes */
-#define DESC_GATHER 28             /* a descriptor and the next signature, to tell its form */
+#define ACC_MAX (46 + 3 * 65535) /* the largest header: central directory with name, extra, comment */
+#define OUT_MAX (64 * 1024)      /* inflate's output block */
+#define HOLD_MAX 24              /* the longest data descriptor: signature, CRC, two 8-byte sizes */
+#define DESC_GATHER 28           /* a descriptor and the next signature, to tell its form */
 
 enum zs_state {
 	S_SIG,       /* 4 bytes: which record comes next */
@@ -53,12 +53,12 @@ struct cur {
 
 struct zipstream {
 	enum zs_state st;
-	uint32_t sig;          /* S_HDR: which record */
-	uint64_t pos;          /* offset of the next byte */
-	uint64_t rec_off;      /* where the current record began */
+	uint32_t sig;     /* S_HDR: which record */
+	uint64_t pos;     /* offset of the next byte */
+	uint64_t rec_off; /* where the current record began */
 	unsigned char *acc;
 	size_t acc_len, want;
-	int fixed_done;        /* S_HDR: the fixed part is in, want now covers the variable part */
+	int fixed_done; /* S_HDR: the fixed part is in, want now covers the variable part */
 
 	struct cur cur;
 	uint64_t remaining;
@@ -77,11 +77,11 @@ struct zipstream {
 	struct zs_damage dmg[ZS_MAX_DAMAGE];
 	size_t ndmg;
 	int overflow;
-	uint64_t open_start;   /* S_RESYNC / S_TRAIL: where the damage began */
+	uint64_t open_start; /* S_RESYNC / S_TRAIL: where the damage began */
 	char open_entry[128], open_why[160];
 	int open_tail;
-	uint32_t win;          /* S_RESYNC: the last 4 bytes */
-	int depth;             /* refeed recursion */
+	uint32_t win; /* S_RESYNC: the last 4 bytes */
+	int depth;    /* refeed recursion */
 };
 
 static void feed(struct zipstream *zs, const unsigned char *p, size_t n);
@@ -103,7 +103,7 @@ static void add_damage(struct zipstream *zs, uint64_t start, uint64_t end, const
 	struct zs_damage *d = zs->ndmg ? &zs->dmg[zs->ndmg - 1] : NULL;
 
 	if (end <= start)
-		end = start + 1; /* a range must name at least one byte to be re-fetched */
+		end = start + 1;    /* a range must name at least one byte to be re-fetched */
 	if (d && start <= d->end) { /* overlapping or adjacent: one range */
 		if (end > d->end)
 			d->end = end;
@@ -174,11 +174,13 @@ static void entry_done(struct zipstream *zs)
 
 	c->e.end = zs->pos;
 	/* With a descriptor the header's CRC and sizes are zero, or the same values. */
-	if (c->dd && !c->bad && ((c->lh_crc && c->lh_crc != c->e.crc) ||
-	    (c->csize && c->csize != 0xffffffffu && c->csize != c->e.csize) ||
-	    (c->usize && c->usize != 0xffffffffu && c->usize != c->e.usize))) {
+	if (c->dd && !c->bad &&
+	    ((c->lh_crc && c->lh_crc != c->e.crc) ||
+	     (c->csize && c->csize != 0xffffffffu && c->csize != c->e.csize) ||
+	     (c->usize && c->usize != 0xffffffffu && c->usize != c->e.usize))) {
 		c->bad = 1;
-		snprintf(c->why, sizeof(c->why), "its local header's CRC or sizes differ from its data descriptor");
+		snprintf(c->why, sizeof(c->why),
+			 "its local header's CRC or sizes differ from its data descriptor");
 	}
 	if (!c->bad && c->e.crc_actual != c->e.crc) {
 		c->bad = 1;
@@ -268,7 +270,8 @@ static void start_data(struct zipstream *zs)
 	} else {
 		char why[96];
 
-		snprintf(why, sizeof(why), "compression method %u: the import reads only stored and deflated entries",
+		snprintf(why, sizeof(why),
+			 "compression method %u: the import reads only stored and deflated entries",
 			 c->e.method);
 		bad_entry(zs, why);
 		if (c->known)
@@ -303,7 +306,8 @@ static void local_header(struct zipstream *zs)
 		bad_entry(zs, "its local header announces ZIP64 sizes but has no ZIP64 extra field");
 		if (!(c->e.flags & 8)) {
 			zs->acc_len = 0;
-			resync(zs, c->e.lh_off, c->name, "'%s' has ZIP64 sizes without a ZIP64 extra field", c->name);
+			resync(zs, c->e.lh_off, c->name, "'%s' has ZIP64 sizes without a ZIP64 extra field",
+			       c->name);
 			return;
 		}
 	}
@@ -365,7 +369,8 @@ static void central_header(struct zipstream *zs)
 		return;
 	}
 	if (e->in_cd++) {
-		tail_damage(zs, "the central directory lists the entry at byte %llu twice", (unsigned long long)off);
+		tail_damage(zs, "the central directory lists the entry at byte %llu twice",
+			    (unsigned long long)off);
 		return;
 	}
 	if (!e->crc_ok)
@@ -373,9 +378,12 @@ static void central_header(struct zipstream *zs)
 	if (e->name_crc != name_crc || e->crc != crc || e->csize != csize || e->usize != usize ||
 	    e->method != le(h + 10, 2) || e->flags != le(h + 8, 2) || e->dostime != le(h + 12, 4)) {
 		/* Either side may be the damaged one: both are fetched again. */
-		add_damage(zs, e->lh_off, e->end, name, 0, "its local header disagrees with the central directory");
-		tail_damage(zs, "the central directory disagrees with the local header of '%s' (name, CRC, "
-			    "sizes, method, flags or time)", name);
+		add_damage(zs, e->lh_off, e->end, name, 0,
+			   "its local header disagrees with the central directory");
+		tail_damage(zs,
+			    "the central directory disagrees with the local header of '%s' (name, CRC, "
+			    "sizes, method, flags or time)",
+			    name);
 	}
 }
 
@@ -398,7 +406,8 @@ static void zip64_end(struct zipstream *zs)
 	zs->acc_len = 0;
 	zs->st = S_SIG;
 	zs->want = 4;
-	if (le(h + 32, 8) != zs->cd_entries || le(h + 48, 8) != (zs->cd_off == UINT64_MAX ? zs->rec_off : zs->cd_off) ||
+	if (le(h + 32, 8) != zs->cd_entries ||
+	    le(h + 48, 8) != (zs->cd_off == UINT64_MAX ? zs->rec_off : zs->cd_off) ||
 	    le(h + 40, 8) != zs->rec_off - (zs->cd_off == UINT64_MAX ? zs->rec_off : zs->cd_off))
 		tail_damage(zs, "the ZIP64 end record disagrees with the central directory");
 }
@@ -452,22 +461,17 @@ static void on_signature(struct zipstream *zs)
 			zs->cd_off = zs->rec_off;
 		fixed = 46;
 		break;
-	case SIG_Z64EOCD:
-		fixed = 56;
-		break;
-	case SIG_Z64LOC:
-		fixed = 20;
-		break;
-	case SIG_EOCD:
-		fixed = 22;
-		break;
+	case SIG_Z64EOCD: fixed = 56; break;
+	case SIG_Z64LOC: fixed = 20; break;
+	case SIG_EOCD: fixed = 22; break;
 	}
 	if (zs->first) {
 		zs->first = 0;
 		zs->is_zip = sig == SIG_LH || sig == SIG_EOCD;
 	}
 	if (!fixed) {
-		uint64_t start = zs->n && !zs->ents[zs->n - 1].crc_ok ? zs->ents[zs->n - 1].lh_off : zs->rec_off;
+		uint64_t start = zs->n && !zs->ents[zs->n - 1].crc_ok ? zs->ents[zs->n - 1].lh_off
+								      : zs->rec_off;
 
 		resync(zs, start, NULL, "no zip record at byte %llu (signature %08x)",
 		       (unsigned long long)zs->rec_off, sig);
@@ -485,19 +489,15 @@ static size_t record_length(struct zipstream *zs)
 	const unsigned char *h = zs->acc;
 
 	switch (zs->sig) {
-	case SIG_LH:
-		return 30 + le(h + 26, 2) + le(h + 28, 2);
-	case SIG_CD:
-		return 46 + le(h + 28, 2) + le(h + 30, 2) + le(h + 32, 2);
+	case SIG_LH: return 30 + le(h + 26, 2) + le(h + 28, 2);
+	case SIG_CD: return 46 + le(h + 28, 2) + le(h + 30, 2) + le(h + 32, 2);
 	case SIG_Z64EOCD: {
 		uint64_t n = le(h + 4, 8);
 
 		return n < 44 || n > ACC_MAX - 12 ? 0 : (size_t)(12 + n);
 	}
-	case SIG_EOCD:
-		return 22 + le(h + 20, 2);
-	default:
-		return 20;
+	case SIG_EOCD: return 22 + le(h + 20, 2);
+	default: return 20;
 	}
 }
 
@@ -518,21 +518,11 @@ static void header_complete(struct zipstream *zs)
 		}
 	}
 	switch (zs->sig) {
-	case SIG_LH:
-		local_header(zs);
-		break;
-	case SIG_CD:
-		central_header(zs);
-		break;
-	case SIG_Z64EOCD:
-		zip64_end(zs);
-		break;
-	case SIG_Z64LOC:
-		zip64_locator(zs);
-		break;
-	case SIG_EOCD:
-		end_record(zs);
-		break;
+	case SIG_LH: local_header(zs); break;
+	case SIG_CD: central_header(zs); break;
+	case SIG_Z64EOCD: zip64_end(zs); break;
+	case SIG_Z64LOC: zip64_locator(zs); break;
+	case SIG_EOCD: end_record(zs); break;
 	}
 }
 
@@ -801,20 +791,14 @@ static void feed(struct zipstream *zs, const unsigned char *p, size_t n)
 			zs->remaining -= k;
 			zs->pos += k;
 			break;
-		case S_STORED_DD:
-			k = stored_dd(zs, p, n);
-			break;
-		case S_INFLATE:
-			k = inflate_some(zs, p, n);
-			break;
+		case S_STORED_DD: k = stored_dd(zs, p, n); break;
+		case S_INFLATE: k = inflate_some(zs, p, n); break;
 		case S_DESC:
 			k = gather(zs, p, n);
 			if (zs->acc_len == zs->want)
 				descriptor(zs);
 			break;
-		case S_RESYNC:
-			k = resync_scan(zs, p, n);
-			break;
+		case S_RESYNC: k = resync_scan(zs, p, n); break;
 		case S_TRAIL:
 			k = n;
 			zs->pos += n;
@@ -901,8 +885,7 @@ void zs_finish(struct zipstream *zs)
 	if (zs->st == S_DESC && zs->acc_len >= 12)
 		descriptor(zs);
 	switch (zs->st) {
-	case S_END:
-		break;
+	case S_END: break;
 	case S_RESYNC:
 		add_damage(zs, zs->open_start, zs->pos, zs->open_entry, 0, zs->open_why);
 		if (zs->cd_off == UINT64_MAX)
@@ -915,7 +898,8 @@ void zs_finish(struct zipstream *zs)
 	case S_SIG:
 	case S_HDR:
 		if (zs->cd_off != UINT64_MAX)
-			add_damage(zs, zs->cd_off, zs->pos, NULL, 1, "the file ends inside its central directory");
+			add_damage(zs, zs->cd_off, zs->pos, NULL, 1,
+				   "the file ends inside its central directory");
 		else
 			add_damage(zs, zs->rec_off, zs->pos, NULL, 1,
 				   "the file ends before its central directory (truncated)");

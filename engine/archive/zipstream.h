@@ -40,16 +40,16 @@
 
 /* One entry, in local-header (file) order. */
 struct zs_entry {
-	uint64_t lh_off;        /* its local header */
-	uint64_t end;           /* end of its data and data descriptor */
-	uint64_t csize, usize;  /* as counted */
-	uint32_t crc;           /* as declared (local header or data descriptor) */
-	uint32_t crc_actual;    /* as computed */
-	uint32_t name_crc;      /* CRC-32 of the name: compared with the central directory */
+	uint64_t lh_off;       /* its local header */
+	uint64_t end;          /* end of its data and data descriptor */
+	uint64_t csize, usize; /* as counted */
+	uint32_t crc;          /* as declared (local header or data descriptor) */
+	uint32_t crc_actual;   /* as computed */
+	uint32_t name_crc;     /* CRC-32 of the name: compared with the central directory */
 	uint32_t dostime;
 	uint16_t version, flags, method; /* version needed to extract */
-	uint8_t crc_ok;         /* data CRC and sizes agree with what was declared */
-	uint8_t in_cd;          /* the central directory listed it */
+	uint8_t crc_ok;                  /* data CRC and sizes agree with what was declared */
+	uint8_t in_cd;                   /* the central directory listed it */
 };
 
 /* A damaged byte range and why; entry is the name involved, "" when none. */
@@ -57,7 +57,7 @@ struct zs_damage {
 	uint64_t start, end;
 	char entry[128];
 	char why[160];
-	int tail;               /* the central directory / end records */
+	int tail; /* the central directory / end records */
 };
 
 #define ZS_MAX_DAMAGE 64 /* past this many ranges the file is not worth healing */

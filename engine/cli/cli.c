@@ -63,8 +63,8 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 /* Options that take a value; --opt=value and --opt value both work. */
-static const char *const valued_opts[] = { "--state-dir", "--output", "--rev", "--max-errors",
-					    "--target-version", NULL };
+static const char *const valued_opts[] = { "--state-dir",  "--output",         "--rev",
+					   "--max-errors", "--target-version", NULL };
 
 static int takes_value(const char *name, size_t len)
 {
@@ -158,8 +158,8 @@ struct cmd_help {
 	const char *name;
 	const char *synopsis; /* after "mmigrate " */
 	const char *summary;
-	const char *options;  /* one "  --opt   what\n" line each, or NULL */
-	const char *example;  /* one command line or several, each ending in \n */
+	const char *options; /* one "  --opt   what\n" line each, or NULL */
+	const char *example; /* one command line or several, each ending in \n */
 };
 
 #define GLOBAL_OPTS_HINT "  (and the global options: mmigrate --help)\n"
@@ -218,10 +218,8 @@ static const struct cmd_help cmd_helps[] = {
 	  "  --target-version X.Y judge as that server release would (default: the newest rules)\n"
 	  "  --output text|json   json: the report as one document\n",
 	  "mmigrate verify --target-version 9.11 archive.zip\n" },
-	{ "steps", "steps",
-	  "The step types a plan may use, with their keys, types, defaults and outputs.",
-	  NULL,
-	  "mmigrate steps\n" },
+	{ "steps", "steps", "The step types a plan may use, with their keys, types, defaults and outputs.",
+	  NULL, "mmigrate steps\n" },
 	{ "server", "server PLAN SERVER exports|imports|uploads|jobs TYPE [JOB_ID]",
 	  "The runbook's read commands against one of the plan's servers, with the plan's\n"
 	  "credentials: its export files, its import files, the incomplete import uploads,\n"
@@ -236,8 +234,7 @@ static const struct cmd_help cmd_helps[] = {
 	{ "help", "help [COMMAND]",
 	  "Without COMMAND, the list of commands and global options (as --help). With\n"
 	  "COMMAND, its synopsis, options and an example (as COMMAND --help).",
-	  NULL,
-	  "mmigrate help apply\n" },
+	  NULL, "mmigrate help apply\n" },
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
@@ -328,16 +325,11 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "validate", 1, -1, cmd_validate, 1 },
-	{ "plan", 1, -1, cmd_plan, 1 },
-	{ "apply", 1, 1, cmd_apply, 1 },
-	{ "status", 1, -1, cmd_status, 0 },
-	{ "reset", 1, -1, cmd_reset, 0 },
-	{ "log", 1, 1, cmd_log, 0 },
-	{ "verify", 0, -1, cmd_verify, 0 },
-	{ "steps", 0, 0, cmd_steps, 0 },
-	{ "server", 1, -1, cmd_server, 0 },
-	{ NULL, 0, 0, NULL, 0 },
+	{ "validate", 1, -1, cmd_validate, 1 }, { "plan", 1, -1, cmd_plan, 1 },
+	{ "apply", 1, 1, cmd_apply, 1 },        { "status", 1, -1, cmd_status, 0 },
+	{ "reset", 1, -1, cmd_reset, 0 },       { "log", 1, 1, cmd_log, 0 },
+	{ "verify", 0, -1, cmd_verify, 0 },     { "steps", 0, 0, cmd_steps, 0 },
+	{ "server", 1, -1, cmd_server, 0 },     { NULL, 0, 0, NULL, 0 },
 };
 
 /*
@@ -394,14 +386,14 @@ int cli_main(int argc, char **argv)
 		goto out;
 	}
 	if (o.help || !strcmp(o.cmd, "help")) {
-		const char *topic = NULL;                /* --help, help: the global text */
+		const char *topic = NULL; /* --help, help: the global text */
 
 		if (o.cmd && strcmp(o.cmd, "help"))
-			topic = o.cmd;                   /* CMD --help */
+			topic = o.cmd; /* CMD --help */
 		else if (o.cmd && o.nargs)
-			topic = o.args[0];               /* help CMD */
+			topic = o.args[0]; /* help CMD */
 		else if (o.cmd && o.help)
-			topic = "help";                  /* help --help */
+			topic = "help"; /* help --help */
 		ret = show_help(topic);
 		goto out;
 	}
@@ -421,7 +413,8 @@ int cli_main(int argc, char **argv)
 		/* No argument is ever silently ignored. */
 		if (c->max_args >= 0 && o.nargs > c->max_args) {
 			ret = usage_error(c->max_args ? "'%s' takes one plan; run it once per plan"
-						      : "'%s' takes no arguments", c->name);
+						      : "'%s' takes no arguments",
+					  c->name);
 			break;
 		}
 		cli_install_signals();

@@ -67,7 +67,7 @@ static int plan_one(struct cli_opts *o)
 	run_release(&r);
 	if (rc == MM_EINTR) {
 		term_printf(stderr, "mmigrate: plan %s by %s\n", err.msg,
-			cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
+			    cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
 		ret = cli_exit_for(rc);
 	} else if (rc < 0) {
 		term_printf(stderr, "mmigrate: %s\n", err.msg);
@@ -117,7 +117,8 @@ static void print_next_action(const struct cli_opts *o, const struct run *r, int
 		fprintf(stderr, "mmigrate: interrupted by %s; the checkpoint is saved.\n",
 			cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
 	if (code != MM_EINTR && r->remedy == REMEDY_RESET)
-		fprintf(stderr, "mmigrate: step '%s' must start over: mmigrate reset %s %s%s%s, then mmigrate apply %s%s%s\n",
+		fprintf(stderr,
+			"mmigrate: step '%s' must start over: mmigrate reset %s %s%s%s, then mmigrate apply %s%s%s\n",
 			r->remedy_step, o->plan_path, r->remedy_step, sd, sdv, o->plan_path, sd, sdv);
 	else if (code != MM_EINTR && r->remedy == REMEDY_FIX)
 		fprintf(stderr, "mmigrate: fix what is described above, then run: mmigrate apply %s%s%s\n",
@@ -171,7 +172,10 @@ static int apply_locked(struct cli_opts *o, struct plan *p, struct state *st, cJ
 	rc = sched_apply(&r, &err);
 	run_release(&r);
 	end = cJSON_CreateObject();
-	cJSON_AddStringToObject(end, "outcome", rc == 0 ? "success" : rc == MM_EINTR ? "interrupted" : "failed");
+	cJSON_AddStringToObject(end, "outcome",
+				rc == 0          ? "success"
+				: rc == MM_EINTR ? "interrupted"
+						 : "failed");
 	cJSON_AddNumberToObject(end, "duration_ms", (double)(mono_ms() - t0));
 	if (rc < 0)
 		cJSON_AddStringToObject(end, "error", err.msg);
@@ -215,7 +219,8 @@ int cmd_apply(struct cli_opts *o)
 		return EXIT_USAGE;
 	}
 	provj = gitinfo_to_json(&prov);
-	if (state_open(o->sys, p->state_dir, 1, &st, &err) < 0 || lock_acquire(o->sys, p->state_dir, &lock_fd, &err) < 0) {
+	if (state_open(o->sys, p->state_dir, 1, &st, &err) < 0 ||
+	    lock_acquire(o->sys, p->state_dir, &lock_fd, &err) < 0) {
 		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		ret = cli_exit_for(err.code);
 		goto out;
@@ -236,4 +241,3 @@ out:
 	plan_free(p);
 	return ret;
 }
-

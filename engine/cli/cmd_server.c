@@ -23,7 +23,6 @@
 #include "run.h"
 #include "util.h"
 
-
 #define JOBS_LISTED 200 /* one page, newest first: what mmctl's job list shows without --all */
 
 static const char *const usage =
@@ -33,7 +32,9 @@ static const char *const usage =
 static const char *job_type_of(const char *t)
 {
 	static const char *const alias[][2] = {
-		{ "export", "export_process" }, { "import", "import_process" }, { "extract", "extract_content" },
+		{ "export", "export_process" },
+		{ "import", "import_process" },
+		{ "extract", "extract_content" },
 	};
 
 	for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++)
@@ -76,7 +77,8 @@ static void print_job(const struct mm_job *j, int detailed)
 		printf("ID: %s\nType: %s\nStatus: %s\nCreated: %s\nStarted: %s\nProgress: %lld\nData: %s\n",
 		       j->id, j->type, j->status, created, started, (long long)j->progress, data ? data : "{}");
 	else
-		printf("%-26s  %-16s  %-20s  %-20s  %s\n", j->id, j->status, created, started, data ? data : "{}");
+		printf("%-26s  %-16s  %-20s  %-20s  %s\n", j->id, j->status, created, started,
+		       data ? data : "{}");
 	free(data);
 }
 
@@ -127,8 +129,9 @@ static int show_uploads(struct http_client *c, int json, struct mm_error *err)
 			continue;
 		shown++;
 		if (!json) {
-			printf("%-26s  %-40s  %lld/%lld bytes (%.0f%%)\n", u->id, u->filename, (long long)u->file_offset,
-			       (long long)u->file_size, u->file_size ? 100.0 * (double)u->file_offset / (double)u->file_size : 0.0);
+			printf("%-26s  %-40s  %lld/%lld bytes (%.0f%%)\n", u->id, u->filename,
+			       (long long)u->file_offset, (long long)u->file_size,
+			       u->file_size ? 100.0 * (double)u->file_offset / (double)u->file_size : 0.0);
 			continue;
 		}
 		o = cJSON_CreateObject();
@@ -213,8 +216,8 @@ static int check_args(const struct cli_opts *o)
 		want_min = 4;
 		want_max = 5;
 	} else if (strcmp(what, "exports") && strcmp(what, "imports") && strcmp(what, "uploads")) {
-		fprintf(stderr, "mmigrate: %s%s%s\n%s\n", *what ? "unknown listing '" : "server needs a listing",
-			what, *what ? "'" : "", usage);
+		fprintf(stderr, "mmigrate: %s%s%s\n%s\n",
+			*what ? "unknown listing '" : "server needs a listing", what, *what ? "'" : "", usage);
 		return EXIT_USAGE;
 	}
 	if (o->nargs < want_min || o->nargs > want_max) {

@@ -233,7 +233,8 @@ int cmd_reset(struct cli_opts *o)
 		plan_free(p);
 		return 0;
 	}
-	if (lock_acquire(o->sys, p->state_dir, &fd, &err) < 0 || state_open(o->sys, p->state_dir, 1, &st, &err) < 0) {
+	if (lock_acquire(o->sys, p->state_dir, &fd, &err) < 0 ||
+	    state_open(o->sys, p->state_dir, 1, &st, &err) < 0) {
 		term_printf(stderr, "mmigrate: %s\n", err.msg);
 		ret = cli_exit_for(err.code);
 		goto out;
@@ -282,7 +283,8 @@ static void log_event(struct run_summary *runs, size_t *n, size_t cap, const cJS
 				 jstr(prov, "rev") ? " rev " : "", jstr(prov, "rev") ? jstr(prov, "rev") : "");
 		else
 			snprintf(r->rev, sizeof(r->rev), "%s",
-				 cJSON_IsTrue(cJSON_GetObjectItem(prov, "in_repo")) ? "uncommitted" : "not in git");
+				 cJSON_IsTrue(cJSON_GetObjectItem(prov, "in_repo")) ? "uncommitted"
+										    : "not in git");
 	}
 	if (!r)
 		return;
@@ -291,7 +293,8 @@ static void log_event(struct run_summary *runs, size_t *n, size_t cap, const cJS
 	else if (!strcmp(event, "step-failed"))
 		r->steps_failed++;
 	else if (!strcmp(event, "run-end")) {
-		snprintf(r->outcome, sizeof(r->outcome), "%s", jstr(det, "outcome") ? jstr(det, "outcome") : "?");
+		snprintf(r->outcome, sizeof(r->outcome), "%s",
+			 jstr(det, "outcome") ? jstr(det, "outcome") : "?");
 		snprintf(r->end, sizeof(r->end), "%s", jstr(ev, "time") ? jstr(ev, "time") : "");
 		r->ms = cJSON_GetNumberValue(cJSON_GetObjectItem(det, "duration_ms"));
 	}

@@ -5,8 +5,8 @@
 #include "steps.h"
 #include "step.h"
 
-static const char *const kind_names[] = { "string", "bool", "int", "duration", "size", "rate", "path", "list",
-					   "step id" };
+static const char *const kind_names[] = { "string", "bool", "int",  "duration", "size",
+					  "rate",   "path", "list", "step id" };
 
 int cmd_steps(struct cli_opts *o)
 {
@@ -16,8 +16,9 @@ int cmd_steps(struct cli_opts *o)
 		printf("%s: %s%s\n", (*t)->name, (*t)->summary,
 		       (*t)->server == SERVER_REQUIRED ? " (needs server)" : "");
 		for (const struct param_spec *ps = (*t)->params; ps && ps->name; ps++)
-			printf("    %-26s %-8s %s%s%s%s\n", ps->name, kind_names[ps->kind], ps->required ? "required. " : "",
-			       ps->doc ? ps->doc : "", ps->def ? "; default " : "", ps->def ? ps->def : "");
+			printf("    %-26s %-8s %s%s%s%s\n", ps->name, kind_names[ps->kind],
+			       ps->required ? "required. " : "", ps->doc ? ps->doc : "",
+			       ps->def ? "; default " : "", ps->def ? ps->def : "");
 		printf("    outputs:");
 		for (const char *const *out = (*t)->outputs; out && *out; out++)
 			printf(" %s", *out);

@@ -54,7 +54,7 @@ int cmd_verify(struct cli_opts *o)
 	if (archive_verify(o->args[0], &ao, &rep, &err) < 0) {
 		if (err.code == MM_EINTR)
 			term_printf(stderr, "mmigrate: %s by %s\n", err.msg,
-				cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
+				    cli_stop_signal() == SIGTERM ? "SIGTERM" : "SIGINT");
 		else
 			term_printf(stderr, "mmigrate: %s\n", err.msg);
 		return err.code == MM_EINTR ? cli_exit_for(MM_EINTR) : 1;

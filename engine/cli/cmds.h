@@ -54,7 +54,8 @@ const volatile sig_atomic_t *cli_stop_flag(void);
 void cli_install_signals(void);
 
 /* --output json: prints {"time","event","message", fields...} as one line on stdout; takes fields. */
-void cli_json_event(const char *event, cJSON *fields, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cli_json_event(const char *event, cJSON *fields, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 int cmd_validate(struct cli_opts *);
 int cmd_plan(struct cli_opts *);

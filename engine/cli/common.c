@@ -172,12 +172,12 @@ const volatile sig_atomic_t *cli_stop_flag(void)
 	return &stop_signal;
 }
 
-
 static int is_plan_name(const char *name)
 {
 	size_t n = strlen(name);
 
-	return name[0] != '.' && ((n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml")));
+	return name[0] != '.' &&
+	       ((n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml")));
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -217,8 +217,9 @@ static int plans_in_dir(const char *dir, char ***list, size_t *n)
 /* Exit statuses by how bad: a usage error hides nothing else. */
 static int worse(int a, int b)
 {
-	static const int rank[] = { [EXIT_OK] = 0, [EXIT_CHANGES] = 1, [EXIT_FAILED] = 2, [EXIT_LOCKED] = 3,
-				    [EXIT_USAGE] = 4 };
+	static const int rank[] = {
+		[EXIT_OK] = 0, [EXIT_CHANGES] = 1, [EXIT_FAILED] = 2, [EXIT_LOCKED] = 3, [EXIT_USAGE] = 4
+	};
 	int ra = a >= 0 && a <= 4 ? rank[a] : 5, rb = b >= 0 && b <= 4 ? rank[b] : 5;
 
 	return rb > ra ? b : a;
@@ -267,7 +268,8 @@ static char *literal_artefact(const struct plan *p, const struct pnode *v)
 
 	if (!v || v->kind != PN_SCALAR || interp_has_refs(v->scalar))
 		return NULL;
-	buf_addf(&b, "%s%s%s", v->scalar[0] == '/' ? "" : p->state_dir, v->scalar[0] == '/' ? "" : "/", v->scalar);
+	buf_addf(&b, "%s%s%s", v->scalar[0] == '/' ? "" : p->state_dir, v->scalar[0] == '/' ? "" : "/",
+		 v->scalar);
 	return buf_detach(&b);
 }
 
@@ -291,11 +293,13 @@ int cli_check_artefacts(const struct cli_opts *o, const struct plan *p)
 				continue;
 			rc = gitinfo_path_is_tracked_or_unignored(prov.workdir, path, &err);
 			if (rc != 0) {
-				fprintf(stderr, "%s:%d:%d: step '%s': '%s' would write %s inside the git work tree "
+				fprintf(stderr,
+					"%s:%d:%d: step '%s': '%s' would write %s inside the git work tree "
 					"'%s'%s; archives belong in the state directory (leave '%s' relative, "
 					"or add the path to .gitignore)\n",
 					o->plan_path, v->line, v->col, st->id, ps->name, path, prov.workdir,
-					rc < 0 ? " (cannot tell whether git ignores it)" : ", where git would commit it",
+					rc < 0 ? " (cannot tell whether git ignores it)"
+					       : ", where git would commit it",
 					ps->name);
 				bad++;
 			}

@@ -72,4 +72,3 @@ void diags_release(struct diags *d)
 	d->file = NULL;
 	d->n = d->cap = 0;
 }
-

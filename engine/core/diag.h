@@ -23,7 +23,10 @@ struct diags {
 	size_t n, cap;
 };
 
-#define DIAGS_INIT { NULL, NULL, 0, 0 }
+#define DIAGS_INIT               \
+	{                        \
+		NULL, NULL, 0, 0 \
+	}
 
 void diag_add(struct diags *, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* By position; two at one position stay in the order found. */

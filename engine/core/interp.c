@@ -34,8 +34,7 @@ static int valid_ident(const char *s, size_t n)
  * Splits the body of one ${...} into source and argument. For steps.ID.KEY,
  * *key points into body (after the last '.').
  */
-static int parse_ref(char *body, enum interp_source *src, char **arg, char **key,
-		     struct mm_error *err)
+static int parse_ref(char *body, enum interp_source *src, char **arg, char **key, struct mm_error *err)
 {
 	*key = NULL;
 	if (!strncmp(body, "env:", 4)) {
@@ -57,15 +56,16 @@ static int parse_ref(char *body, enum interp_source *src, char **arg, char **key
 
 		*src = INTERP_STEP;
 		*arg = body + 6;
-		if (!dot || !valid_ident(*arg, (size_t)(dot - *arg)) ||
-		    !valid_ident(dot + 1, strlen(dot + 1)))
-			return err_set(err, MM_EINVAL, "bad step reference '${%s}': expected ${steps.ID.KEY}", body);
+		if (!dot || !valid_ident(*arg, (size_t)(dot - *arg)) || !valid_ident(dot + 1, strlen(dot + 1)))
+			return err_set(err, MM_EINVAL, "bad step reference '${%s}': expected ${steps.ID.KEY}",
+				       body);
 		*dot = '\0';
 		*key = dot + 1;
 		return 0;
 	}
 	return err_set(err, MM_EINVAL,
-		       "unknown interpolation '${%s}': expected ${env:NAME}, ${file:PATH} or ${steps.ID.KEY}", body);
+		       "unknown interpolation '${%s}': expected ${env:NAME}, ${file:PATH} or ${steps.ID.KEY}",
+		       body);
 }
 
 /*
@@ -114,8 +114,7 @@ struct scan_ctx {
 	void *ctx;
 };
 
-static int scan_ref(void *ctx, enum interp_source src, const char *arg, const char *key,
-		    struct mm_error *err)
+static int scan_ref(void *ctx, enum interp_source src, const char *arg, const char *key, struct mm_error *err)
 {
 	struct scan_ctx *sc = ctx;
 
@@ -160,8 +159,8 @@ struct expand_ctx {
 	struct buf *out;
 };
 
-static int expand_step(const struct interp_env *env, const char *id, const char *key,
-		       struct buf *out, struct mm_error *err)
+static int expand_step(const struct interp_env *env, const char *id, const char *key, struct buf *out,
+		       struct mm_error *err)
 {
 	const cJSON *v = env->step_output ? env->step_output(env->ctx, id, key, err) : NULL;
 
@@ -181,8 +180,7 @@ static int expand_step(const struct interp_env *env, const char *id, const char 
 	return 0;
 }
 
-static int expand_ref(void *ctx, enum interp_source src, const char *arg, const char *key,
-		      struct mm_error *err)
+static int expand_ref(void *ctx, enum interp_source src, const char *arg, const char *key, struct mm_error *err)
 {
 	struct expand_ctx *ec = ctx;
 	const char *v;
@@ -208,8 +206,7 @@ static int expand_ref(void *ctx, enum interp_source src, const char *arg, const 
 		ret = read_secret_file(path, ec->out, err);
 		free(path);
 		return ret;
-	case INTERP_STEP:
-		return expand_step(ec->env, arg, key, ec->out, err);
+	case INTERP_STEP: return expand_step(ec->env, arg, key, ec->out, err);
 	}
 	return MM_ERR;
 }

@@ -11,9 +11,9 @@
 #include "run.h"
 #include "util.h"
 
-#define DRAW_MS 250      /* terminal redraws */
-#define JSON_MS 2000     /* machine events while bytes move */
-#define PLAIN_MS 10000   /* plain lines when not on a terminal */
+#define DRAW_MS 250    /* terminal redraws */
+#define JSON_MS 2000   /* machine events while bytes move */
+#define PLAIN_MS 10000 /* plain lines when not on a terminal */
 #define BAR_WIDTH 20
 
 struct run_term *run_term_new(int fd, int json, int quiet)

@@ -24,8 +24,8 @@
 
 /* The run's view of its terminal; owned by the run (run_term_new/run_term_free). */
 struct run_term {
-	int tty;          /* r->out is a terminal and text output is on */
-	int live;         /* a live line is on screen and must be cleared before other output */
+	int tty;  /* r->out is a terminal and text output is on */
+	int live; /* a live line is on screen and must be cleared before other output */
 };
 
 struct run_term *run_term_new(int fd, int json, int quiet);
@@ -34,12 +34,12 @@ void run_term_free(struct run_term *);
 void run_term_clear(struct run_term *, FILE *out);
 
 struct step_meter {
-	const char *what;       /* "download", "upload", "hash" */
-	int64_t total, done;    /* bytes; total < 0: unknown */
-	int64_t start_done;     /* done when the meter started (a resume) */
+	const char *what;    /* "download", "upload", "hash" */
+	int64_t total, done; /* bytes; total < 0: unknown */
+	int64_t start_done;  /* done when the meter started (a resume) */
 	int64_t t0, last_draw, last_emit;
 	int64_t rate_t, rate_bytes;
-	double rate;            /* bytes/s, smoothed */
+	double rate; /* bytes/s, smoothed */
 };
 
 void step_meter_start(const struct step_ctx *, struct step_meter *, const char *what, int64_t done,

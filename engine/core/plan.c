@@ -20,15 +20,16 @@
 #include "interp.h"
 #include "util.h"
 
-static const char *const top_keys[] = { "version", "name", "description", "state_dir", "servers",
-					"defaults", "steps", NULL };
-static const char *const server_keys[] = { "url", "socket", "token", "username", "password", "mfa", "mfa_secret",
-					   "ca_file", "insecure_skip_tls_verify", "retries", NULL };
-static const char *const default_keys[] = { "retries", "connect_timeout", "min_speed", "min_speed_window",
-					    "transfer_deadline", NULL };
+static const char *const top_keys[] = { "version", "name",     "description", "state_dir",
+					"servers", "defaults", "steps",       NULL };
+static const char *const server_keys[] = { "url",        "socket",   "token",
+					   "username",   "password", "mfa",
+					   "mfa_secret", "ca_file",  "insecure_skip_tls_verify",
+					   "retries",    NULL };
+static const char *const default_keys[] = { "retries",          "connect_timeout",   "min_speed",
+					    "min_speed_window", "transfer_deadline", NULL };
 static const char *const step_common_keys[] = { "id", "type", "server", "description", "always", NULL };
 static const char *const secret_keys[] = { "token", "password", "mfa", "mfa_secret", NULL };
-
 
 static const char *kind_name(enum pnode_kind k)
 {
@@ -62,8 +63,8 @@ static const char *suggest(const char *word, const char *const *cands, const cha
 	return best_d <= limit ? best : NULL;
 }
 
-static void unknown_key(struct diags *d, const struct pnode *key, const char *where,
-			const char *const *cands, const char *const *more)
+static void unknown_key(struct diags *d, const struct pnode *key, const char *where, const char *const *cands,
+			const char *const *more)
 {
 	const char *s = suggest(key->scalar, cands, more);
 
@@ -74,8 +75,7 @@ static void unknown_key(struct diags *d, const struct pnode *key, const char *wh
 		diag_add(d, key->line, key->col, "unknown key '%s' in %s", key->scalar, where);
 }
 
-static void check_keys(struct diags *d, const struct pnode *map, const char *where,
-		       const char *const *allowed)
+static void check_keys(struct diags *d, const struct pnode *map, const char *where, const char *const *allowed)
 {
 	for (size_t i = 0; i < map->n; i++)
 		if (map->keys[i]->kind == PN_SCALAR && !in_list(allowed, map->keys[i]->scalar))
@@ -121,8 +121,8 @@ static void check_step_ref(struct ref_check *rc, const char *id, const char *key
 	const struct plan_step *target = plan_step_find(p, id);
 
 	if (!rc->in_step) {
-		diag_add(rc->d, rc->at->line, rc->at->col,
-			 "'${steps.%s.%s}' cannot be used outside a step", id, key);
+		diag_add(rc->d, rc->at->line, rc->at->col, "'${steps.%s.%s}' cannot be used outside a step",
+			 id, key);
 		return;
 	}
 	if (!target) {
@@ -152,9 +152,8 @@ static void check_step_ref(struct ref_check *rc, const char *id, const char *key
 	if (target->type && !step_type_has_output(target->type, key)) {
 		const char *s = suggest(key, target->type->outputs, NULL);
 
-		diag_add(rc->d, rc->at->line, rc->at->col,
-			 "step '%s' (type %s) has no output '%s'%s%s%s", id, target->type->name, key,
-			 s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
+		diag_add(rc->d, rc->at->line, rc->at->col, "step '%s' (type %s) has no output '%s'%s%s%s", id,
+			 target->type->name, key, s ? "; did you mean '" : "", s ? s : "", s ? "'?" : "");
 	}
 }
 
@@ -230,8 +229,8 @@ static void load_server(struct plan *p, struct plan_server *s, const struct pnod
 	s->node = map;
 	s->retries = -1;
 	if (!valid_name(s->name, "._-"))
-		diag_add(d, key->line, key->col, "server name '%s' may only use letters, digits, '.', '_', '-'",
-			 s->name);
+		diag_add(d, key->line, key->col,
+			 "server name '%s' may only use letters, digits, '.', '_', '-'", s->name);
 	if (map->kind != PN_MAP) {
 		diag_add(d, map->line, map->col, "server '%s' must be a mapping, not %s", s->name,
 			 kind_name(map->kind));
@@ -247,9 +246,11 @@ static void load_server(struct plan *p, struct plan_server *s, const struct pnod
 	    (v->kind != PN_SCALAR || parse_i64(v->scalar, &s->retries) < 0 || s->retries < 0))
 		diag_add(d, v->line, v->col, "'retries' must be a whole number >= 0");
 	if (!s->url && !s->socket)
-		diag_add(d, map->line, map->col, "server '%s' needs 'url' (or 'socket' for local mode)", s->name);
+		diag_add(d, map->line, map->col, "server '%s' needs 'url' (or 'socket' for local mode)",
+			 s->name);
 	if (s->url && s->socket)
-		diag_add(d, map->line, map->col, "server '%s' has both 'url' and 'socket'; choose one", s->name);
+		diag_add(d, map->line, map->col, "server '%s' has both 'url' and 'socket'; choose one",
+			 s->name);
 	if (s->url && !interp_has_refs(s->url) && strncmp(s->url, "https://", 8) &&
 	    strncmp(s->url, "http://", 7))
 		diag_add(d, pnode_get(map, "url")->line, pnode_get(map, "url")->col,
@@ -280,7 +281,8 @@ static void load_server(struct plan *p, struct plan_server *s, const struct pnod
 	if (s->mfa && s->mfa_secret)
 		diag_add(d, s->mfa->line, s->mfa->col,
 			 "server '%s': use either 'mfa' (one code) or 'mfa_secret' (a fresh code per login), "
-			 "not both", s->name);
+			 "not both",
+			 s->name);
 	if (s->socket && (s->token || s->username))
 		diag_add(d, map->line, map->col, "server '%s': local mode ('socket') takes no credentials",
 			 s->name);
@@ -331,7 +333,8 @@ static void load_step_head(struct plan *p, struct plan_step *st, const struct pn
 		diag_add(d, map->line, map->col, "step %zu has no 'id'", st->index + 1);
 	else if ((s = scalar_of(d, id, "id"))) {
 		if (!valid_name(s, "_-"))
-			diag_add(d, id->line, id->col, "step id '%s' may only use letters, digits, '_' and '-'", s);
+			diag_add(d, id->line, id->col,
+				 "step id '%s' may only use letters, digits, '_' and '-'", s);
 		else if (plan_step_find(p, s))
 			diag_add(d, id->line, id->col, "duplicate step id '%s' (first at line %d)", s,
 				 plan_step_find(p, s)->node->line);
@@ -351,7 +354,8 @@ static void load_step_head(struct plan *p, struct plan_step *st, const struct pn
 
 		free(names);
 		if (sug)
-			diag_add(d, type->line, type->col, "unknown step type '%s'; did you mean '%s'?", s, sug);
+			diag_add(d, type->line, type->col, "unknown step type '%s'; did you mean '%s'?", s,
+				 sug);
 		else
 			diag_add(d, type->line, type->col, "unknown step type '%s'", s);
 	}
@@ -364,18 +368,12 @@ static int param_scalar_ok(const struct param_spec *ps, const char *v)
 	struct pnode tmp = { .kind = PN_SCALAR, .scalar = (char *)v };
 
 	switch (ps->kind) {
-	case P_BOOL:
-		return scalar_bool(&tmp, &b) == 0;
-	case P_INT:
-		return parse_i64(v, &n) == 0;
-	case P_DURATION:
-		return parse_duration(v, &n) == 0;
-	case P_SIZE:
-		return parse_size(v, &n) == 0 && n > 0;
-	case P_RATE:
-		return parse_rate(v, &n) == 0 && n > 0;
-	default:
-		return 1;
+	case P_BOOL: return scalar_bool(&tmp, &b) == 0;
+	case P_INT: return parse_i64(v, &n) == 0;
+	case P_DURATION: return parse_duration(v, &n) == 0;
+	case P_SIZE: return parse_size(v, &n) == 0 && n > 0;
+	case P_RATE: return parse_rate(v, &n) == 0 && n > 0;
+	default: return 1;
 	}
 }
 
@@ -402,8 +400,8 @@ static void check_param_value(const struct param_spec *ps, const struct pnode *v
 		}
 		for (size_t i = 0; i < v->n; i++)
 			if (v->items[i]->kind != PN_SCALAR)
-				diag_add(d, v->items[i]->line, v->items[i]->col, "'%s' must be a list of strings",
-					 ps->name);
+				diag_add(d, v->items[i]->line, v->items[i]->col,
+					 "'%s' must be a list of strings", ps->name);
 		return;
 	}
 	if (v->kind != PN_SCALAR) {
@@ -477,8 +475,8 @@ static void check_step_server(const struct plan *p, struct plan_step *st, const 
 			names[i] = p->servers[i].name;
 		sug = suggest(name, names, NULL);
 		if (sug)
-			diag_add(d, sv->line, sv->col, "server '%s' is not declared under 'servers'; did you mean '%s'?",
-				 name, sug);
+			diag_add(d, sv->line, sv->col,
+				 "server '%s' is not declared under 'servers'; did you mean '%s'?", name, sug);
 		else
 			diag_add(d, sv->line, sv->col, "server '%s' is not declared under 'servers'", name);
 		free(names);
@@ -630,7 +628,8 @@ static void load_network_defaults(struct plan *p, const struct pnode *defs, stru
 		if (!v)
 			continue;
 		if (v->kind != PN_SCALAR ||
-		    (keys[i].size ? parse_size(v->scalar, out) : parse_duration(v->scalar, out)) < 0 || *out <= 0)
+		    (keys[i].size ? parse_size(v->scalar, out) : parse_duration(v->scalar, out)) < 0 ||
+		    *out <= 0)
 			diag_add(d, v->line, v->col, "'%s' must be a positive %s", keys[i].key,
 				 keys[i].size ? "size per second such as 1KiB" : "duration such as 30s");
 	}
@@ -669,7 +668,8 @@ static void load_head(struct plan *p, struct diags *d)
 		diag_add(d, root->line, root->col, "the plan has no 'name'");
 	else if ((s = scalar_of(d, v, "name"))) {
 		if (!valid_name(s, "._-"))
-			diag_add(d, v->line, v->col, "plan name '%s' may only use letters, digits, '.', '_', '-'", s);
+			diag_add(d, v->line, v->col,
+				 "plan name '%s' may only use letters, digits, '.', '_', '-'", s);
 		else
 			p->name = xstrdup(s);
 	}
@@ -728,7 +728,8 @@ int plan_load(const char *path, const char *text, size_t len, const struct step_
 		goto out;
 	}
 	if (p->root->kind != PN_MAP) {
-		diag_add(d, p->root->line, p->root->col, "a plan must be a mapping with 'version', 'name' and 'steps'");
+		diag_add(d, p->root->line, p->root->col,
+			 "a plan must be a mapping with 'version', 'name' and 'steps'");
 		ret = MM_EINVAL;
 		goto out;
 	}

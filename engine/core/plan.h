@@ -32,7 +32,7 @@ struct plan_server {
 	const char *url, *socket, *ca_file; /* as written (url/socket not interpolated) */
 	int insecure;
 	const struct pnode *token, *username, *password, *mfa, *mfa_secret; /* NULL when absent */
-	int64_t retries; /* -1: plan default */
+	int64_t retries;                                                    /* -1: plan default */
 };
 
 struct plan_step {
@@ -41,16 +41,16 @@ struct plan_step {
 	const char *server; /* NULL when the step uses none */
 	size_t index;
 	const struct pnode *node; /* the step's map */
-	int always;               /* `always: true`: runs even after an earlier step failed or a stop signal */
-	cJSON *resolved;          /* parameters after interpolation; set by sched */
-	cJSON *inputs;            /* "steps.U.K" → identity of what it used; set by sched */
+	int always;      /* `always: true`: runs even after an earlier step failed or a stop signal */
+	cJSON *resolved; /* parameters after interpolation; set by sched */
+	cJSON *inputs;   /* "steps.U.K" → identity of what it used; set by sched */
 	struct plan *plan;
 };
 
 struct plan {
 	const struct step_type *const *types; /* the registry the plan was checked against */
-	char *path;      /* as given, for messages */
-	char *dir;       /* absolute directory of the plan file */
+	char *path;                           /* as given, for messages */
+	char *dir;                            /* absolute directory of the plan file */
 	char *name;
 	char *state_dir; /* absolute */
 	int64_t retries;

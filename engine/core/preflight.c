@@ -49,8 +49,8 @@ struct preflight {
 	struct run *r;
 	int *pending;
 	int problems;
-	cJSON *seen;       /* references and servers already checked */
-	int *server_ok;    /* per plan server: 1 logged in, -1 failed or skipped */
+	cJSON *seen;    /* references and servers already checked */
+	int *server_ok; /* per plan server: 1 logged in, -1 failed or skipped */
 };
 
 static void problem(struct preflight *pf, const char *step, const char *fmt, ...)
@@ -300,7 +300,8 @@ static int effective_max(struct preflight *pf, const struct plan_step *u, struct
 		const struct plan_step *st = &pf->r->plan->steps[i];
 		int rc;
 
-		if (!pf->pending[i] || strcmp(st->type->name, "config") || !st->server || strcmp(st->server, u->server))
+		if (!pf->pending[i] || strcmp(st->type->name, "config") || !st->server ||
+		    strcmp(st->server, u->server))
 			continue;
 		if ((rc = sets_max_file_size(st, max)) < 0)
 			return 0; /* set from a value not known yet: cannot judge */

@@ -31,18 +31,18 @@ struct run {
 	struct state *state;
 	int dry_run;
 	int offline;
-	int json;    /* --output json: one object per event on stdout */
+	int json; /* --output json: one object per event on stdout */
 	int quiet;
 	int verbose;
-	const volatile sig_atomic_t *stop; /* signal number once one arrived */
+	const volatile sig_atomic_t *stop;       /* signal number once one arrived */
 	const volatile sig_atomic_t *stop_count; /* signals received so far, or NULL */
-	int winding_down;                 /* after a failure or a stop: only `always` steps run */
-	sig_atomic_t stops_seen;          /* stop_count when winding down began */
-	struct server_conn **conns;       /* one per plan server, created lazily */
-	cJSON *provenance;                /* git provenance of the plan, recorded per step */
-	int *would_run;                   /* dry run: steps that will (re)run, so their outputs are unknown */
+	int winding_down;                        /* after a failure or a stop: only `always` steps run */
+	sig_atomic_t stops_seen;                 /* stop_count when winding down began */
+	struct server_conn **conns;              /* one per plan server, created lazily */
+	cJSON *provenance;                       /* git provenance of the plan, recorded per step */
+	int *would_run; /* dry run: steps that will (re)run, so their outputs are unknown */
 	FILE *out;
-	struct run_term *term;            /* live progress lines (meter.h); NULL: plain output only */
+	struct run_term *term; /* live progress lines (meter.h); NULL: plain output only */
 	/* What the failed step asks the user to do (step_set_remedy); REMEDY_APPLY by default. */
 	int remedy;
 	char remedy_step[128];

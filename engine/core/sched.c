@@ -109,15 +109,14 @@ static cJSON *typed_value(const struct param_spec *ps, const char *s, struct mm_
 		if (!parse_rate(s, &n) && n > 0)
 			return cJSON_CreateNumber((double)n);
 		break;
-	default:
-		return cJSON_CreateString(s);
+	default: return cJSON_CreateString(s);
 	}
 	err_set(err, MM_EINVAL, "'%s' resolved to '%s', which is not valid here", ps->name, s);
 	return NULL;
 }
 
-static cJSON *resolve_value(const struct param_spec *ps, const struct pnode *v,
-			    const struct interp_env *env, struct mm_error *err)
+static cJSON *resolve_value(const struct param_spec *ps, const struct pnode *v, const struct interp_env *env,
+			    struct mm_error *err)
 {
 	char *s = NULL;
 	cJSON *out;
@@ -164,7 +163,8 @@ static cJSON *persistable_params(const struct plan_step *st)
 		char hex[65], tag[80];
 
 		/* A tag taken from the record (a done step's secret, never read) is already a digest. */
-		if (!ps->secret || !cJSON_IsString(v) || !strncmp(v->valuestring, SECRET_TAG, strlen(SECRET_TAG)))
+		if (!ps->secret || !cJSON_IsString(v) ||
+		    !strncmp(v->valuestring, SECRET_TAG, strlen(SECRET_TAG)))
 			continue;
 		sha256_hex(v->valuestring, strlen(v->valuestring), hex);
 		snprintf(tag, sizeof(tag), SECRET_TAG "%.16s)", hex);
@@ -181,7 +181,8 @@ static cJSON *fingerprint_input(const struct run *r, const struct plan_step *st)
 	cJSON *in;
 
 	for (const struct param_spec *ps = st->type->params; ps && ps->name; ps++)
-		if (ps->tuning || (ps->identified_by && cJSON_GetObjectItemCaseSensitive(st->resolved, ps->identified_by)))
+		if (ps->tuning ||
+		    (ps->identified_by && cJSON_GetObjectItemCaseSensitive(st->resolved, ps->identified_by)))
 			cJSON_DeleteItemFromObjectCaseSensitive(params, ps->name);
 	in = cJSON_CreateObject();
 
@@ -207,8 +208,8 @@ static cJSON *fingerprint_input(const struct run *r, const struct plan_step *st)
  * variable no longer set), and are not read at all when the fingerprint leaves
  * them out: an unchanged done step needs no secret. *unread counts them.
  */
-static int resolve_step(struct run *r, struct plan_step *st, const cJSON *recorded, char fp[65], char **unknown,
-			int *unread, struct mm_error *err)
+static int resolve_step(struct run *r, struct plan_step *st, const cJSON *recorded, char fp[65],
+			char **unknown, int *unread, struct mm_error *err)
 {
 	struct resolve_ctx rc = { r, NULL, cJSON_CreateObject() };
 	struct interp_env env = { r->plan->dir, lookup_output, &rc };
@@ -231,7 +232,8 @@ static int resolve_step(struct run *r, struct plan_step *st, const cJSON *record
 			 * read when possible, so that a new link is a change, and the recorded digest
 			 * stands in when it cannot be read. */
 			val = ps->identified_by && pnode_get(st->node, ps->identified_by)
-				      ? NULL : resolve_value(ps, v ? v : &dflt, &env, &serr);
+				      ? NULL
+				      : resolve_value(ps, v ? v : &dflt, &env, &serr);
 			if (!val) {
 				val = cJSON_Duplicate(tag, 1);
 				(*unread)++;
@@ -313,7 +315,8 @@ static void describe_identity_change(const cJSON *a, const cJSON *b, struct buf 
 		}
 		return;
 	}
-	if (cJSON_IsString(a) && cJSON_IsString(b) && strlen(a->valuestring) == 64 && strlen(b->valuestring) == 64)
+	if (cJSON_IsString(a) && cJSON_IsString(b) && strlen(a->valuestring) == 64 &&
+	    strlen(b->valuestring) == 64)
 		buf_addf(why, "sha256 %.4s… → %.4s…", a->valuestring, b->valuestring);
 	else {
 		char *x = a ? cJSON_PrintUnformatted(a) : xstrdup("(none)"), *y = cJSON_PrintUnformatted(b);
@@ -472,8 +475,7 @@ static int record_end(struct run *r, struct plan_step *st, int rc, cJSON *output
 	return ret;
 }
 
-static int run_step(struct run *r, struct plan_step *st, const char *fp, enum decision d,
-		    struct mm_error *err)
+static int run_step(struct run *r, struct plan_step *st, const char *fp, enum decision d, struct mm_error *err)
 {
 	struct step_ctx ctx = { .run = r, .step = st };
 	struct mm_error serr = MM_ERROR_INIT;
@@ -560,18 +562,20 @@ static void revert_restored(struct run *r, const struct plan_step *st)
 		struct mm_error e = MM_ERROR_INIT;
 		char why[300];
 
-		if (ps->kind != P_STEPREF || !v || v->kind != PN_SCALAR || !state_step_is_done(r->state, v->scalar))
+		if (ps->kind != P_STEPREF || !v || v->kind != PN_SCALAR ||
+		    !state_step_is_done(r->state, v->scalar))
 			continue;
 		snprintf(why, sizeof(why), "undone by '%s' after a failure; runs again", st->id);
 		if (state_step_revert(r->state, v->scalar, why, &e) < 0)
-			run_event(r, st->id, "warning", NULL, "cannot record that '%s' was undone: %s", v->scalar, e.msg);
+			run_event(r, st->id, "warning", NULL, "cannot record that '%s' was undone: %s",
+				  v->scalar, e.msg);
 	}
 }
 
 struct apply_pass {
-	int rc;               /* the first failure (or MM_EINTR), 0 while all went well */
-	struct mm_error err;  /* its message */
-	int ran;              /* a step ran in this apply: always steps run again after it */
+	int rc;              /* the first failure (or MM_EINTR), 0 while all went well */
+	struct mm_error err; /* its message */
+	int ran;             /* a step ran in this apply: always steps run again after it */
 };
 
 static void apply_failed(struct run *r, struct apply_pass *ap, int rc, const struct mm_error *err)
@@ -597,7 +601,8 @@ static void apply_one(struct run *r, struct plan_step *st, struct apply_pass *ap
 	free(unknown);
 	if (rc < 0) {
 		if (ap->rc) /* winding down: an always step whose inputs never came to be has nothing to undo */
-			run_event(r, st->id, "step-skip", NULL, "skip (always, but cannot run now: %s)", err.msg);
+			run_event(r, st->id, "step-skip", NULL, "skip (always, but cannot run now: %s)",
+				  err.msg);
 		else {
 			r->remedy = REMEDY_FIX; /* a value that cannot be resolved stays so until fixed */
 			apply_failed(r, ap, rc == MM_EINVAL || rc == MM_ENOTFOUND ? MM_ERR : rc, &err);
@@ -676,8 +681,8 @@ static int plan_step(struct run *r, struct plan_step *st, int *changes, int *wou
 		(*changes)++;
 		would_run[st->index] = 1;
 		if (!quiet)
-			run_event(r, st->id, "plan-unknown", NULL, "run after '%s' (its inputs are not known yet)",
-				  unknown);
+			run_event(r, st->id, "plan-unknown", NULL,
+				  "run after '%s' (its inputs are not known yet)", unknown);
 		free(unknown);
 		err_clear(err);
 		return 0;
@@ -708,8 +713,7 @@ static int plan_step(struct run *r, struct plan_step *st, int *changes, int *wou
 		struct step_ctx ctx = { .run = r, .step = st, .dry_run = 1, .offline = r->offline };
 		struct mm_error derr = MM_ERROR_INIT;
 
-		ctx.ckpt = d == DO_RESUME ? state_step_checkpoint(r->state, st->id)
-					  : NULL;
+		ctx.ckpt = d == DO_RESUME ? state_step_checkpoint(r->state, st->id) : NULL;
 		if (st->type->describe(&ctx, &detail, &derr) < 0) {
 			buf_reset(&detail);
 			buf_addf(&detail, "cannot predict: %s", derr.msg);
@@ -822,8 +826,7 @@ int sched_dependents(const struct plan *p, const char *id, int *mark)
 	return 0;
 }
 
-void run_event(const struct run *r, const char *step, const char *event, cJSON *fields,
-	       const char *fmt, ...)
+void run_event(const struct run *r, const char *step, const char *event, cJSON *fields, const char *fmt, ...)
 {
 	struct buf msg = BUF_INIT;
 	va_list ap;

@@ -22,8 +22,8 @@ struct server_conn {
 	const struct plan_server *sv;
 	struct http_client *client;
 	int authed;
-	int logged_in;     /* a password login made a session we should log out of */
-	int64_t mfa_step;  /* TOTP time step of our last accepted code; 0: none yet */
+	int logged_in;    /* a password login made a session we should log out of */
+	int64_t mfa_step; /* TOTP time step of our last accepted code; 0: none yet */
 	struct mm_user me;
 	char version[32];
 	struct run *run;
@@ -40,13 +40,13 @@ static void conn_log(void *ctx, enum http_log_level level, const char *line)
 {
 	struct server_conn *sc = ctx;
 
-	run_event(sc->run, NULL, level == HTTP_LOG_WARN ? "warning" : "http", NULL, "%s: %s",
-		  sc->sv->name, line);
+	run_event(sc->run, NULL, level == HTTP_LOG_WARN ? "warning" : "http", NULL, "%s: %s", sc->sv->name,
+		  line);
 }
 
 /* Expands a credential or address field; caller frees with interp_free_secret. */
-static char *expand_field(struct run *r, const struct plan_server *sv, const char *field,
-			  const char *value, struct mm_error *err)
+static char *expand_field(struct run *r, const struct plan_server *sv, const char *field, const char *value,
+			  struct mm_error *err)
 {
 	struct interp_env env = { r->plan->dir, NULL, NULL };
 	char *out = NULL;
@@ -84,7 +84,8 @@ static int conn_reauth(void *ctx, struct http_client *c, struct mm_error *err)
 	if (!sc->authed)
 		return err_set(err, MM_ERR, "server '%s' refused the login; not trying again", sc->sv->name);
 	if (sc->run->dry_run)
-		return err_set(err, MM_ERR, "server '%s': the session expired and plan makes no login", sc->sv->name);
+		return err_set(err, MM_ERR, "server '%s': the session expired and plan makes no login",
+			       sc->sv->name);
 	run_event(sc->run, NULL, "warning", NULL, "server '%s': the session expired; logging in again",
 		  sc->sv->name);
 	return conn_login(sc->run, sc, err);
@@ -144,8 +145,7 @@ out:
  * the steps t0-1..t0+1 (WindowSize 3) and each only once per user
  * (mfa.ValidateToken: dgoogauth DisallowReuse).
  */
-static int mfa_code_at(struct run *r, struct server_conn *sc, int64_t step, char code[7],
-		       struct mm_error *err)
+static int mfa_code_at(struct run *r, struct server_conn *sc, int64_t step, char code[7], struct mm_error *err)
 {
 	const struct plan_server *sv = sc->sv;
 	char *secret = expand_field(r, sv, "mfa_secret", sv->mfa_secret->scalar, err);
@@ -204,8 +204,10 @@ static int login_password(struct run *r, struct server_conn *sc, const char *use
 		}
 	}
 	if (!tried)
-		ret = err_set(err, MM_ERR, "server '%s': every MFA code the server would accept now was used "
-					   "by this run; try again in 30 s", sc->sv->name);
+		ret = err_set(err, MM_ERR,
+			      "server '%s': every MFA code the server would accept now was used "
+			      "by this run; try again in 30 s",
+			      sc->sv->name);
 	http_wipe(code, sizeof(code));
 	return ret;
 }
@@ -222,7 +224,8 @@ static int conn_login(struct run *r, struct server_conn *sc, struct mm_error *er
 		if (!(token = expand_field(r, sv, "token", sv->token->scalar, err)))
 			goto out;
 		if (http_set_token(sc->client, token) < 0) {
-			err_set(err, MM_ERR, "server '%s': the token holds spaces or control characters", sv->name);
+			err_set(err, MM_ERR, "server '%s': the token holds spaces or control characters",
+				sv->name);
 			goto out;
 		}
 		ret = 0;
@@ -316,8 +319,7 @@ static int conn_auth(struct run *r, struct server_conn *sc, struct mm_error *err
 	return 0;
 }
 
-struct http_client *run_client(struct run *r, const char *server, const char *step_id,
-			       struct mm_error *err)
+struct http_client *run_client(struct run *r, const char *server, const char *step_id, struct mm_error *err)
 {
 	struct server_conn *sc = conn_for(r, server, err);
 
@@ -330,7 +332,8 @@ struct http_client *run_client(struct run *r, const char *server, const char *st
 			return err_set(err, MM_ERR,
 				       "server '%s' uses a password login, which is a POST; plan makes none "
 				       "(use a personal access token for an exact dry run)",
-				       server), NULL;
+				       server),
+			       NULL;
 		if (conn_auth(r, sc, err) < 0)
 			return NULL;
 	}

@@ -52,8 +52,8 @@ int state_parse(const char *text, size_t len, const char *what, cJSON **root, st
 	if (!cJSON_IsObject(*root) || !cJSON_IsObject(cJSON_GetObjectItem(*root, "steps"))) {
 		cJSON_Delete(*root);
 		*root = NULL;
-		return err_set(err, MM_ERR, "'%s' is not a valid mmigrate state file; move it away to start over",
-			       what);
+		return err_set(err, MM_ERR,
+			       "'%s' is not a valid mmigrate state file; move it away to start over", what);
 	}
 	return 0;
 }
@@ -97,8 +97,9 @@ static int check_state_dir(const char *dir, struct mm_error *err)
 	struct stat sb;
 
 	if (lstat(dir, &sb) < 0)
-		return errno == ENOENT ? 0 : err_set(err, MM_ERR, "cannot inspect state directory '%s': %s",
-						     dir, strerror(errno));
+		return errno == ENOENT ? 0
+				       : err_set(err, MM_ERR, "cannot inspect state directory '%s': %s", dir,
+						 strerror(errno));
 	if (S_ISLNK(sb.st_mode))
 		return err_set(err, MM_ERR,
 			       "state directory '%s' is a symbolic link; refusing to follow it (use the real "
@@ -119,8 +120,7 @@ static int check_state_dir(const char *dir, struct mm_error *err)
 	return 0;
 }
 
-int state_open(const struct sys_ops *sys, const char *dir, int create, struct state **out,
-	       struct mm_error *err)
+int state_open(const struct sys_ops *sys, const char *dir, int create, struct state **out, struct mm_error *err)
 {
 	struct state *st = xcalloc(1, sizeof(*st));
 
@@ -257,8 +257,11 @@ static cJSON *summary_value(const cJSON *v)
 	{
 		char what[64];
 
-		snprintf(what, sizeof(what), "(%s, %zu bytes)", cJSON_IsString(v) ? "string" :
-			 cJSON_IsArray(v) ? "array" : "object", len);
+		snprintf(what, sizeof(what), "(%s, %zu bytes)",
+			 cJSON_IsString(v)  ? "string"
+			 : cJSON_IsArray(v) ? "array"
+					    : "object",
+			 len);
 		return cJSON_CreateString(what);
 	}
 }
@@ -354,8 +357,7 @@ static void log_attempt(cJSON *rec, const char *msg)
 		cJSON_DeleteItemFromArray(log, 0);
 }
 
-int state_step_failed(struct state *st, const char *id, int interrupted, const char *msg,
-		      struct mm_error *err)
+int state_step_failed(struct state *st, const char *id, int interrupted, const char *msg, struct mm_error *err)
 {
 	cJSON *rec = record(st, id), *details = cJSON_CreateObject();
 
@@ -404,8 +406,7 @@ int state_commit(struct state *st, struct mm_error *err)
 	return ret;
 }
 
-int journal_append(struct state *st, const char *step, const char *event, cJSON *details,
-		   struct mm_error *err)
+int journal_append(struct state *st, const char *step, const char *event, cJSON *details, struct mm_error *err)
 {
 	cJSON *line = cJSON_CreateObject();
 	struct buf path = BUF_INIT;

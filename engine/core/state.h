@@ -29,7 +29,7 @@
 
 struct state {
 	char *dir;
-	cJSON *root;     /* {"format":1,"steps":{...},...}: read it, write through the functions below */
+	cJSON *root; /* {"format":1,"steps":{...},...}: read it, write through the functions below */
 	const struct sys_ops *sys;
 	char run_id[33];
 };
@@ -54,10 +54,10 @@ int state_step_is_done(const struct state *, const char *id);
 /* ---- a step's record: the lifecycle, each committed and journalled before it returns ---- */
 struct step_begin {
 	const char *type, *fingerprint;
-	cJSON *definition;      /* resolved parameters without secrets; ownership taken */
-	const cJSON *revision;  /* git provenance, copied; NULL when none */
-	const cJSON *inputs;    /* identity of each upstream output used ("steps.U.K"), copied; NULL: none */
-	int resume;             /* 1: keep the checkpoint (same fingerprint) */
+	cJSON *definition;     /* resolved parameters without secrets; ownership taken */
+	const cJSON *revision; /* git provenance, copied; NULL when none */
+	const cJSON *inputs;   /* identity of each upstream output used ("steps.U.K"), copied; NULL: none */
+	int resume;            /* 1: keep the checkpoint (same fingerprint) */
 };
 /* status running; a fresh start (not resume) drops the checkpoint. A fresh start, or a
  * resume after a failure, counts an attempt (a resume after a kill or signal does not). */
@@ -69,8 +69,7 @@ int state_step_save_checkpoint(struct state *, const char *id, cJSON *ckpt, cJSO
 /* status done with a copy of outputs; the checkpoint goes. */
 int state_step_done(struct state *, const char *id, const cJSON *outputs, struct mm_error *err);
 /* status failed (or interrupted), with the message; the attempt is kept in "attempts_log". */
-int state_step_failed(struct state *, const char *id, int interrupted, const char *msg,
-		      struct mm_error *err);
+int state_step_failed(struct state *, const char *id, int interrupted, const char *msg, struct mm_error *err);
 /* A done step whose effect an `always` step undid after a failure (a config restore):
  * status reverted with why, so the next apply runs it again. Committed and journalled. */
 int state_step_revert(struct state *, const char *id, const char *why, struct mm_error *err);
@@ -83,8 +82,7 @@ void state_set(struct state *, const char *key, cJSON *value);
 int state_commit(struct state *, struct mm_error *);
 
 /* Appends {"run":..,"time":..,"step":..,"event":..,"details":..}. Takes ownership of details. */
-int journal_append(struct state *, const char *step, const char *event, cJSON *details,
-		   struct mm_error *err);
+int journal_append(struct state *, const char *step, const char *event, cJSON *details, struct mm_error *err);
 
 /* Takes an OS lock on dir/lock that dies with the process; MM_ELOCKED names the holder's pid.
  * *fd is kept open for the run; close it (or exit) to release. */

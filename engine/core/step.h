@@ -74,15 +74,15 @@ struct step_ctx {
 	cJSON *outputs;    /* the step fills it; owned by the engine */
 	int dry_run;       /* describe: only GET requests; offline: none at all */
 	int offline;
-	cJSON *retired;    /* checkpoints replaced during this step, freed when it ends */
+	cJSON *retired; /* checkpoints replaced during this step, freed when it ends */
 };
 
 struct step_type {
 	const char *name;
 	const char *summary;
 	enum step_server_use server;
-	const struct param_spec *params;  /* terminated by { NULL } */
-	const char *const *outputs;       /* names other steps may reference; NULL-terminated */
+	const struct param_spec *params; /* terminated by { NULL } */
+	const char *const *outputs;      /* names other steps may reference; NULL-terminated */
 	/* The outputs that identify what the step produced (a file's size and sha256,
 	 * a job's id), NULL-terminated; a consumer's fingerprint includes them as they
 	 * were recorded, so it re-runs exactly when what it uses changed. NULL: the

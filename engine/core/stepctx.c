@@ -36,14 +36,10 @@ static int64_t spec_default_int(const struct step_ctx *ctx, const char *name)
 	if (!ps || !ps->def)
 		return 0;
 	switch (ps->kind) {
-	case P_DURATION:
-		return parse_duration(ps->def, &n) ? 0 : n;
-	case P_SIZE:
-		return parse_size(ps->def, &n) ? 0 : n;
-	case P_BOOL:
-		return !strcmp(ps->def, "true");
-	default:
-		return parse_i64(ps->def, &n) ? 0 : n;
+	case P_DURATION: return parse_duration(ps->def, &n) ? 0 : n;
+	case P_SIZE: return parse_size(ps->def, &n) ? 0 : n;
+	case P_BOOL: return !strcmp(ps->def, "true");
+	default: return parse_i64(ps->def, &n) ? 0 : n;
 	}
 }
 
@@ -251,7 +247,8 @@ const char *step_find_integrity_proof(const struct step_ctx *ctx, int64_t size, 
 		if (strcmp(st->type->name, "download") && strcmp(st->type->name, "verify"))
 			continue;
 		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "crc_ok")) || !cJSON_IsString(sha) ||
-		    !cJSON_IsNumber(sz) || double_to_i64(sz->valuedouble) != size || strcasecmp(sha->valuestring, sha256))
+		    !cJSON_IsNumber(sz) || double_to_i64(sz->valuedouble) != size ||
+		    strcasecmp(sha->valuestring, sha256))
 			continue;
 		if (!strcmp(st->type->name, "verify") && (!cJSON_IsNumber(errs) || errs->valuedouble != 0))
 			continue;

@@ -140,8 +140,7 @@ static struct pnode *parse_node(struct ybuilder *yb, yaml_event_t *ev, int depth
 		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 		return n;
 	case YAML_SEQUENCE_START_EVENT:
-	case YAML_MAPPING_START_EVENT:
-		return parse_collection(yb, ev, depth);
+	case YAML_MAPPING_START_EVENT: return parse_collection(yb, ev, depth);
 	case YAML_ALIAS_EVENT:
 		diag_add(yb->d, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
 			 "YAML aliases are not supported in plans: write the value out");

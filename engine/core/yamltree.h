@@ -15,10 +15,10 @@ enum pnode_kind { PN_SCALAR, PN_MAP, PN_SEQ };
 
 struct pnode {
 	enum pnode_kind kind;
-	int line, col;  /* 1-based */
-	char *scalar;   /* PN_SCALAR */
-	int plain;      /* unquoted scalar: may be a bool or number */
-	size_t n;       /* entries of a map or seq */
+	int line, col;        /* 1-based */
+	char *scalar;         /* PN_SCALAR */
+	int plain;            /* unquoted scalar: may be a bool or number */
+	size_t n;             /* entries of a map or seq */
 	struct pnode **keys;  /* PN_MAP: key scalars */
 	struct pnode **items; /* PN_MAP values, PN_SEQ items */
 };

@@ -29,8 +29,7 @@ static int gi_init(struct mm_error *err)
 	return 0;
 }
 
-static int copy_field(char *dst, size_t cap, const char *src, const char *what,
-		      struct mm_error *err)
+static int copy_field(char *dst, size_t cap, const char *src, const char *what, struct mm_error *err)
 {
 	size_t n = strlen(src);
 
@@ -189,8 +188,7 @@ static int is_dir(const char *path)
  * realpath) when found, 0 when dir is in no work tree (no repository, or a
  * bare one), < 0 when a repository is there but cannot be opened.
  */
-static int open_repo_at(const char *dir, git_repository **repo, struct buf *workdir,
-			struct mm_error *err)
+static int open_repo_at(const char *dir, git_repository **repo, struct buf *workdir, struct mm_error *err)
 {
 	const char *wd;
 	char *real;
@@ -203,9 +201,10 @@ static int open_repo_at(const char *dir, git_repository **repo, struct buf *work
 		return 0;
 	}
 	if (rc < 0)
-		return err_set(err, MM_ERR, "cannot open the git repository containing '%s': %s%s",
-			       dir, git_msg(), rc == GIT_EOWNER ?
-			       " (trust it with: git config --global --add safe.directory DIR)" : "");
+		return err_set(err, MM_ERR, "cannot open the git repository containing '%s': %s%s", dir,
+			       git_msg(),
+			       rc == GIT_EOWNER ? " (trust it with: git config --global --add safe.directory DIR)"
+						: "");
 	wd = git_repository_workdir(*repo);
 	if (!wd)
 		goto not_here;
@@ -271,8 +270,7 @@ static void rev_branch(git_repository *repo, const char *rev, struct git_provena
 	if (git_reference_resolve(&resolved, ref) < 0)
 		goto out;
 	if (git_reference_is_branch(resolved) || git_reference_is_remote(resolved))
-		copy_field(out->branch, sizeof(out->branch), git_reference_shorthand(resolved),
-			   "branch", NULL);
+		copy_field(out->branch, sizeof(out->branch), git_reference_shorthand(resolved), "branch", NULL);
 out:
 	git_error_clear();
 	git_reference_free(resolved);
@@ -324,8 +322,7 @@ static int read_head(git_repository *repo, const char *workdir, struct git_prove
 }
 
 /* tracked and blob: the plan's entry in the commit's tree, as recorded (no link following). */
-static int read_tracked(git_commit *commit, const char *rel, struct git_provenance *out,
-			struct mm_error *err)
+static int read_tracked(git_commit *commit, const char *rel, struct git_provenance *out, struct mm_error *err)
 {
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
@@ -354,8 +351,7 @@ out:
 	return rc;
 }
 
-static int read_dirty(git_repository *repo, const char *rel, struct git_provenance *out,
-		      struct mm_error *err)
+static int read_dirty(git_repository *repo, const char *rel, struct git_provenance *out, struct mm_error *err)
 {
 	unsigned int flags = 0;
 	int rc;
@@ -405,8 +401,7 @@ static int blob_content(git_repository *repo, const git_oid *id, char **content,
 }
 
 /* Replaces path (a symlink's own path) with where the link points, inside the tree. */
-static int follow_link(git_repository *repo, const git_tree_entry *e, struct buf *path,
-		       struct mm_error *err)
+static int follow_link(git_repository *repo, const git_tree_entry *e, struct buf *path, struct mm_error *err)
 {
 	char *target = NULL, *link = xstrdup(buf_cstr(path));
 	size_t n;
@@ -416,10 +411,9 @@ static int follow_link(git_repository *repo, const git_tree_entry *e, struct buf
 	if (rc < 0)
 		goto out;
 	path_pop(path);
-	if (target[0] == '/' || strlen(target) != n || path_join_lexical(path, target) < 0 ||
-	    !path->len) {
-		rc = err_set(err, MM_EINVAL, "'%s' is a symbolic link to '%s', outside the repository",
-			     link, target);
+	if (target[0] == '/' || strlen(target) != n || path_join_lexical(path, target) < 0 || !path->len) {
+		rc = err_set(err, MM_EINVAL, "'%s' is a symbolic link to '%s', outside the repository", link,
+			     target);
 		goto out;
 	}
 out:
@@ -432,8 +426,8 @@ out:
  * The blob at path in commit's tree, following symlinks committed in that
  * tree. *final gets the path of the blob itself.
  */
-static int lookup_file(git_repository *repo, git_commit *commit, const char *path,
-		       const char *rev, struct buf *final, git_oid *id, struct mm_error *err)
+static int lookup_file(git_repository *repo, git_commit *commit, const char *path, const char *rev,
+		       struct buf *final, git_oid *id, struct mm_error *err)
 {
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
@@ -454,8 +448,8 @@ static int lookup_file(git_repository *repo, git_commit *commit, const char *pat
 			goto out;
 		}
 		if (rc < 0) {
-			rc = err_set(err, MM_ERR, "cannot look up '%s' at revision '%s': %s",
-				     buf_cstr(final), rev, git_msg());
+			rc = err_set(err, MM_ERR, "cannot look up '%s' at revision '%s': %s", buf_cstr(final),
+				     rev, git_msg());
 			goto out;
 		}
 		switch (git_tree_entry_filemode(e)) {
@@ -466,8 +460,9 @@ static int lookup_file(git_repository *repo, git_commit *commit, const char *pat
 			goto out;
 		case GIT_FILEMODE_LINK:
 			if (hops == MAX_LINK_HOPS) {
-				rc = err_set(err, MM_EINVAL, "too many symbolic links resolving '%s' at revision '%s'",
-					     path, rev);
+				rc = err_set(err, MM_EINVAL,
+					     "too many symbolic links resolving '%s' at revision '%s'", path,
+					     rev);
 				goto out;
 			}
 			rc = follow_link(repo, e, final, err);
@@ -475,10 +470,12 @@ static int lookup_file(git_repository *repo, git_commit *commit, const char *pat
 				goto out;
 			break;
 		case GIT_FILEMODE_COMMIT:
-			rc = err_set(err, MM_EINVAL, "'%s' is a submodule at revision '%s'", buf_cstr(final), rev);
+			rc = err_set(err, MM_EINVAL, "'%s' is a submodule at revision '%s'", buf_cstr(final),
+				     rev);
 			goto out;
 		default:
-			rc = err_set(err, MM_EINVAL, "'%s' is a directory at revision '%s'", buf_cstr(final), rev);
+			rc = err_set(err, MM_EINVAL, "'%s' is a directory at revision '%s'", buf_cstr(final),
+				     rev);
 			goto out;
 		}
 	}
@@ -559,8 +556,8 @@ int gitinfo_provenance(const char *plan_path, struct git_provenance *out, struct
  * plan reached through a symlink from outside any work tree falls back to
  * its target. *target: absolute path of the plan inside the work tree.
  */
-static int locate_plan(const char *plan_path, git_repository **repo, struct buf *wd,
-		       struct buf *target, struct mm_error *err)
+static int locate_plan(const char *plan_path, git_repository **repo, struct buf *wd, struct buf *target,
+		       struct mm_error *err)
 {
 	struct buf abs = BUF_INIT;
 	char *existing = NULL, *dir = NULL, *real = NULL, *start;
@@ -634,7 +631,8 @@ static int read_at_rev(const char *plan_path, const char *rev, char **content, s
 	if (rc > 0)
 		rel = rel_to_root(buf_cstr(&target), buf_cstr(&wd));
 	if (rc == 0 || (rc > 0 && !rel)) {
-		rc = err_set(err, MM_EINVAL, "cannot read plan '%s' at revision '%s': it is not inside a git work tree",
+		rc = err_set(err, MM_EINVAL,
+			     "cannot read plan '%s' at revision '%s': it is not inside a git work tree",
 			     plan_path, rev);
 		goto out;
 	}
@@ -687,8 +685,8 @@ static int clean_repo_path(const char *path, struct buf *out, struct mm_error *e
 	return 0;
 }
 
-static int read_blob_at_commit(const char *workdir, const char *commit, const char *path,
-			       char **content, size_t *len, struct mm_error *err)
+static int read_blob_at_commit(const char *workdir, const char *commit, const char *path, char **content,
+			       size_t *len, struct mm_error *err)
 {
 	struct buf final = BUF_INIT;
 	git_repository *repo = NULL;
@@ -722,7 +720,8 @@ int gitinfo_read_blob_at_commit(const char *workdir, const char *commit, const c
 	*content = NULL;
 	*len = 0;
 	if (!workdir || !*workdir)
-		return err_set(err, MM_EINVAL, "no work tree to read '%s' from", path_in_repo ? path_in_repo : "");
+		return err_set(err, MM_EINVAL, "no work tree to read '%s' from",
+			       path_in_repo ? path_in_repo : "");
 	if (!commit || !*commit)
 		return err_set(err, MM_EINVAL, "no commit to read '%s' at", path_in_repo ? path_in_repo : "");
 	rc = clean_repo_path(path_in_repo, &path, err);
@@ -751,12 +750,10 @@ cJSON *gitinfo_to_json(const struct git_provenance *p)
 		goto fail;
 	if (!p->in_repo)
 		return o;
-	if (!add_str_or_null(o, "commit", p->commit) ||
-	    !add_str_or_null(o, "branch", p->branch) ||
+	if (!add_str_or_null(o, "commit", p->commit) || !add_str_or_null(o, "branch", p->branch) ||
 	    !cJSON_AddBoolToObject(o, "detached", p->detached) ||
 	    !cJSON_AddBoolToObject(o, "unborn", p->unborn) ||
-	    !cJSON_AddStringToObject(o, "path", p->path_in_repo) ||
-	    !add_str_or_null(o, "blob", p->blob) ||
+	    !cJSON_AddStringToObject(o, "path", p->path_in_repo) || !add_str_or_null(o, "blob", p->blob) ||
 	    !cJSON_AddBoolToObject(o, "dirty", p->dirty))
 		goto fail;
 	if (p->rev[0] && !cJSON_AddStringToObject(o, "rev", p->rev))

@@ -17,10 +17,10 @@
 #include "retry.h"
 #include "util.h"
 
-#define ERROR_BODY_MAX (64 * 1024)   /* error bodies are read for their message only */
-#define STOP_SLICE_MS 100            /* how quickly a backoff sleep notices should_stop */
-#define SHOWN_MAX 512                /* "<method> <path>" prefix of messages */
-#define DETAIL_MAX 300               /* server text quoted in one error message */
+#define ERROR_BODY_MAX (64 * 1024) /* error bodies are read for their message only */
+#define STOP_SLICE_MS 100          /* how quickly a backoff sleep notices should_stop */
+#define SHOWN_MAX 512              /* "<method> <path>" prefix of messages */
+#define DETAIL_MAX 300             /* server text quoted in one error message */
 
 struct http_client {
 	CURL *h;
@@ -278,8 +278,8 @@ static void copy_opts(struct http_client *c, const struct http_opts *o)
 	c->connect_timeout_s = or_default(o->connect_timeout_s, 30);
 	c->request_timeout_s = or_default(o->request_timeout_s, 120);
 	c->min_speed_bps = or_default(o->min_speed_bps, HTTP_MIN_SPEED_BPS);
-	c->min_speed_window_s = or_default(o->min_speed_window_s, or_default(o->low_speed_time_s,
-									     HTTP_MIN_SPEED_WINDOW_S));
+	c->min_speed_window_s =
+		or_default(o->min_speed_window_s, or_default(o->low_speed_time_s, HTTP_MIN_SPEED_WINDOW_S));
 	c->transfer_deadline_s = or_default(o->transfer_deadline_s, HTTP_TRANSFER_DEADLINE_S);
 	c->max_body = o->max_body ? o->max_body : HTTP_MAX_BODY;
 	c->max_large_body = o->max_large_body ? o->max_large_body : HTTP_MAX_LARGE_BODY;
@@ -488,8 +488,9 @@ static int wants_body(struct xfer *x)
 {
 	long st = x->resp->status;
 
-	x->announced = st == 206 && x->range_end >= 0 ? x->range_end - x->range_start + 1 :
-		       st == 200 ? x->resp->content_length : -1;
+	x->announced = st == 206 && x->range_end >= 0 ? x->range_end - x->range_start + 1
+		       : st == 200                    ? x->resp->content_length
+						      : -1;
 	if (st == 200 && x->want_offset == 0 && x->want_end < 0)
 		return 1;
 	if (st == 206 && x->range_start == x->want_offset &&
@@ -585,7 +586,7 @@ static int on_progress(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult,
 static int secret_header(const char *line)
 {
 	static const char *const names[] = { "authorization", "proxy-authorization", "token",
-					     "cookie", "set-cookie", NULL };
+					     "cookie",        "set-cookie",          NULL };
 	size_t nlen = strcspn(line, ":");
 
 	if (!line[nlen])
@@ -620,8 +621,10 @@ static void redact_line(const struct http_client *c, const char *line, size_t le
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *ud)
 {
 	struct xfer *x = ud;
-	const char *mark = type == CURLINFO_TEXT ? "* " : type == CURLINFO_HEADER_IN ? "< " :
-			   type == CURLINFO_HEADER_OUT ? "> " : NULL;
+	const char *mark = type == CURLINFO_TEXT         ? "* "
+			   : type == CURLINFO_HEADER_IN  ? "< "
+			   : type == CURLINFO_HEADER_OUT ? "> "
+							 : NULL;
 	size_t i = 0;
 
 	if (!mark) /* bodies: login passwords, tokens, archive bytes */
@@ -789,7 +792,8 @@ static int account_stall(struct xfer *x, int ret, int64_t t0, int64_t bytes, str
 	c->stalled_ms += ms;
 	if (c->stalled_ms < (int64_t)c->transfer_deadline_s * 1000)
 		return ret;
-	err_set(err, MM_ERR, "%s: the transfer stayed below %ld bytes/s for %lld s over its attempts "
+	err_set(err, MM_ERR,
+		"%s: the transfer stayed below %ld bytes/s for %lld s over its attempts "
 		"(min_speed %ld B/s over min_speed_window %ld s, transfer_deadline %ld s); last: %.300s",
 		x->shown, c->min_speed_bps, (long long)(c->stalled_ms / 1000), c->min_speed_bps,
 		c->min_speed_window_s, c->transfer_deadline_s, x->errbuf[0] ? x->errbuf : "cut");
@@ -831,10 +835,8 @@ static int transient_curl(CURLcode rc)
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
-	case CURLE_SEND_FAIL_REWIND:
-		return 1;
-	default:
-		return 0;
+	case CURLE_SEND_FAIL_REWIND: return 1;
+	default: return 0;
 	}
 }
 
@@ -937,8 +939,8 @@ static int status_error(struct xfer *x, struct mm_error *err)
 	/* A server that echoes the Authorization header must not leak it. */
 	scrub_buf(x->c, &x->resp->body);
 	describe_body(x->c, x->resp, id, sizeof(id), &detail);
-	err_set(err, code, "%s: HTTP %ld%s%s%s%s", x->shown, st, *id ? " " : "", id,
-		detail.len ? ": " : "", buf_cstr(&detail));
+	err_set(err, code, "%s: HTTP %ld%s%s%s%s", x->shown, st, *id ? " " : "", id, detail.len ? ": " : "",
+		buf_cstr(&detail));
 	err->http_status = st;
 	err->retry_after_s = x->resp->retry_after_s > 0 ? x->resp->retry_after_s : 0;
 	copy_str(err->app_id, sizeof(err->app_id), id, strlen(id));
@@ -959,17 +961,19 @@ static int local_error(struct xfer *x, struct mm_error *err)
 		return err_set(err, MM_ERR, "%s: cannot read the upload source: %s", x->shown,
 			       x->src_err ? x->src_err : strerror(x->read_errno));
 	if (x->short_read)
-		return err_set(err, MM_ERR, "%s: the upload source ended after %lld of %lld bytes",
-			       x->shown, (long long)x->up_sent, (long long)x->up_len);
+		return err_set(err, MM_ERR, "%s: the upload source ended after %lld of %lld bytes", x->shown,
+			       (long long)x->up_sent, (long long)x->up_len);
 	if (x->overflow && x->resp->content_length > 0)
 		return err_set(err, MM_ERR, "%s: answer of %lld bytes is larger than the %zu this call accepts",
 			       x->shown, (long long)x->resp->content_length, x->resp->body.max);
 	if (x->overflow)
-		return err_set(err, MM_ERR, "%s: answer larger than the %zu bytes this call accepts", x->shown,
-			       x->resp->body.max);
+		return err_set(err, MM_ERR, "%s: answer larger than the %zu bytes this call accepts",
+			       x->shown, x->resp->body.max);
 	if (x->oversize)
-		return err_set(err, MM_ERETRY, "%s: the server sent more than the %lld bytes it announced; "
-			       "kept those, dropped the rest", x->shown, (long long)x->announced);
+		return err_set(err, MM_ERETRY,
+			       "%s: the server sent more than the %lld bytes it announced; "
+			       "kept those, dropped the rest",
+			       x->shown, (long long)x->announced);
 	return 0;
 }
 
@@ -1006,9 +1010,9 @@ static CURLcode xfer_perform(struct xfer *x)
 	curl_easy_setopt(x->c->h, CURLOPT_HTTPHEADER, x->headers);
 	rc = curl_easy_perform(x->c->h);
 	if (rc == CURLE_OK)
-		client_log(x->c, HTTP_LOG_INFO, "%s: HTTP %ld%s%s in %lld ms", x->shown,
-			   x->resp->status, *x->resp->request_id ? ", request id " : "",
-			   x->resp->request_id, (long long)(mono_ms() - t0));
+		client_log(x->c, HTTP_LOG_INFO, "%s: HTTP %ld%s%s in %lld ms", x->shown, x->resp->status,
+			   *x->resp->request_id ? ", request id " : "", x->resp->request_id,
+			   (long long)(mono_ms() - t0));
 	else
 		client_log(x->c, HTTP_LOG_INFO, "%s: %s after %lld ms", x->shown,
 			   *x->errbuf ? x->errbuf : curl_easy_strerror(rc), (long long)(mono_ms() - t0));
@@ -1085,9 +1089,8 @@ static int set_method(struct xfer *x, const char *payload, struct mm_error *err)
 	return 0;
 }
 
-static int json_attempt(struct http_client *c, const char *method, const char *path,
-			const char *payload, int flags, struct http_response *resp, int *nothing_sent,
-			struct mm_error *err)
+static int json_attempt(struct http_client *c, const char *method, const char *path, const char *payload,
+			int flags, struct http_response *resp, int *nothing_sent, struct mm_error *err)
 {
 	struct xfer x;
 	long sent = 0;
@@ -1156,8 +1159,8 @@ static int renew_after_401(struct http_client *c, long status, struct mm_error *
 	return MM_ERR;
 }
 
-int http_json(struct http_client *c, const char *method, const char *path, const cJSON *body,
-	      int flags, struct http_response *resp, struct mm_error *err)
+int http_json(struct http_client *c, const char *method, const char *path, const cJSON *body, int flags,
+	      struct http_response *resp, struct mm_error *err)
 {
 	enum retry_kind policy = policy_for(method ? method : "", flags);
 	struct retry_state rs = RETRY_STATE_INIT;
@@ -1185,8 +1188,8 @@ int http_json(struct http_client *c, const char *method, const char *path, const
 		client_log(c, HTTP_LOG_WARN, "%s; retry %d of %d in %ld ms", err->msg, attempt + 1,
 			   c->retry.retries, delay);
 		if (sleep_or_stop(c, delay)) {
-			ret = err_set(err, MM_EINTR, "%s %.*s: interrupted", method,
-				      (int)strcspn(path, "?#"), path);
+			ret = err_set(err, MM_EINTR, "%s %.*s: interrupted", method, (int)strcspn(path, "?#"),
+				      path);
 			break;
 		}
 	}
@@ -1239,8 +1242,8 @@ static int check_dl_complete(struct xfer *x, struct mm_error *err)
 	if (x->refused)
 		return err_set(err, MM_ERR, "%s: asked for bytes from %lld, server answered HTTP %ld%s",
 			       x->shown, (long long)x->want_offset, x->resp->status,
-			       x->resp->status == 200 ? " with the whole file (Range ignored)" :
-							 " for another range");
+			       x->resp->status == 200 ? " with the whole file (Range ignored)"
+						      : " for another range");
 	if (x->resp->status != 200 && x->resp->status != 206)
 		return err_set(err, MM_ERR, "%s: unexpected HTTP %ld for a download", x->shown,
 			       x->resp->status);
@@ -1255,8 +1258,7 @@ static int check_dl_complete(struct xfer *x, struct mm_error *err)
 }
 
 int http_download_range(struct http_client *c, const char *path, int64_t offset, int with_auth,
-			http_write_fn write, void *ctx, struct http_dl_result *res,
-			struct mm_error *err)
+			http_write_fn write, void *ctx, struct http_dl_result *res, struct mm_error *err)
 {
 	return http_download_span(c, path, offset, -1, with_auth, write, ctx, res, err);
 }
@@ -1320,16 +1322,16 @@ void http_set_rate_limit(struct http_client *c, int64_t bytes_per_s)
 	c->rate_limit = bytes_per_s > 0 ? bytes_per_s : 0;
 }
 
-int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t offset,
-		      int64_t length, struct http_response *resp, struct mm_error *err)
+int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t offset, int64_t length,
+		      struct http_response *resp, struct mm_error *err)
 {
 	if (fd < 0)
 		return err_set(err, MM_EINVAL, "POST %s: bad chunk (no file)", path);
 	return upload_body(c, path, fd, NULL, NULL, offset, length, resp, err);
 }
 
-int http_upload_stream(struct http_client *c, const char *path, http_source_fn src, void *ctx,
-		       int64_t length, struct http_response *resp, struct mm_error *err)
+int http_upload_stream(struct http_client *c, const char *path, http_source_fn src, void *ctx, int64_t length,
+		       struct http_response *resp, struct mm_error *err)
 {
 	if (!src)
 		return err_set(err, MM_EINVAL, "POST %s: bad chunk (no source)", path);

@@ -73,19 +73,19 @@ struct http_opts {
 	int insecure;            /* skip TLS verification: only when the plan says so */
 
 	/* Zero fields take the defaults in brackets. */
-	int retries;               /* extra attempts per JSON request [8]; HTTP_RETRIES_NONE */
-	long connect_timeout_s;    /* [30] */
-	long request_timeout_s;    /* whole JSON request [120] */
-	long low_speed_time_s;     /* old name of min_speed_window_s, used when that is 0 */
-	long min_speed_bps;        /* transfers: an attempt below this many bytes/s ... [1024] */
-	long min_speed_window_s;   /* ... for this long is cut [30] */
-	long transfer_deadline_s;  /* a transfer below the floor this long, attempts added up, fails [90] */
-	long backoff_base_ms;      /* first backoff ceiling, doubles per try [500] */
-	long backoff_cap_ms;       /* backoff ceiling cap [30000] */
-	long retry_after_cap_s;    /* largest Retry-After honoured [120] */
-	long retry_budget_s;       /* no new try once a call has spent this long [600] */
-	size_t max_body;           /* largest JSON answer kept [HTTP_MAX_BODY, 1 MiB] */
-	size_t max_large_body;     /* the same for HTTP_LARGE_BODY calls (listings, config) [16 MiB] */
+	int retries;              /* extra attempts per JSON request [8]; HTTP_RETRIES_NONE */
+	long connect_timeout_s;   /* [30] */
+	long request_timeout_s;   /* whole JSON request [120] */
+	long low_speed_time_s;    /* old name of min_speed_window_s, used when that is 0 */
+	long min_speed_bps;       /* transfers: an attempt below this many bytes/s ... [1024] */
+	long min_speed_window_s;  /* ... for this long is cut [30] */
+	long transfer_deadline_s; /* a transfer below the floor this long, attempts added up, fails [90] */
+	long backoff_base_ms;     /* first backoff ceiling, doubles per try [500] */
+	long backoff_cap_ms;      /* backoff ceiling cap [30000] */
+	long retry_after_cap_s;   /* largest Retry-After honoured [120] */
+	long retry_budget_s;      /* no new try once a call has spent this long [600] */
+	size_t max_body;          /* largest JSON answer kept [HTTP_MAX_BODY, 1 MiB] */
+	size_t max_large_body;    /* the same for HTTP_LARGE_BODY calls (listings, config) [16 MiB] */
 
 	/* Polled during transfers and backoff sleeps; nonzero aborts with MM_EINTR. */
 	int (*should_stop)(void *ctx);
@@ -108,17 +108,20 @@ struct http_opts {
 };
 
 struct http_response {
-	long status;             /* 0 when no answer arrived */
-	struct buf body;         /* JSON or error text; capped */
-	char *token;             /* "Token" header (login): secret, wiped by http_response_clear */
-	char version_id[64];     /* X-Version-ID */
-	char request_id[40];     /* X-Request-ID */
+	long status;         /* 0 when no answer arrived */
+	struct buf body;     /* JSON or error text; capped */
+	char *token;         /* "Token" header (login): secret, wiped by http_response_clear */
+	char version_id[64]; /* X-Version-ID */
+	char request_id[40]; /* X-Request-ID */
 	char content_type[128];
-	int64_t content_length;  /* -1 when absent */
-	long retry_after_s;      /* -1 when absent */
+	int64_t content_length; /* -1 when absent */
+	long retry_after_s;     /* -1 when absent */
 };
 
-#define HTTP_RESPONSE_INIT { 0, BUF_INIT, NULL, "", "", "", -1, -1 }
+#define HTTP_RESPONSE_INIT                            \
+	{                                             \
+		0, BUF_INIT, NULL, "", "", "", -1, -1 \
+	}
 
 /* What one download attempt saw. Range fields are -1 when absent or "*". */
 struct http_dl_result {
@@ -184,8 +187,8 @@ const char *http_last_version_id(const struct http_client *c);
  * the error body. The serialised request body is wiped after use (login
  * bodies hold passwords). Caller clears resp with http_response_clear.
  */
-int http_json(struct http_client *c, const char *method, const char *path, const cJSON *body,
-	      int flags, struct http_response *resp, struct mm_error *err);
+int http_json(struct http_client *c, const char *method, const char *path, const cJSON *body, int flags,
+	      struct http_response *resp, struct mm_error *err);
 
 /*
  * ONE GET attempt from offset (Range: bytes=offset- when offset > 0; never
@@ -201,9 +204,8 @@ int http_json(struct http_client *c, const char *method, const char *path, const
  * Content-Length or Content-Range announced is fed up to that length only,
  * then cut: MM_ERETRY. No automatic retry: the caller owns the resume loop. Absolute URLs and with_auth == 0 send no token.
  */
-int http_download_range(struct http_client *c, const char *path_or_url, int64_t offset,
-			int with_auth, http_write_fn write, void *ctx, struct http_dl_result *res,
-			struct mm_error *err);
+int http_download_range(struct http_client *c, const char *path_or_url, int64_t offset, int with_auth,
+			http_write_fn write, void *ctx, struct http_dl_result *res, struct mm_error *err);
 
 /*
  * The same for the closed range bytes=offset-end (end inclusive; -1: open,
@@ -221,16 +223,16 @@ int http_download_span(struct http_client *c, const char *path_or_url, int64_t o
  * 200: upload complete, FileInfo in resp->body). Never resent here: after
  * any failure the caller must GET the session to learn what was stored.
  */
-int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t offset,
-		      int64_t length, struct http_response *resp, struct mm_error *err);
+int http_upload_chunk(struct http_client *c, const char *path, int fd, int64_t offset, int64_t length,
+		      struct http_response *resp, struct mm_error *err);
 
 /*
  * The same, with the body taken from src in order (exactly length bytes; a
  * source that ends early aborts the request). The source may block: it is
  * how a read-ahead thread keeps the socket busy.
  */
-int http_upload_stream(struct http_client *c, const char *path, http_source_fn src, void *ctx,
-		       int64_t length, struct http_response *resp, struct mm_error *err);
+int http_upload_stream(struct http_client *c, const char *path, http_source_fn src, void *ctx, int64_t length,
+		       struct http_response *resp, struct mm_error *err);
 
 /*
  * Caps download and upload bodies at bytes_per_s (0: no cap) from the next

@@ -56,4 +56,3 @@ long http_parse_retry_after(const char *v)
 		return -1;
 	return when > time(NULL) ? (long)(when - time(NULL)) : 0;
 }
-

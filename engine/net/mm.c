@@ -9,8 +9,8 @@
 #include "util.h"
 
 #define API "/api/v4"
-#define PER_PAGE 200      /* the server clamps larger values to 200 */
-#define MAX_PAGES 10000   /* a server that ignores `page` must not loop us forever */
+#define PER_PAGE 200    /* the server clamps larger values to 200 */
+#define MAX_PAGES 10000 /* a server that ignores `page` must not loop us forever */
 
 typedef int (*parse_fn)(cJSON *o, void *out, struct mm_error *err);
 
@@ -121,8 +121,8 @@ static int check_id(const char *id, const char *what, struct mm_error *err)
 {
 	if (mm_id_valid(id))
 		return 0;
-	return err_set(err, MM_EINVAL, "invalid %s id '%.40s': want 26 characters of a-z and 0-9",
-		       what, id ? id : "");
+	return err_set(err, MM_EINVAL, "invalid %s id '%.40s': want 26 characters of a-z and 0-9", what,
+		       id ? id : "");
 }
 
 /* Export and import names: the routes only match names ending in .zip. */
@@ -148,8 +148,9 @@ static int check_job_type(const char *type, struct mm_error *err)
 {
 	size_t len = type ? strlen(type) : 0;
 
-	if (len && len <= 32 && strspn(type, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					     "0123456789_-") == len)
+	if (len && len <= 32 &&
+	    strspn(type, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789_-") == len)
 		return 0;
 	return err_set(err, MM_EINVAL, "invalid job type '%.40s'", type ? type : "");
 }
@@ -335,8 +336,8 @@ static int parse_channel(cJSON *o, void *out, struct mm_error *err)
 }
 
 /* A JSON array into a malloc'd array of n structs of elem bytes each. */
-static int parse_array(cJSON *arr, size_t elem, parse_fn fn, void (*clear)(void *), void **out,
-		       size_t *n, struct mm_error *err)
+static int parse_array(cJSON *arr, size_t elem, parse_fn fn, void (*clear)(void *), void **out, size_t *n,
+		       struct mm_error *err)
 {
 	size_t count = 0, cap = (size_t)cJSON_GetArraySize(arr);
 	char *items = xcalloc(cap ? cap : 1, elem);
@@ -379,8 +380,8 @@ static int parse_names(const cJSON *arr, char ***names, size_t *n, struct mm_err
 
 /* ---- requests ----------------------------------------------------------- */
 
-static int parse_answer(const struct http_response *r, const char *method, const char *path,
-			cJSON **out, struct mm_error *err)
+static int parse_answer(const struct http_response *r, const char *method, const char *path, cJSON **out,
+			struct mm_error *err)
 {
 	*out = NULL;
 	if (json_within_limits(buf_cstr(&r->body), r->body.len, JSON_MAX_DEPTH, JSON_MAX_VALUES, err) < 0)
@@ -393,8 +394,8 @@ static int parse_answer(const struct http_response *r, const char *method, const
 }
 
 /* One API call; *out (may be NULL) gets the parsed JSON answer. */
-static int call(struct http_client *c, const char *method, const char *path, const cJSON *body,
-		int flags, cJSON **out, struct mm_error *err)
+static int call(struct http_client *c, const char *method, const char *path, const cJSON *body, int flags,
+		cJSON **out, struct mm_error *err)
 {
 	struct http_response r = HTTP_RESPONSE_INIT;
 	int ret = http_json(c, method, path, body, flags, &r, err);
@@ -406,8 +407,7 @@ static int call(struct http_client *c, const char *method, const char *path, con
 }
 
 /* GET path and parse the object answer with fn into out. */
-static int get_one(struct http_client *c, const char *path, parse_fn fn, void *out,
-		   struct mm_error *err)
+static int get_one(struct http_client *c, const char *path, parse_fn fn, void *out, struct mm_error *err)
 {
 	cJSON *j = NULL;
 	int ret = call(c, "GET", path, NULL, 0, &j, err);
@@ -458,8 +458,7 @@ static int get_pages(struct http_client *c, const char *prefix, cJSON *all, stru
 	return err_set(err, MM_ERR, "GET %s: more than %d pages", prefix, MAX_PAGES);
 }
 
-static int get_names(struct http_client *c, const char *path, char ***names, size_t *n,
-		     struct mm_error *err)
+static int get_names(struct http_client *c, const char *path, char ***names, size_t *n, struct mm_error *err)
 {
 	cJSON *arr = NULL;
 	int ret = get_array(c, path, &arr, err);
@@ -645,8 +644,8 @@ int mm_get_job(struct http_client *c, const char *id, struct mm_job *job, struct
 	return ret;
 }
 
-int mm_list_jobs(struct http_client *c, const char *type, int page, int per_page,
-		 struct mm_job **jobs, size_t *n, struct mm_error *err)
+int mm_list_jobs(struct http_client *c, const char *type, int page, int per_page, struct mm_job **jobs,
+		 size_t *n, struct mm_error *err)
 {
 	struct buf path = BUF_INIT;
 	cJSON *arr = NULL;
@@ -765,14 +764,13 @@ int mm_delete_import(struct http_client *c, const char *name, struct mm_error *e
 	ret = call(c, "DELETE", path.data, NULL, 0, NULL, err);
 	/* Older servers lack the route: the generic 404 means "cannot", not "gone". */
 	if (ret == MM_ENOTFOUND && !strcmp(err->app_id, "api.context.404.app_error"))
-		err_set(err, MM_ENOTFOUND, "DELETE %s: unsupported by this server (no such route)",
-			path.data);
+		err_set(err, MM_ENOTFOUND, "DELETE %s: unsupported by this server (no such route)", path.data);
 	buf_release(&path);
 	return ret;
 }
 
-int mm_create_upload(struct http_client *c, const char *filename, int64_t size,
-		     struct mm_upload *up, struct mm_error *err)
+int mm_create_upload(struct http_client *c, const char *filename, int64_t size, struct mm_upload *up,
+		     struct mm_error *err)
 {
 	cJSON *body, *j = NULL;
 	int ret;
@@ -849,13 +847,14 @@ int mm_upload_stream(struct http_client *c, const char *id, http_source_fn src, 
 	return ret;
 }
 
-int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n,
-		       struct mm_error *err)
+int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n, struct mm_error *err)
 {
 	cJSON *arr = NULL;
 	/* localGetUploadsForUser takes the user id as sent ("me" is not resolved
 	 * there), and socket sessions belong to model.UploadNoUserID. */
-	int ret = get_array(c, http_is_local(c) ? API "/users/" MM_UPLOAD_NO_USER "/uploads" : API "/users/me/uploads",
+	int ret = get_array(c,
+			    http_is_local(c) ? API "/users/" MM_UPLOAD_NO_USER "/uploads"
+					     : API "/users/me/uploads",
 			    &arr, err);
 
 	*ups = NULL;
@@ -868,8 +867,8 @@ int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n,
 
 /* ---- configuration ------------------------------------------------------ */
 
-static int get_object(struct http_client *c, const char *method, const char *path,
-		      const cJSON *body, cJSON **out, struct mm_error *err)
+static int get_object(struct http_client *c, const char *method, const char *path, const cJSON *body,
+		      cJSON **out, struct mm_error *err)
 {
 	/* The config (GET /config, PUT /config/patch) is the one large object. */
 	int ret = call(c, method, path, body, HTTP_LARGE_BODY, out, err);
@@ -889,8 +888,7 @@ int mm_get_config(struct http_client *c, cJSON **config, struct mm_error *err)
 	return get_object(c, "GET", API "/config", NULL, config, err);
 }
 
-int mm_patch_config(struct http_client *c, const cJSON *patch, cJSON **new_config,
-		    struct mm_error *err)
+int mm_patch_config(struct http_client *c, const cJSON *patch, cJSON **new_config, struct mm_error *err)
 {
 	cJSON *cfg = NULL;
 	int ret;
@@ -910,8 +908,7 @@ int mm_patch_config(struct http_client *c, const cJSON *patch, cJSON **new_confi
 
 /* ---- teams and channels ------------------------------------------------- */
 
-int mm_get_team_by_name(struct http_client *c, const char *name, struct mm_team *team,
-			struct mm_error *err)
+int mm_get_team_by_name(struct http_client *c, const char *name, struct mm_team *team, struct mm_error *err)
 {
 	struct buf path = BUF_INIT;
 	int ret = check_name(name, "team", err);
@@ -938,8 +935,8 @@ int mm_list_teams(struct http_client *c, struct mm_team **teams, size_t *n, stru
 	return ret;
 }
 
-int mm_get_channel_by_name(struct http_client *c, const char *team_id, const char *name,
-			   int include_deleted, struct mm_channel *ch, struct mm_error *err)
+int mm_get_channel_by_name(struct http_client *c, const char *team_id, const char *name, int include_deleted,
+			   struct mm_channel *ch, struct mm_error *err)
 {
 	struct buf path = BUF_INIT;
 	int ret;
@@ -955,11 +952,16 @@ int mm_get_channel_by_name(struct http_client *c, const char *team_id, const cha
 	return ret;
 }
 
-int mm_list_team_channels(struct http_client *c, const char *team_id, unsigned flags,
-			  struct mm_channel **chs, size_t *n, struct mm_error *err)
+int mm_list_team_channels(struct http_client *c, const char *team_id, unsigned flags, struct mm_channel **chs,
+			  size_t *n, struct mm_error *err)
 {
-	static const struct { unsigned flag; const char *suffix; } lists[] = {
-		{ 0, "" }, { MM_CHANNELS_PRIVATE, "/private" }, { MM_CHANNELS_DELETED, "/deleted" },
+	static const struct {
+		unsigned flag;
+		const char *suffix;
+	} lists[] = {
+		{ 0, "" },
+		{ MM_CHANNELS_PRIVATE, "/private" },
+		{ MM_CHANNELS_DELETED, "/deleted" },
 	};
 	cJSON *all = NULL;
 	int ret = check_id(team_id, "team", err);

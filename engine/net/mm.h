@@ -46,10 +46,10 @@ struct mm_user {
 	char id[MM_ID_LEN + 1];
 	char username[65];
 	char email[129];
-	char roles[256];        /* space-separated */
+	char roles[256]; /* space-separated */
 	char auth_service[32];
 	int64_t delete_at;
-	int is_system_admin;    /* roles holds "system_admin" */
+	int is_system_admin; /* roles holds "system_admin" */
 };
 
 struct mm_job {
@@ -60,11 +60,14 @@ struct mm_job {
 	cJSON *data; /* string map; an empty object, never NULL, once filled */
 };
 
-#define MM_JOB_INIT { "", "", "", 0, 0, 0, 0, NULL }
+#define MM_JOB_INIT                          \
+	{                                    \
+		"", "", "", 0, 0, 0, 0, NULL \
+	}
 
 struct mm_upload {
 	char id[MM_ID_LEN + 1];
-	char type[16];       /* "import" or "attachment" */
+	char type[16]; /* "import" or "attachment" */
 	char user_id[MM_ID_LEN + 1];
 	char filename[512];
 	int64_t create_at, file_size, file_offset;
@@ -74,7 +77,7 @@ struct mm_team {
 	char id[MM_ID_LEN + 1];
 	char name[65];
 	char display_name[256];
-	char type[2];        /* "O" open, "I" invite only */
+	char type[2]; /* "O" open, "I" invite only */
 	int64_t delete_at;
 };
 
@@ -83,7 +86,7 @@ struct mm_channel {
 	char team_id[MM_ID_LEN + 1];
 	char name[65];
 	char display_name[256];
-	char type[2];        /* "O", "P", "D", "G" */
+	char type[2]; /* "O", "P", "D", "G" */
 	int64_t delete_at;
 	int64_t total_msg_count; /* -1 when the server did not say */
 };
@@ -133,8 +136,8 @@ int mm_create_job(struct http_client *c, const char *type, const cJSON *data, st
 		  struct mm_error *err);
 int mm_get_job(struct http_client *c, const char *id, struct mm_job *job, struct mm_error *err);
 /* Newest first; caller frees *jobs with mm_jobs_free. */
-int mm_list_jobs(struct http_client *c, const char *type, int page, int per_page,
-		 struct mm_job **jobs, size_t *n, struct mm_error *err);
+int mm_list_jobs(struct http_client *c, const char *type, int page, int per_page, struct mm_job **jobs,
+		 size_t *n, struct mm_error *err);
 int mm_cancel_job(struct http_client *c, const char *id, struct mm_error *err);
 
 /* ---- exports ---- */
@@ -157,8 +160,8 @@ int mm_import_listed(struct http_client *c, const char *name, struct mm_error *e
 int mm_delete_import(struct http_client *c, const char *name, struct mm_error *err);
 /* type "import"; one attempt, MM_ERETRY when unsure: look for the session first.
  * In local mode the body carries "user_id": MM_UPLOAD_NO_USER. */
-int mm_create_upload(struct http_client *c, const char *filename, int64_t size,
-		     struct mm_upload *up, struct mm_error *err);
+int mm_create_upload(struct http_client *c, const char *filename, int64_t size, struct mm_upload *up,
+		     struct mm_error *err);
 /* MM_ENOTFOUND: no such session, or it completed. */
 int mm_get_upload(struct http_client *c, const char *id, struct mm_upload *up, struct mm_error *err);
 /* One raw POST of [offset, offset+length) of fd; *complete is 1 when the
@@ -170,28 +173,25 @@ int mm_upload_stream(struct http_client *c, const char *id, http_source_fn src, 
 		     int *complete, struct mm_error *err);
 /* Incomplete sessions of the caller, oldest first; caller frees *ups. In local
  * mode: those of MM_UPLOAD_NO_USER (GET /users/nouser/uploads). */
-int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n,
-		       struct mm_error *err);
+int mm_list_my_uploads(struct http_client *c, struct mm_upload **ups, size_t *n, struct mm_error *err);
 
 /* ---- configuration ---- */
 
 int mm_get_config(struct http_client *c, cJSON **config, struct mm_error *err);
 /* PUT /config/patch; *new_config (may be NULL) is the full masked config.
  * Writes can be silently ignored (Cloud): read the value back. */
-int mm_patch_config(struct http_client *c, const cJSON *patch, cJSON **new_config,
-		    struct mm_error *err);
+int mm_patch_config(struct http_client *c, const cJSON *patch, cJSON **new_config, struct mm_error *err);
 
 /* ---- teams and channels (reconciliation) ---- */
 
-int mm_get_team_by_name(struct http_client *c, const char *name, struct mm_team *team,
-			struct mm_error *err);
+int mm_get_team_by_name(struct http_client *c, const char *name, struct mm_team *team, struct mm_error *err);
 /* Every team, paged until an empty page; caller frees *teams. */
 int mm_list_teams(struct http_client *c, struct mm_team **teams, size_t *n, struct mm_error *err);
-int mm_get_channel_by_name(struct http_client *c, const char *team_id, const char *name,
-			   int include_deleted, struct mm_channel *ch, struct mm_error *err);
+int mm_get_channel_by_name(struct http_client *c, const char *team_id, const char *name, int include_deleted,
+			   struct mm_channel *ch, struct mm_error *err);
 /* Paged until empty; flags add private and archived channels; caller frees *chs. */
-int mm_list_team_channels(struct http_client *c, const char *team_id, unsigned flags,
-			  struct mm_channel **chs, size_t *n, struct mm_error *err);
+int mm_list_team_channels(struct http_client *c, const char *team_id, unsigned flags, struct mm_channel **chs,
+			  size_t *n, struct mm_error *err);
 
 /* The readers behind mm_get_job and mm_get_upload, over raw JSON bytes (for fuzz targets). */
 int mm_parse_job(const char *text, size_t len, struct mm_job *job, struct mm_error *err);

@@ -37,7 +37,10 @@ struct retry_state {
 	int64_t since_ms; /* monotonic time of the first of them */
 };
 
-#define RETRY_STATE_INIT { 0, 0 }
+#define RETRY_STATE_INIT \
+	{                \
+		0, 0     \
+	}
 
 /* Defaults: base 500 ms, cap 30 s, Retry-After up to 120 s, budget 600 s. */
 void retry_policy_init(struct retry_policy *, int retries);

@@ -21,7 +21,10 @@ struct buf {
 	size_t max; /* 0: unlimited */
 };
 
-#define BUF_INIT { NULL, 0, 0, 0 }
+#define BUF_INIT              \
+	{                     \
+		NULL, 0, 0, 0 \
+	}
 
 int buf_add(struct buf *b, const void *data, size_t len);
 int buf_adds(struct buf *b, const char *s);

@@ -23,20 +23,22 @@ enum {
 };
 
 struct mm_error {
-	int code;            /* one of MM_E*, or 0 */
-	long http_status;    /* 0 if not an HTTP failure */
-	char app_id[160];    /* Mattermost AppError id, "" if none */
+	int code;         /* one of MM_E*, or 0 */
+	long http_status; /* 0 if not an HTTP failure */
+	char app_id[160]; /* Mattermost AppError id, "" if none */
 	char msg[2048];
-	long retry_after_s;  /* the answer's Retry-After (429, 503), 0 if none */
+	long retry_after_s; /* the answer's Retry-After (429, 503), 0 if none */
 };
 
-#define MM_ERROR_INIT { 0, 0, "", "", 0 }
+#define MM_ERROR_INIT           \
+	{                       \
+		0, 0, "", "", 0 \
+	}
 
 /* Replaces the message; returns code so callers can `return err_set(...)`.
  * http_status and app_id are kept: err_clear first when reusing a record.
  * err->msg itself may be an argument. */
-int err_set(struct mm_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int err_set(struct mm_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Prepends "<context>: " to the current message. */
 void err_prefix(struct mm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_clear(struct mm_error *err);

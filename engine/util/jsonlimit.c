@@ -1,7 +1,6 @@
 #include "jsonlimit.h"
 
-int json_within_limits(const char *s, size_t len, int max_depth, size_t max_values,
-		       struct mm_error *err)
+int json_within_limits(const char *s, size_t len, int max_depth, size_t max_values, struct mm_error *err)
 {
 	int depth = 0, in_string = 0, in_scalar = 0;
 	size_t values = 0;

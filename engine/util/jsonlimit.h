@@ -16,11 +16,10 @@
 
 #include "error.h"
 
-#define JSON_MAX_DEPTH 64        /* deeper than any API answer or state file we read */
-#define JSON_MAX_VALUES 1000000  /* ~64 MB of cJSON nodes at worst */
+#define JSON_MAX_DEPTH 64       /* deeper than any API answer or state file we read */
+#define JSON_MAX_VALUES 1000000 /* ~64 MB of cJSON nodes at worst */
 
 /* 0 when text nests at most max_depth deep and holds at most max_values values; MM_ERR with err set otherwise. */
-int json_within_limits(const char *text, size_t len, int max_depth, size_t max_values,
-		       struct mm_error *err);
+int json_within_limits(const char *text, size_t len, int max_depth, size_t max_values, struct mm_error *err);
 
 #endif

@@ -134,8 +134,8 @@ static void *reader(void *arg)
 		size_t len = (size_t)(lim - p < RA_BLOCK ? lim - p : RA_BLOCK);
 
 		if (read_full(ra, ra->slot[i].data, len, p) < 0) {
-			fail(ra, "cannot read the file: %s", errno == ENODATA ? "it is shorter than before"
-									    : strerror(errno));
+			fail(ra, "cannot read the file: %s",
+			     errno == ENODATA ? "it is shorter than before" : strerror(errno));
 			return NULL;
 		}
 		hash_block(ra, ra->slot[i].data, p, len);

@@ -154,15 +154,14 @@ static int report_error(const struct spawn *sp, const struct child_report *r, st
 
 	switch (r->stage) {
 	case STAGE_STDIO:
-		return err_set(err, MM_ERR, "cannot set up the standard descriptors of '%s': %s", sp->path, why);
+		return err_set(err, MM_ERR, "cannot set up the standard descriptors of '%s': %s", sp->path,
+			       why);
 	case STAGE_PGID:
 		return err_set(err, MM_ERR, "cannot give '%s' its own process group: %s", sp->path, why);
 	case STAGE_PARENT:
 		return err_set(err, MM_ERR, "cannot tie '%s' to mmigrate's lifetime: %s", sp->path, why);
-	case STAGE_CWD:
-		return err_set(err, MM_ERR, "cannot change to directory '%s': %s", sp->cwd, why);
-	default:
-		return err_set(err, MM_ERR, "cannot run '%s': %s", sp->path, why);
+	case STAGE_CWD: return err_set(err, MM_ERR, "cannot change to directory '%s': %s", sp->cwd, why);
+	default: return err_set(err, MM_ERR, "cannot run '%s': %s", sp->path, why);
 	}
 }
 

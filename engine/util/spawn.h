@@ -43,7 +43,10 @@ struct spawn {
 	int status; /* wait status once spawn_reap returned 1 or spawn_stop returned */
 };
 
-#define SPAWN_INIT { NULL, NULL, NULL, -1, -1, -1, 0, 0 }
+#define SPAWN_INIT                                 \
+	{                                          \
+		NULL, NULL, NULL, -1, -1, -1, 0, 0 \
+	}
 
 /*
  * Forks and execs; returns once the child runs the new program (or has

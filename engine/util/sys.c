@@ -134,8 +134,8 @@ char *sys_dir_of(const char *path)
 	return xstrndup(path, (size_t)(slash - path));
 }
 
-int sys_atomic_write(const struct sys_ops *s, const char *dir, const char *name, const void *data,
-		     size_t len, struct mm_error *err)
+int sys_atomic_write(const struct sys_ops *s, const char *dir, const char *name, const void *data, size_t len,
+		     struct mm_error *err)
 {
 	struct buf tmp = BUF_INIT, dst = BUF_INIT;
 	int fd = -1, ret = MM_ERR;
@@ -277,8 +277,7 @@ static int f_close(void *ctx, int fd)
 	return sys_close(BASE(ctx), fd);
 }
 
-void sys_fault_init(struct sys_fault *f, const struct sys_ops *base, long fail_at, int fail_errno,
-		    int exit_code)
+void sys_fault_init(struct sys_fault *f, const struct sys_ops *base, long fail_at, int fail_errno, int exit_code)
 {
 	memset(f, 0, sizeof(*f));
 	f->base = base;
@@ -305,7 +304,7 @@ static const struct {
 	const char *name;
 	int value;
 } errnos[] = {
-	{ "ENOSPC", ENOSPC }, { "EIO", EIO }, { "EROFS", EROFS }, { "EACCES", EACCES },
+	{ "ENOSPC", ENOSPC }, { "EIO", EIO },       { "EROFS", EROFS }, { "EACCES", EACCES },
 	{ "EDQUOT", EDQUOT }, { "ENOENT", ENOENT }, { "EINTR", EINTR },
 };
 

@@ -96,8 +96,8 @@ int sys_fsync_dir(const struct sys_ops *, const char *dir);
 char *sys_dir_of(const char *path);
 
 /* dir/name ← data, mode 0600: temp file, fsync, rename, fsync dir (git's lockfile). All or nothing. */
-int sys_atomic_write(const struct sys_ops *, const char *dir, const char *name, const void *data,
-		     size_t len, struct mm_error *err);
+int sys_atomic_write(const struct sys_ops *, const char *dir, const char *name, const void *data, size_t len,
+		     struct mm_error *err);
 /* mkdir -p with mode for each created level. */
 int sys_mkdir_p(const struct sys_ops *, const char *path, mode_t mode, struct mm_error *err);
 /* Bytes free for an unprivileged writer at path, or -1 with errno. */
@@ -110,11 +110,11 @@ int64_t sys_free_bytes(const struct sys_ops *, const char *path);
  * flush). The struct is the table's ctx and must outlive its use.
  */
 struct sys_fault {
-	struct sys_ops ops;          /* what to hand out: fault-counting wrappers */
-	const struct sys_ops *base;  /* the calls that do the work */
+	struct sys_ops ops;         /* what to hand out: fault-counting wrappers */
+	const struct sys_ops *base; /* the calls that do the work */
 	long calls, fail_at;
 	int fail_errno, exit_code;
-	int persistent;              /* fail every call from fail_at on, not just that one */
+	int persistent; /* fail every call from fail_at on, not just that one */
 };
 
 void sys_fault_init(struct sys_fault *, const struct sys_ops *base, long fail_at, int fail_errno,

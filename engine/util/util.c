@@ -95,8 +95,8 @@ int parse_i64(const char *s, int64_t *out)
 }
 
 /* A number followed by a unit from the table; units multiply. */
-static int parse_units(const char *s, int64_t *out, const char *const *names,
-		       const int64_t *mult, int allow_chain)
+static int parse_units(const char *s, int64_t *out, const char *const *names, const int64_t *mult,
+		       int allow_chain)
 {
 	int64_t total = 0;
 	int parts = 0;
@@ -142,10 +142,10 @@ int parse_duration(const char *s, int64_t *seconds)
 
 int parse_size(const char *s, int64_t *bytes)
 {
-	static const char *const names[] = { "", "b", "k", "kb", "kib", "m", "mb", "mib",
-					     "g", "gb", "gib", NULL };
-	static const int64_t mult[] = { 1, 1, 1000, 1000, 1024, 1000000, 1000000, 1048576,
-					1000000000, 1000000000, 1073741824 };
+	static const char *const names[] = { "",   "b",   "k", "kb", "kib", "m",
+					     "mb", "mib", "g", "gb", "gib", NULL };
+	static const int64_t mult[] = { 1,       1,       1000,       1000,       1024,      1000000,
+					1000000, 1048576, 1000000000, 1000000000, 1073741824 };
 
 	return parse_units(s, bytes, names, mult, 0);
 }

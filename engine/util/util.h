@@ -20,7 +20,6 @@ int64_t mono_ms(void);
 /* "2026-11-22T04:06:58Z" into out (at least 32 bytes). */
 void iso8601_utc(int64_t ms, char *out, size_t outlen);
 
-
 /* Parses a decimal int64 without atoi's silence; 0 on success, -1 on junk/overflow. */
 int parse_i64(const char *s, int64_t *out);
 /* "90s", "15m", "12h", "2d", "1h30m" or plain seconds → seconds. */

@@ -32,8 +32,8 @@ static int on_team(void *ctx, const char *team)
 	return team[0] == '\0' ? 1 : 0;
 }
 
-static int on_channel(void *ctx, const char *team, const char *channel,
-	unsigned long posts, unsigned long replies)
+static int on_channel(void *ctx, const char *team, const char *channel, unsigned long posts,
+		      unsigned long replies)
 {
 	return 0;
 }

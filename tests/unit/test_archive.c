@@ -25,7 +25,7 @@ static void find_generator(void)
 
 	if (slash && __FILE__[0] == '/') {
 		snprintf(generator, sizeof(generator), "%.*s/../archive/mkarchive.py",
-			(int)(slash - __FILE__), __FILE__);
+			 (int)(slash - __FILE__), __FILE__);
 		if (stat(generator, &st) == 0)
 			return;
 	}
@@ -72,97 +72,156 @@ static const struct expect cases[] = {
 	{ "not_an_object", 1, { J "22: line is not a JSON object" } },
 	{ "missing_type", 1, { J "22: field \"type\": missing" } },
 	{ "missing_type_object", 1, { J "22: field \"team\": missing" } },
-	{ "over_long_line", 2, { J "22: line longer than 16 MiB (16777217 bytes)",
-		J "23: field \"team.name\": duplicate team \"acme\" (first defined on line 5)" } },
+	{ "over_long_line",
+	  2,
+	  { J "22: line longer than 16 MiB (16777217 bytes)",
+	    J "23: field \"team.name\": duplicate team \"acme\" (first defined on line 5)" } },
 
 	/* fields */
-	{ "wrong_field_types", 4, { J "6: field \"team.display_name\": must be a string",
-		J "14: field \"post.create_at\": must be an integer",
-		J "14: field \"post.is_pinned\": must be a boolean",
-		J "15: field \"post.replies[0]\": must be an object" } },
-	{ "missing_required_fields", 4, { J "7: field \"channel.type\": missing",
-		J "11: field \"user.email\": must not be empty",
-		J "15: field \"post.create_at\": missing",
-		J "15: field \"post.replies[0].message\": missing" } },
-	{ "bad_names", 5, {
-		J "22: field \"team.name\": invalid team name \"Big Corp\": only lowercase letters, digits, '-' and one inner '__' are allowed",
-		J "23: field \"team.name\": invalid team name \"helpdesk\": starts with a reserved word",
-		J "24: field \"channel.name\": invalid channel name \"-x\": must start with a lowercase letter or digit",
-		J "25: field \"user.username\": invalid username \"all\": is reserved",
-		J "26: field \"emoji.name\": invalid emoji name \"no spaces\": only letters, digits, '-', '+' and '_' are allowed" } },
-	{ "bad_values", 5, { J "2: field \"scheme.scope\": must be \"team\" or \"channel\", not \"global\"",
-		J "6: field \"team.type\": must be \"O\" or \"I\", not \"X\"",
-		J "9: field \"channel.type\": must be \"O\" or \"P\", not \"D\"",
-		J "14: field \"post.reactions[0].create_at\": earlier than the post's create_at",
-		J "15: field \"post.create_at\": must not be 0" } },
+	{ "wrong_field_types",
+	  4,
+	  { J "6: field \"team.display_name\": must be a string",
+	    J "14: field \"post.create_at\": must be an integer",
+	    J "14: field \"post.is_pinned\": must be a boolean",
+	    J "15: field \"post.replies[0]\": must be an object" } },
+	{ "missing_required_fields",
+	  4,
+	  { J "7: field \"channel.type\": missing", J "11: field \"user.email\": must not be empty",
+	    J "15: field \"post.create_at\": missing", J "15: field \"post.replies[0].message\": missing" } },
+	{ "bad_names",
+	  5,
+	  { J "22: field \"team.name\": invalid team name \"Big Corp\": only lowercase letters, digits, '-' and one inner '__' are allowed",
+	    J "23: field \"team.name\": invalid team name \"helpdesk\": starts with a reserved word",
+	    J "24: field \"channel.name\": invalid channel name \"-x\": must start with a lowercase letter or digit",
+	    J "25: field \"user.username\": invalid username \"all\": is reserved",
+	    J "26: field \"emoji.name\": invalid emoji name \"no spaces\": only letters, digits, '-', '+' and '_' are allowed" } },
+	{ "bad_values",
+	  5,
+	  { J "2: field \"scheme.scope\": must be \"team\" or \"channel\", not \"global\"",
+	    J "6: field \"team.type\": must be \"O\" or \"I\", not \"X\"",
+	    J "9: field \"channel.type\": must be \"O\" or \"P\", not \"D\"",
+	    J "14: field \"post.reactions[0].create_at\": earlier than the post's create_at",
+	    J "15: field \"post.create_at\": must not be 0" } },
 	{ "long_message", 1, { J "16: field \"post.message\": longer than 16383 characters (16384)" } },
 	/* ValidateUserImportData refuses a password beside any auth_data, even "" */
-	{ "auth_mismatch", 2, { J "11: field \"user.auth_data\": auth_data and auth_service must both be set or both be empty",
-		J "11: field \"user.password\": not allowed together with auth_data" } },
+	{ "auth_mismatch",
+	  2,
+	  { J "11: field \"user.auth_data\": auth_data and auth_service must both be set or both be empty",
+	    J "11: field \"user.password\": not allowed together with auth_data" } },
 
 	/* references */
-	{ "channel_unknown_team", 4, { J "9: field \"channel.team\": team \"nope\" is not defined on an earlier line",
-		J "11: field \"user.teams[1].channels[0].name\": channel \"town-square\" of team \"beta\" is not defined on an earlier line",
-		J "12: field \"user.teams[0].channels[0].name\": channel \"town-square\" of team \"beta\" is not defined on an earlier line",
-		J "16: field \"post.channel\": channel \"town-square\" of team \"beta\" is not defined on an earlier line" } },
-	{ "team_defined_late", 1, { J "8: field \"channel.team\": team \"beta\" is not defined on an earlier line" } },
-	{ "scheme_unknown_and_wrong_scope", 2, {
-		J "5: field \"team.scheme\": scheme \"no_such_scheme\" is not defined on an earlier line",
-		J "8: field \"channel.scheme\": scheme \"custom_team_scheme\" has scope \"team\", need \"channel\"" } },
-	{ "post_unknown_team", 1, { J "16: field \"post.team\": team \"nope\" is not defined on an earlier line" } },
-	{ "post_unknown_channel", 1, { J "16: field \"post.channel\": channel \"random\" of team \"beta\" is not defined on an earlier line" } },
-	{ "post_unknown_user", 1, { J "14: field \"post.user\": user \"mallory\" is not defined on an earlier line" } },
-	{ "reply_unknown_user", 1, { J "15: field \"post.replies[0].user\": user \"mallory\" is not defined on an earlier line" } },
-	{ "reaction_and_flag_unknown_user", 2, {
-		J "14: field \"post.flagged_by[1]\": user \"trent\" is not defined on an earlier line",
-		J "14: field \"post.reactions[0].user\": user \"mallory\" is not defined on an earlier line" } },
-	{ "user_unknown_team_and_channel", 2, {
-		J "10: field \"user.teams[0].channels[1].name\": channel \"ops\" of team \"acme\" is not defined on an earlier line",
-		J "11: field \"user.teams[1].name\": team \"gamma\" is not defined on an earlier line" } },
+	{ "channel_unknown_team",
+	  4,
+	  { J "9: field \"channel.team\": team \"nope\" is not defined on an earlier line",
+	    J "11: field \"user.teams[1].channels[0].name\": channel \"town-square\" of team \"beta\" is not defined on an earlier line",
+	    J "12: field \"user.teams[0].channels[0].name\": channel \"town-square\" of team \"beta\" is not defined on an earlier line",
+	    J "16: field \"post.channel\": channel \"town-square\" of team \"beta\" is not defined on an earlier line" } },
+	{ "team_defined_late",
+	  1,
+	  { J "8: field \"channel.team\": team \"beta\" is not defined on an earlier line" } },
+	{ "scheme_unknown_and_wrong_scope",
+	  2,
+	  { J "5: field \"team.scheme\": scheme \"no_such_scheme\" is not defined on an earlier line", J
+	    "8: field \"channel.scheme\": scheme \"custom_team_scheme\" has scope \"team\", need \"channel\"" } },
+	{ "post_unknown_team",
+	  1,
+	  { J "16: field \"post.team\": team \"nope\" is not defined on an earlier line" } },
+	{ "post_unknown_channel",
+	  1,
+	  { J "16: field \"post.channel\": channel \"random\" of team \"beta\" is not defined on an earlier line" } },
+	{ "post_unknown_user",
+	  1,
+	  { J "14: field \"post.user\": user \"mallory\" is not defined on an earlier line" } },
+	{ "reply_unknown_user",
+	  1,
+	  { J "15: field \"post.replies[0].user\": user \"mallory\" is not defined on an earlier line" } },
+	{ "reaction_and_flag_unknown_user",
+	  2,
+	  { J "14: field \"post.flagged_by[1]\": user \"trent\" is not defined on an earlier line",
+	    J "14: field \"post.reactions[0].user\": user \"mallory\" is not defined on an earlier line" } },
+	{ "user_unknown_team_and_channel",
+	  2,
+	  { J "10: field \"user.teams[0].channels[1].name\": channel \"ops\" of team \"acme\" is not defined on an earlier line",
+	    J "11: field \"user.teams[1].name\": team \"gamma\" is not defined on an earlier line" } },
 	/* issue 11: zip bombs and lying sizes are refused, overlaps before any data is read */
-	{ "overlapping_entries", 1, { ": entries overlap at byte 3381: a zip bomb or a damaged archive; "
-		"the server refuses it, so its data were not read" } },
+	{ "overlapping_entries",
+	  1,
+	  { ": entries overlap at byte 3381: a zip bomb or a damaged archive; "
+	    "the server refuses it, so its data were not read" } },
 	{ "lying_size", 1, { "->data/files/c.txt: sizes 1300/100 declared, 1300/1300 found" } },
 	/* the zip check shared with the download step (zipstream) */
 	{ "valid_descriptors", 0, { NULL } },
 	{ "valid_descriptors_zip64", 0, { NULL } },
 	{ "bad_crc_descriptor", 1, { "->data/files/c.txt: CRC mismatch: the entry is corrupt" } },
-	{ "lying_central_crc", 2, { ": damaged zip archive: the central directory disagrees with the local header "
-		"of 'data/files/c.txt' (name, CRC, sizes, method, flags or time)",
-		"->data/files/c.txt: its local header disagrees with the central directory" } },
+	{ "lying_central_crc",
+	  2,
+	  { ": damaged zip archive: the central directory disagrees with the local header "
+	    "of 'data/files/c.txt' (name, CRC, sizes, method, flags or time)",
+	    "->data/files/c.txt: its local header disagrees with the central directory" } },
 	{ "valid_several_jsonl", 0, { NULL } },
 	{ "valid_warned_attachment_missing", 0, { NULL } },
 
 	/* an owner that is no user is a plugin id: importBot keeps it as the OwnerId */
 	{ "bot_unknown_owner", 0, { NULL } },
-	{ "direct_channel_unknown_member", 2, {
-		J "18: field \"direct_channel.participants[1].username\": user \"mallory\" is not defined on an earlier line",
-		J "19: field \"direct_channel.members[2]\": user \"trent\" is not defined on an earlier line" } },
-	{ "direct_channel_counts", 2, {
-		J "18: field \"direct_channel.participants\": must list 2 to 8 members, found 1",
-		J "19: field \"direct_channel.members\": must list 2 to 8 members, found 9" } },
-	{ "direct_channel_not_member", 1, { J "18: field \"direct_channel.favorited_by[0]\": user \"carol\" is not a member of the channel" } },
-	{ "direct_channel_no_members", 1, { J "18: field \"direct_channel.participants\": missing, and no \"members\" either" } },
-	{ "direct_post_unknown_member", 2, {
-		J "20: field \"direct_post.channel_members[1]\": user \"mallory\" is not defined on an earlier line",
-		J "20: field \"direct_post.flagged_by[0]\": user \"bob\" is not a member of the channel" } },
-	{ "direct_post_flag_not_member", 1, { J "20: field \"direct_post.flagged_by[0]\": user \"carol\" is not a member of the channel" } },
+	{ "direct_channel_unknown_member",
+	  2,
+	  { J "18: field \"direct_channel.participants[1].username\": user \"mallory\" is not defined on an earlier line",
+	    J "19: field \"direct_channel.members[2]\": user \"trent\" is not defined on an earlier line" } },
+	{ "direct_channel_counts",
+	  2,
+	  { J "18: field \"direct_channel.participants\": must list 2 to 8 members, found 1",
+	    J "19: field \"direct_channel.members\": must list 2 to 8 members, found 9" } },
+	{ "direct_channel_not_member",
+	  1,
+	  { J "18: field \"direct_channel.favorited_by[0]\": user \"carol\" is not a member of the channel" } },
+	{ "direct_channel_no_members",
+	  1,
+	  { J "18: field \"direct_channel.participants\": missing, and no \"members\" either" } },
+	{ "direct_post_unknown_member",
+	  2,
+	  { J "20: field \"direct_post.channel_members[1]\": user \"mallory\" is not defined on an earlier line",
+	    J "20: field \"direct_post.flagged_by[0]\": user \"bob\" is not a member of the channel" } },
+	{ "direct_post_flag_not_member",
+	  1,
+	  { J "20: field \"direct_post.flagged_by[0]\": user \"carol\" is not a member of the channel" } },
 
 	/* uniqueness */
-	{ "duplicate_team", 1, { J "22: field \"team.name\": duplicate team \"acme\" (first defined on line 5)" } },
-	{ "duplicate_channel", 1, { J "22: field \"channel.name\": duplicate channel \"dev\" in team \"acme\" (first defined on line 8)" } },
-	{ "duplicate_user_case", 1, { J "22: field \"user.username\": duplicate username \"alice\" (first defined on line 10)" } },
-	{ "duplicate_bot_user", 1, { J "22: field \"bot.username\": duplicate username \"bob\" (first defined on line 11)" } },
-	{ "duplicate_emoji", 1, { J "22: field \"emoji.name\": duplicate emoji \"party-parrot\" (first defined on line 17)" } },
-	{ "duplicate_role_scheme", 2, { J "22: field \"role.name\": duplicate role \"custom_role\" (first defined on line 4)",
-		J "23: field \"scheme.name\": duplicate scheme \"custom_channel_scheme\" (first defined on line 3)" } },
+	{ "duplicate_team",
+	  1,
+	  { J "22: field \"team.name\": duplicate team \"acme\" (first defined on line 5)" } },
+	{ "duplicate_channel",
+	  1,
+	  { J "22: field \"channel.name\": duplicate channel \"dev\" in team \"acme\" (first defined on line 8)" } },
+	{ "duplicate_user_case",
+	  1,
+	  { J "22: field \"user.username\": duplicate username \"alice\" (first defined on line 10)" } },
+	{ "duplicate_bot_user",
+	  1,
+	  { J "22: field \"bot.username\": duplicate username \"bob\" (first defined on line 11)" } },
+	{ "duplicate_emoji",
+	  1,
+	  { J "22: field \"emoji.name\": duplicate emoji \"party-parrot\" (first defined on line 17)" } },
+	{ "duplicate_role_scheme",
+	  2,
+	  { J "22: field \"role.name\": duplicate role \"custom_role\" (first defined on line 4)", J
+	    "23: field \"scheme.name\": duplicate scheme \"custom_channel_scheme\" (first defined on line 3)" } },
 
 	/* attachments */
-	{ "missing_attachment", 1, { J "20: field \"direct_post.attachments[0].path\": file \"data/files/c.txt\" not in archive" } },
-	{ "reply_missing_attachment", 1, { J "15: field \"post.replies[0].attachments[0].path\": file \"data/files/b.png\" not in archive" } },
-	{ "attachment_data_prefix", 1, { J "14: field \"post.attachments[0].path\": file \"data/data/files/a.txt\" not in archive (paths are relative to data/)" } },
-	{ "attachment_escapes", 1, { J "14: field \"post.attachments[0].path\": path \"../../etc/passwd\" escapes data/" } },
-	{ "emoji_missing_image", 1, { J "17: field \"emoji.image\": file \"data/emoji/abc/image\" not in archive" } },
+	{ "missing_attachment",
+	  1,
+	  { J "20: field \"direct_post.attachments[0].path\": file \"data/files/c.txt\" not in archive" } },
+	{ "reply_missing_attachment",
+	  1,
+	  { J "15: field \"post.replies[0].attachments[0].path\": file \"data/files/b.png\" not in archive" } },
+	{ "attachment_data_prefix",
+	  1,
+	  { J "14: field \"post.attachments[0].path\": file \"data/data/files/a.txt\" not in archive (paths are relative to data/)" } },
+	{ "attachment_escapes",
+	  1,
+	  { J "14: field \"post.attachments[0].path\": path \"../../etc/passwd\" escapes data/" } },
+	{ "emoji_missing_image",
+	  1,
+	  { J "17: field \"emoji.image\": file \"data/emoji/abc/image\" not in archive" } },
 };
 
 static void zip_path(const char *name, char *out, size_t len)
@@ -217,8 +276,8 @@ static int collect_team(void *ctx, const char *team)
 	return 0;
 }
 
-static int collect_channel(void *ctx, const char *team, const char *channel,
-	unsigned long posts, unsigned long replies)
+static int collect_channel(void *ctx, const char *team, const char *channel, unsigned long posts,
+			   unsigned long replies)
 {
 	struct buf *b = ctx;
 
@@ -408,8 +467,9 @@ static void test_bare_jsonl(void)
 	snprintf(path, sizeof(path), "%s/plain.jsonl", dir);
 	f = fopen(path, "w");
 	fputs("{\"type\":\"version\",\"version\":1}\n\n"
-		"{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c\",\"user\":\"u\","
-		"\"message\":\"m\",\"create_at\":1,\"attachments\":[{\"path\":\"nowhere\"}]}}", f);
+	      "{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c\",\"user\":\"u\","
+	      "\"message\":\"m\",\"create_at\":1,\"attachments\":[{\"path\":\"nowhere\"}]}}",
+	      f);
 	fclose(f);
 	CHECK(archive_verify_jsonl(path, NULL, &rep, &err) == 0);
 	if (!rep)
@@ -418,7 +478,8 @@ static void test_bare_jsonl(void)
 	CHECK(rep->error_count == 3); /* blank line, team and user unknown; no attachment check */
 	snprintf(want, sizeof(want), "%s:2: blank line", path);
 	CHECK_STR(rep->errors[0], want);
-	snprintf(want, sizeof(want), "%s:3: field \"post.team\": team \"t1\" is not defined on an earlier line", path);
+	snprintf(want, sizeof(want),
+		 "%s:3: field \"post.team\": team \"t1\" is not defined on an earlier line", path);
 	CHECK_STR(rep->errors[1], want);
 	CHECK(rep->sha256[0] != '\0');
 	archive_report_free(rep);
@@ -448,8 +509,8 @@ static void test_print_and_json(void)
 	js = cJSON_PrintUnformatted(j);
 	CHECK_CONTAINS(js, "\"jsonl\":\"import.jsonl\"");
 	CHECK_CONTAINS(js, "\"counts\":{\"roles\":1,\"schemes\":2,\"teams\":2,\"channels\":3,\"users\":3,"
-		"\"bots\":1,\"emojis\":1,\"posts\":3,\"replies\":4,\"direct_channels\":2,\"direct_posts\":2,"
-		"\"attachments\":3}");
+			   "\"bots\":1,\"emojis\":1,\"posts\":3,\"replies\":4,\"direct_channels\":2,\"direct_posts\":2,"
+			   "\"attachments\":3}");
 	CHECK_CONTAINS(js, "\"error_count\":0,\"errors\":[]");
 	CHECK_CONTAINS(js, "\"unused_attachments\":[\"data/files/orphan.bin\",\"data/files/orphan2.bin\"]");
 	CHECK_CONTAINS(js, "\"export_warnings\":2");
@@ -460,7 +521,9 @@ static void test_print_and_json(void)
 	j = cJSON_CreateObject();
 	archive_report_outputs(rep, j);
 	js = cJSON_PrintUnformatted(j);
-	CHECK_CONTAINS(js, "\"lines\":21,\"errors\":0,\"crc_ok\":true,\"unused_attachments\":2,\"counts\":{\"roles\":1,");
+	CHECK_CONTAINS(
+		js,
+		"\"lines\":21,\"errors\":0,\"crc_ok\":true,\"unused_attachments\":2,\"counts\":{\"roles\":1,");
 	CHECK_CONTAINS(js, rep->sha256);
 	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "size")) == (double)rep->size);
 	free(js);

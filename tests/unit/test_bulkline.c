@@ -58,7 +58,7 @@ static void team_named(const char *name, const char *want)
 	char line[256];
 
 	snprintf(line, sizeof(line),
-		"{\"type\":\"team\",\"team\":{\"name\":\"%s\",\"display_name\":\"X\",\"type\":\"O\"}}", name);
+		 "{\"type\":\"team\",\"team\":{\"name\":\"%s\",\"display_name\":\"X\",\"type\":\"O\"}}", name);
 	expect(line, want);
 }
 
@@ -69,23 +69,29 @@ static void test_team_names(void)
 	team_named("a__b", "");
 	team_named("a0", "");
 	team_named("a", "7 team.name: invalid team name \"a\": must be 2-64 characters\n");
-	team_named("a_b", "7 team.name: invalid team name \"a_b\": only lowercase letters, digits, '-' and one inner '__' are allowed\n");
-	team_named("a__b-c", "7 team.name: invalid team name \"a__b-c\": only lowercase letters, digits, '-' and one inner '__' are allowed\n");
-	team_named("a__b__c", "7 team.name: invalid team name \"a__b__c\": only lowercase letters, digits, '-' and one inner '__' are allowed\n");
-	team_named("-ab", "7 team.name: invalid team name \"-ab\": must start and end with a lowercase letter or digit\n");
-	team_named("ab-", "7 team.name: invalid team name \"ab-\": must start and end with a lowercase letter or digit\n");
+	team_named("a_b",
+		   "7 team.name: invalid team name \"a_b\": only lowercase letters, digits, '-' and one inner '__' are allowed\n");
+	team_named("a__b-c",
+		   "7 team.name: invalid team name \"a__b-c\": only lowercase letters, digits, '-' and one inner '__' are allowed\n");
+	team_named("a__b__c",
+		   "7 team.name: invalid team name \"a__b__c\": only lowercase letters, digits, '-' and one inner '__' are allowed\n");
+	team_named("-ab",
+		   "7 team.name: invalid team name \"-ab\": must start and end with a lowercase letter or digit\n");
+	team_named("ab-",
+		   "7 team.name: invalid team name \"ab-\": must start and end with a lowercase letter or digit\n");
 	team_named("posters", "7 team.name: invalid team name \"posters\": starts with a reserved word\n");
 	team_named("signup2", "7 team.name: invalid team name \"signup2\": starts with a reserved word\n");
 	team_named("myadmin", "");
 	team_named("t1", "7 team.name: duplicate team \"t1\" (first defined on line 2)\n");
 	team_named("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "");
 	team_named("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-		"7 team.name: invalid team name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": must be 2-64 characters\n");
+		   "7 team.name: invalid team name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": must be 2-64 characters\n");
 	/* display_name counts runes, not bytes */
 	expect("{\"type\":\"team\",\"team\":{\"name\":\"t3\",\"display_name\":\""
-		"éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé\",\"type\":\"O\"}}", "");
+	       "éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé\",\"type\":\"O\"}}",
+	       "");
 	expect("{\"type\":\"team\",\"team\":{\"name\":\"t3\",\"display_name\":\"\",\"type\":\"O\"}}",
-		"7 team.display_name: must not be empty\n");
+	       "7 team.display_name: must not be empty\n");
 }
 
 static void test_channel_and_user_names(void)
@@ -95,26 +101,26 @@ static void test_channel_and_user_names(void)
 	/* the import lowercases channel names (import_validators.go); 7.x did not */
 	expect("{\"type\":\"channel\",\"channel\":{\"team\":\"t1\",\"name\":\"Dev\",\"type\":\"O\"}}", "");
 	expect("{\"type\":\"channel\",\"channel\":{\"team\":\"t1\",\"name\":\"a b\",\"type\":\"O\"}}",
-		"7 channel.name: invalid channel name \"a b\": only lowercase letters, digits, '-' and '_' are allowed\n");
+	       "7 channel.name: invalid channel name \"a b\": only lowercase letters, digits, '-' and '_' are allowed\n");
 	expect("{\"type\":\"user\",\"user\":{\"username\":\"Bob.Smith_2-x\",\"email\":\"b@x\"}}", "");
 	expect("{\"type\":\"user\",\"user\":{\"username\":\"bob smith\",\"email\":\"b@x\"}}",
-		"7 user.username: invalid username \"bob smith\": only letters, digits, '.', '-' and '_' are allowed\n");
+	       "7 user.username: invalid username \"bob smith\": only letters, digits, '.', '-' and '_' are allowed\n");
 	expect("{\"type\":\"user\",\"user\":{\"username\":\"SYSTEM\",\"email\":\"b@x\"}}",
-		"7 user.username: invalid username \"SYSTEM\": is reserved\n");
+	       "7 user.username: invalid username \"SYSTEM\": is reserved\n");
 	expect("{\"type\":\"user\",\"user\":{\"username\":\"u2\",\"email\":\"b@x\"}}",
-		"7 user.username: duplicate username \"u2\" (first defined on line 6)\n");
+	       "7 user.username: duplicate username \"u2\" (first defined on line 6)\n");
 	expect("{\"type\":\"user\",\"user\":{\"username\":\"\",\"email\":\"b@x\"}}",
-		"7 user.username: invalid username \"\": must be 1-64 characters\n");
+	       "7 user.username: invalid username \"\": must be 1-64 characters\n");
 	expect("{\"type\":\"emoji\",\"emoji\":{\"name\":\"plus+1\",\"image\":\"e/1\"}}", "");
 	/* model.IsValidEmojiName refuses system emoji names */
 	expect("{\"type\":\"emoji\",\"emoji\":{\"name\":\"+1\",\"image\":\"e/1\"}}",
-		"7 emoji.name: invalid emoji name \"+1\": is the name of a system emoji\n");
+	       "7 emoji.name: invalid emoji name \"+1\": is the name of a system emoji\n");
 	expect("{\"type\":\"role\",\"role\":{\"name\":\"Bad-Role\"}}",
-		"7 role.display_name: missing\n"
-		"7 role.name: invalid role name \"Bad-Role\": only lowercase letters, digits and '_' are allowed\n");
+	       "7 role.display_name: missing\n"
+	       "7 role.name: invalid role name \"Bad-Role\": only lowercase letters, digits and '_' are allowed\n");
 	/* a quote in a name is escaped in the message */
 	expect("{\"type\":\"emoji\",\"emoji\":{\"name\":\"a\\\"b\",\"image\":\"e/1\"}}",
-		"7 emoji.name: invalid emoji name \"a\\\"b\": only letters, digits, '-', '+' and '_' are allowed\n");
+	       "7 emoji.name: invalid emoji name \"a\\\"b\": only letters, digits, '-', '+' and '_' are allowed\n");
 }
 
 static void test_line_form(void)
@@ -131,12 +137,13 @@ static void test_line_form(void)
 	expect("{\"type\":\"Team\",\"Team\":{}}", "7 type: unknown line type \"Team\"\n");
 	/* null is absent, unknown keys are ignored, the last duplicate key wins */
 	expect("{\"type\":\"team\",\"team\":{\"name\":\"t3\",\"display_name\":\"X\",\"type\":\"O\","
-		"\"scheme\":null,\"extra\":[1],\"type\":\"I\"}}", "");
+	       "\"scheme\":null,\"extra\":[1],\"type\":\"I\"}}",
+	       "");
 	/* Go's decoder, too, fails a line whose earlier duplicate has the wrong kind */
 	expect("{\"type\":\"team\",\"team\":{\"name\":\"t3\",\"display_name\":\"X\",\"type\":5,\"type\":\"O\"}}",
-		"7 team.type: must be a string\n");
+	       "7 team.type: must be a string\n");
 	expect("{\"type\":\"team\",\"team\":{\"name\":\"t3\",\"display_name\":\"X\",\"type\":\"O\",\"type\":null}}",
-		"7 team.type: missing\n");
+	       "7 team.type: missing\n");
 }
 
 static void test_version_rules(void)
@@ -163,7 +170,7 @@ static void test_version_rules(void)
 	lineno = 0;
 	feed(st, "{\"type\":\"team\",\"team\":{\"name\":\"t1\",\"type\":\"O\"}}");
 	CHECK_STR(buf_cstr(&got), "1 type: first line must be the version line, not \"team\"\n"
-		"1 team.display_name: missing\n");
+				  "1 team.display_name: missing\n");
 	bulk_state_free(st);
 
 	st = bulk_state_new();
@@ -177,31 +184,34 @@ static void test_posts(void)
 {
 	/* usernames resolve case-insensitively; a reply older than its post is fine */
 	expect("{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"U1\",\"message\":\"m\","
-		"\"create_at\":10,\"replies\":[{\"user\":\"u2\",\"message\":\"r\",\"create_at\":5}]}}", "");
+	       "\"create_at\":10,\"replies\":[{\"user\":\"u2\",\"message\":\"r\",\"create_at\":5}]}}",
+	       "");
 	expect("{\"type\":\"post\",\"post\":{\"team\":\"t2\",\"channel\":\"c1\",\"user\":\"u1\",\"message\":\"m\",\"create_at\":1}}",
-		"7 post.channel: channel \"c1\" of team \"t2\" is not defined on an earlier line\n");
+	       "7 post.channel: channel \"c1\" of team \"t2\" is not defined on an earlier line\n");
 	/* an unknown team hides the channel check: one error, not two */
 	expect("{\"type\":\"post\",\"post\":{\"team\":\"zz\",\"channel\":\"c1\",\"user\":\"u1\",\"message\":\"m\",\"create_at\":1}}",
-		"7 post.team: team \"zz\" is not defined on an earlier line\n");
+	       "7 post.team: team \"zz\" is not defined on an earlier line\n");
 	expect("{\"type\":\"post\",\"post\":{}}",
-		"7 post.user: missing\n7 post.message: missing\n7 post.create_at: missing\n"
-		"7 post.team: missing\n7 post.channel: missing\n");
+	       "7 post.user: missing\n7 post.message: missing\n7 post.create_at: missing\n"
+	       "7 post.team: missing\n7 post.channel: missing\n");
 	expect("{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"u1\",\"message\":\"m\",\"create_at\":1,"
-		"\"reactions\":[{\"user\":\"u2\",\"emoji_name\":\"\",\"create_at\":0}],\"thread_followers\":[{\"user\":\"nobody\"}],"
-		"\"attachments\":[{}, 3]}}",
-		"7 post.reactions[0].emoji_name: must not be empty\n"
-		"7 post.reactions[0].create_at: must not be 0\n"
-		"7 post.attachments[1]: must be an object\n"
-		"7 post.thread_followers[0].user: user \"nobody\" is not defined on an earlier line\n");
+	       "\"reactions\":[{\"user\":\"u2\",\"emoji_name\":\"\",\"create_at\":0}],\"thread_followers\":[{\"user\":\"nobody\"}],"
+	       "\"attachments\":[{}, 3]}}",
+	       "7 post.reactions[0].emoji_name: must not be empty\n"
+	       "7 post.reactions[0].create_at: must not be 0\n"
+	       "7 post.attachments[1]: must be an object\n"
+	       "7 post.thread_followers[0].user: user \"nobody\" is not defined on an earlier line\n");
 	expect("{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"u1\",\"message\":\"m\",\"create_at\":1,"
-		"\"flagged_by\":[\"u2\", 4]}}",
-		"7 post.flagged_by[1]: must be a string\n");
+	       "\"flagged_by\":[\"u2\", 4]}}",
+	       "7 post.flagged_by[1]: must be a string\n");
 	expect("{\"type\":\"direct_post\",\"direct_post\":{\"channel_members\":[\"u1\",\"u1\"],\"user\":\"u1\","
-		"\"message\":\"note to self\",\"create_at\":1}}", "");
-	expect("{\"type\":\"direct_channel\",\"direct_channel\":{\"participants\":[{\"username\":\"u1\"},{\"username\":\"u1\"}]}}", "");
+	       "\"message\":\"note to self\",\"create_at\":1}}",
+	       "");
+	expect("{\"type\":\"direct_channel\",\"direct_channel\":{\"participants\":[{\"username\":\"u1\"},{\"username\":\"u1\"}]}}",
+	       "");
 	expect("{\"type\":\"direct_channel\",\"direct_channel\":{\"members\":\"u1\"}}",
-		"7 direct_channel.members: must be an array\n"
-		"7 direct_channel.participants: missing, and no \"members\" either\n");
+	       "7 direct_channel.members: must be an array\n"
+	       "7 direct_channel.participants: missing, and no \"members\" either\n");
 	expect("{\"type\":\"bot\",\"bot\":{\"username\":\"b1\"}}", "7 bot.owner: missing\n");
 }
 
@@ -219,19 +229,20 @@ static void test_attachment_lookup(void)
 	struct bulk_state *st = base();
 
 	bulk_state_set_lookup(st, fake_lookup, NULL);
-	feed(st, "{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"u1\",\"message\":\"\",\"create_at\":1,"
-		"\"attachments\":[{\"path\":\"a.png\"},{\"path\":\"dir/b.txt\"},{\"path\":\"c.png\"},{\"path\":\"dir/../../x\"},"
-		"{\"path\":\"/etc/x\"},{\"path\":\"..\"}]}}");
-	CHECK_STR(buf_cstr(&got),
-		"7 post.attachments[2].path: file \"data/c.png\" not in archive\n"
-		"7 post.attachments[3].path: path \"dir/../../x\" escapes data/\n"
-		"7 post.attachments[4].path: file \"data/etc/x\" not in archive\n"
-		"7 post.attachments[5].path: path \"..\" escapes data/\n");
+	feed(st,
+	     "{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"u1\",\"message\":\"\",\"create_at\":1,"
+	     "\"attachments\":[{\"path\":\"a.png\"},{\"path\":\"dir/b.txt\"},{\"path\":\"c.png\"},{\"path\":\"dir/../../x\"},"
+	     "{\"path\":\"/etc/x\"},{\"path\":\"..\"}]}}");
+	CHECK_STR(buf_cstr(&got), "7 post.attachments[2].path: file \"data/c.png\" not in archive\n"
+				  "7 post.attachments[3].path: path \"dir/../../x\" escapes data/\n"
+				  "7 post.attachments[4].path: file \"data/etc/x\" not in archive\n"
+				  "7 post.attachments[5].path: path \"..\" escapes data/\n");
 	CHECK(lookups == 4); /* "/etc/x" is data/etc/x to the server */
 	CHECK(bulk_state_counts(st)->attachments == 6);
 	/* a missing profile image stops the import: ValidateUserImportData stats it */
 	buf_reset(&got);
-	feed(st, "{\"type\":\"user\",\"user\":{\"username\":\"u3\",\"email\":\"x@y\",\"profile_image\":\"none.png\"}}");
+	feed(st,
+	     "{\"type\":\"user\",\"user\":{\"username\":\"u3\",\"email\":\"x@y\",\"profile_image\":\"none.png\"}}");
 	CHECK_STR(buf_cstr(&got), "8 user.profile_image: file \"data/none.png\" not in archive\n");
 	CHECK(lookups == 5);
 	bulk_state_free(st);
@@ -242,7 +253,8 @@ static void test_long_lines(void)
 	struct bulk_state *st = base();
 	size_t n = BULK_MAX_LINE + 1;
 	char *big = malloc(n);
-	static const char head[] = "{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"u1\","
+	static const char head[] =
+		"{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"u1\","
 		"\"message\":\"m\",\"create_at\":1,\"props\":{\"p\":\"";
 	size_t props = 800001;
 	char *line = malloc(sizeof(head) + props + 8);
@@ -263,8 +275,8 @@ static void test_long_lines(void)
 	bulk_state_free(st);
 }
 
-static int walk_channel(void *ctx, const char *team, const char *channel,
-	unsigned long posts, unsigned long replies)
+static int walk_channel(void *ctx, const char *team, const char *channel, unsigned long posts,
+			unsigned long replies)
 {
 	buf_addf(ctx, "%s/%s:%lu/%lu ", team, channel, posts, replies);
 	return 0;
@@ -284,11 +296,14 @@ static void test_counts_and_walks(void)
 
 	feed(st, "{\"type\":\"bot\",\"bot\":{\"username\":\"B1\",\"owner\":\"u1\"}}");
 	for (int i = 0; i < 3; i++)
-		feed(st, "{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"b1\",\"message\":\"m\","
-			"\"create_at\":1,\"replies\":[{\"user\":\"u1\",\"message\":\"r\",\"create_at\":2}]}}");
+		feed(st,
+		     "{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"c1\",\"user\":\"b1\",\"message\":\"m\","
+		     "\"create_at\":1,\"replies\":[{\"user\":\"u1\",\"message\":\"r\",\"create_at\":2}]}}");
 	/* a post in an unknown channel counts as a post, not for any channel */
-	feed(st, "{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"nope\",\"user\":\"u1\",\"message\":\"m\",\"create_at\":1}}");
-	CHECK_STR(buf_cstr(&got), "11 post.channel: channel \"nope\" of team \"t1\" is not defined on an earlier line\n");
+	feed(st,
+	     "{\"type\":\"post\",\"post\":{\"team\":\"t1\",\"channel\":\"nope\",\"user\":\"u1\",\"message\":\"m\",\"create_at\":1}}");
+	CHECK_STR(buf_cstr(&got),
+		  "11 post.channel: channel \"nope\" of team \"t1\" is not defined on an earlier line\n");
 	c = bulk_state_counts(st);
 	CHECK(c->teams == 2 && c->channels == 1 && c->users == 2 && c->bots == 1);
 	CHECK(c->posts == 4 && c->replies == 3);
@@ -308,12 +323,14 @@ static void test_many_names(void)
 	char line[256];
 
 	for (int i = 0; i < 20000; i++) {
-		snprintf(line, sizeof(line), "{\"type\":\"user\",\"user\":{\"username\":\"user%d\",\"email\":\"e\"}}", i);
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"user\",\"user\":{\"username\":\"user%d\",\"email\":\"e\"}}", i);
 		feed(st, line);
 	}
 	for (int i = 0; i < 20000; i += 997) {
-		snprintf(line, sizeof(line), "{\"type\":\"direct_channel\",\"direct_channel\":{\"members\":[\"user%d\",\"USER%d\"]}}",
-			i, 19999 - i);
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"direct_channel\",\"direct_channel\":{\"members\":[\"user%d\",\"USER%d\"]}}",
+			 i, 19999 - i);
 		feed(st, line);
 	}
 	CHECK_STR(buf_cstr(&got), "");

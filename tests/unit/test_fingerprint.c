@@ -11,17 +11,15 @@
 #include "steps.h"
 #include "run.h"
 
-static const char *plan_a =
-	"version: 1\nname: t\nstate_dir: /tmp/mm-fp-unused\nsteps:\n"
-	"  - {id: up, type: exec, command: echo 1}\n"
-	"  - {id: down, type: exec, command: \"use ${steps.up.stdout}\", timeout: 60s}\n"
-	"  - {id: other, type: exec, command: echo 2}\n";
+static const char *plan_a = "version: 1\nname: t\nstate_dir: /tmp/mm-fp-unused\nsteps:\n"
+			    "  - {id: up, type: exec, command: echo 1}\n"
+			    "  - {id: down, type: exec, command: \"use ${steps.up.stdout}\", timeout: 60s}\n"
+			    "  - {id: other, type: exec, command: echo 2}\n";
 /* Same plan: keys reordered, CRLF line ends, 60s written as 1m. */
-static const char *plan_b =
-	"version: 1\r\nname: t\r\nstate_dir: /tmp/mm-fp-unused\r\nsteps:\r\n"
-	"  - {command: echo 1, type: exec, id: up}\r\n"
-	"  - {timeout: 1m, command: \"use ${steps.up.stdout}\", type: exec, id: down}\r\n"
-	"  - {id: other, command: echo 2, type: exec}\r\n";
+static const char *plan_b = "version: 1\r\nname: t\r\nstate_dir: /tmp/mm-fp-unused\r\nsteps:\r\n"
+			    "  - {command: echo 1, type: exec, id: up}\r\n"
+			    "  - {timeout: 1m, command: \"use ${steps.up.stdout}\", type: exec, id: down}\r\n"
+			    "  - {id: other, command: echo 2, type: exec}\r\n";
 
 static void fingerprints(const char *yaml, const char *up_stdout, char fps[3][65])
 {
@@ -33,7 +31,9 @@ static void fingerprints(const char *yaml, const char *up_stdout, char fps[3][65
 
 	CHECK(plan_load("/tmp/t.yaml", yaml, strlen(yaml), step_types_all(), &p, &d) == 0);
 	st.root = cJSON_Parse("{\"steps\":{\"up\":{\"status\":\"done\",\"outputs\":{\"exit_code\":0}}}}");
-	cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(st.root, "steps"), "up"), "outputs"),
+	cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(st.root, "steps"),
+									"up"),
+						    "outputs"),
 				"stdout", up_stdout);
 	r.plan = p;
 	r.state = &st;
@@ -49,17 +49,15 @@ static void fingerprints(const char *yaml, const char *up_stdout, char fps[3][65
 }
 
 /* A tuning key (how long to wait) is not part of what the step does. */
-static const char *plan_c =
-	"version: 1\nname: t\nstate_dir: /tmp/mm-fp-unused\nsteps:\n"
-	"  - {id: up, type: exec, command: echo 1}\n"
-	"  - {id: down, type: exec, command: \"use ${steps.up.stdout}\", timeout: 2h}\n"
-	"  - {id: other, type: exec, command: echo 2}\n";
+static const char *plan_c = "version: 1\nname: t\nstate_dir: /tmp/mm-fp-unused\nsteps:\n"
+			    "  - {id: up, type: exec, command: echo 1}\n"
+			    "  - {id: down, type: exec, command: \"use ${steps.up.stdout}\", timeout: 2h}\n"
+			    "  - {id: other, type: exec, command: echo 2}\n";
 
 /* A consumer of a download: the same path string with other bytes is another input. */
-static const char *plan_dl =
-	"version: 1\nname: t\nstate_dir: /tmp/mm-fp-unused\nsteps:\n"
-	"  - {id: dl, type: download, url: \"http://127.0.0.1:9/a.zip\"}\n"
-	"  - {id: chk, type: verify, archive: \"${steps.dl.path}\"}\n";
+static const char *plan_dl = "version: 1\nname: t\nstate_dir: /tmp/mm-fp-unused\nsteps:\n"
+			     "  - {id: dl, type: download, url: \"http://127.0.0.1:9/a.zip\"}\n"
+			     "  - {id: chk, type: verify, archive: \"${steps.dl.path}\"}\n";
 
 static void consumer_fp(const char *sha, char fp[65])
 {
@@ -109,12 +107,12 @@ int main(void)
 	fingerprints(plan_b, "1", b);
 	fingerprints(plan_a, "2", c);
 	for (int i = 0; i < 3; i++)
-		CHECK_STR(a[i], b[i]); /* order, CRLF and duration spelling do not matter */
+		CHECK_STR(a[i], b[i]);  /* order, CRLF and duration spelling do not matter */
 	CHECK_STR(a[0], c[0]);          /* the upstream's own definition did not change */
 	CHECK(strcmp(a[1], c[1]) != 0); /* its output did: downstream re-runs */
 	CHECK_STR(a[2], c[2]);          /* an unrelated step does not */
 	fingerprints(plan_c, "1", t);
-	CHECK_STR(a[1], t[1]);          /* a changed timeout resumes, it does not restart */
+	CHECK_STR(a[1], t[1]); /* a changed timeout resumes, it does not restart */
 
 	{
 		char s1[65], s2[65], s3[65];
@@ -122,8 +120,8 @@ int main(void)
 		consumer_fp("aa", s1);
 		consumer_fp("aa", s2);
 		consumer_fp("bb", s3);
-		CHECK_STR(s1, s2);               /* the same bytes again: no cascade */
-		CHECK(strcmp(s1, s3) != 0);      /* other bytes at the same path: the consumer re-runs */
+		CHECK_STR(s1, s2);          /* the same bytes again: no cascade */
+		CHECK(strcmp(s1, s3) != 0); /* other bytes at the same path: the consumer re-runs */
 	}
 	return check_done();
 }

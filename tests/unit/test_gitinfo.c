@@ -29,7 +29,7 @@ static const char PLAN_V1[] = "name: acme\nsteps:\n  - id: team\n    type: team.
 static const char PLAN_V2[] = "name: acme\nsteps:\n  - id: team\n    type: team.create\n    name: ops\n";
 static const char PLAN_V3[] = "name: acme\nsteps:\n  - id: team\n    type: team.create\n    name: release\n";
 
-static char root[PATH_MAX];  /* realpath of the mkdtemp directory: HOME and every repo */
+static char root[PATH_MAX]; /* realpath of the mkdtemp directory: HOME and every repo */
 static char start_cwd[PATH_MAX];
 
 static void fail_setup(const char *what)
@@ -142,7 +142,6 @@ static void commit_all(const char *dir, const char *msg)
 	if (run(dir, "git add -A && git commit -q -m '%s'", msg) != 0)
 		fail_setup("git commit");
 }
-
 
 static void go(const char *dir)
 {
@@ -695,7 +694,7 @@ static void test_links_in_tree(void)
 	new_repo("links", dir);
 	write_file(dir, "plans/acme.yaml", PLAN_V1);
 	CHECK(run(dir, "ln -s acme.yaml plans/current.yaml && ln -s ../../x.yaml plans/evil.yaml"
-		  " && ln -s b.yaml plans/a.yaml && ln -s a.yaml plans/b.yaml") == 0);
+		       " && ln -s b.yaml plans/a.yaml && ln -s a.yaml plans/b.yaml") == 0);
 	commit_all(dir, "links");
 
 	/* Followed in the revision's tree. */
@@ -715,8 +714,7 @@ static void test_links_in_tree(void)
 	      MM_EINVAL);
 	CHECK_CONTAINS(err.msg, "outside the repository");
 	err_clear(&err);
-	CHECK(gitinfo_read_at_rev(at(dir, "plans/a.yaml", path), "HEAD", &content, &len, &p, &err) ==
-	      MM_EINVAL);
+	CHECK(gitinfo_read_at_rev(at(dir, "plans/a.yaml", path), "HEAD", &content, &len, &p, &err) == MM_EINVAL);
 	CHECK_CONTAINS(err.msg, "too many symbolic links");
 	err_clear(&err);
 	CHECK(gitinfo_read_at_rev(at(dir, "plans", path), "HEAD", &content, &len, &p, &err) == MM_EINVAL);
@@ -780,7 +778,8 @@ static void test_drift(void)
 	CHECK(gitinfo_read_blob_at_commit(dir, now.commit, "../x.yaml", &old, &len, &err) == MM_EINVAL);
 	CHECK(gitinfo_read_blob_at_commit(dir, now.commit, "/etc/passwd", &old, &len, &err) == MM_EINVAL);
 	CHECK(gitinfo_read_blob_at_commit(dir, "", "plans/acme.yaml", &old, &len, &err) == MM_EINVAL);
-	CHECK(gitinfo_read_blob_at_commit(root, now.commit, "plans/acme.yaml", &old, &len, &err) == MM_ENOTFOUND);
+	CHECK(gitinfo_read_blob_at_commit(root, now.commit, "plans/acme.yaml", &old, &len, &err) ==
+	      MM_ENOTFOUND);
 	CHECK(old == NULL);
 }
 

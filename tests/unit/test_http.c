@@ -229,7 +229,8 @@ static void test_app_error_redacted(void)
 	CHECK(http_json(c, "GET", "/apperror?secret=s3cr3t", NULL, 0, &r, &err) == MM_ERR);
 	CHECK(err.http_status == 400);
 	CHECK_STR(err.app_id, "api.test.app_error");
-	CHECK_CONTAINS(err.msg, "GET /apperror: HTTP 400 api.test.app_error: Cannot do it; you sent Bearer <redacted>");
+	CHECK_CONTAINS(err.msg,
+		       "GET /apperror: HTTP 400 api.test.app_error: Cannot do it; you sent Bearer <redacted>");
 	CHECK(!strstr(err.msg, TOKEN));
 	CHECK(!strstr(err.msg, "s3cr3t"));
 	CHECK_CONTAINS(buf_cstr(&log), "Authorization: <redacted>");
@@ -655,8 +656,8 @@ static void test_versions(void)
 
 int main(void)
 {
-	static const char *const proxies[] = { "http_proxy", "HTTP_PROXY", "https_proxy",
-					       "HTTPS_PROXY", "all_proxy", "ALL_PROXY", NULL };
+	static const char *const proxies[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+					       "all_proxy",  "ALL_PROXY",  NULL };
 
 	for (int i = 0; proxies[i]; i++)
 		unsetenv(proxies[i]);

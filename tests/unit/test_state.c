@@ -31,10 +31,22 @@ static int fail_now(void)
 	return 0;
 }
 
-static int f_open(void *c, const char *p, int fl, mode_t m) { return fail_now() ? -1 : open(p, fl, m); }
-static ssize_t f_write(void *c, int fd, const void *b, size_t n) { return fail_now() ? -1 : write(fd, b, n); }
-static int f_fsync(void *c, int fd) { return fail_now() ? -1 : fsync(fd); }
-static int f_rename(void *c, const char *a, const char *b) { return fail_now() ? -1 : rename(a, b); }
+static int f_open(void *c, const char *p, int fl, mode_t m)
+{
+	return fail_now() ? -1 : open(p, fl, m);
+}
+static ssize_t f_write(void *c, int fd, const void *b, size_t n)
+{
+	return fail_now() ? -1 : write(fd, b, n);
+}
+static int f_fsync(void *c, int fd)
+{
+	return fail_now() ? -1 : fsync(fd);
+}
+static int f_rename(void *c, const char *a, const char *b)
+{
+	return fail_now() ? -1 : rename(a, b);
+}
 
 static struct sys_ops failing_sys;
 
@@ -190,7 +202,8 @@ static void test_checkpoint_journal_bounded(const char *dir)
 	CHECK_CONTAINS(text, "\"changed\":{\"data\":\"(object, 100011 bytes)\",\"poll\":19}");
 	free(text);
 	/* state.json stays the authority: the whole last checkpoint is there. */
-	CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(state_step_checkpoint(st, "exp"), "data"), "blob") != NULL);
+	CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(state_step_checkpoint(st, "exp"), "data"), "blob") !=
+	      NULL);
 	state_free(st);
 }
 

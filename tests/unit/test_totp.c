@@ -11,8 +11,11 @@
 
 static void rfc6238_vectors(void)
 {
-	static const struct { int64_t t; const char *code; } v[] = {
-		{ 59, "287082" }, { 1111111109, "081804" }, { 1111111111, "050471" },
+	static const struct {
+		int64_t t;
+		const char *code;
+	} v[] = {
+		{ 59, "287082" },         { 1111111109, "081804" }, { 1111111111, "050471" },
 		{ 1234567890, "005924" }, { 2000000000, "279037" },
 	};
 	const uint8_t key[] = "12345678901234567890";

@@ -153,9 +153,8 @@ int main(void)
 
 			fprintf(stderr, "disagree: %s case (%s) %.300s: server %s, validator %s%s%s\n",
 				cJSON_GetObjectItem(c, "type")->valuestring,
-				cJSON_GetObjectItem(c, "cite")->valuestring, s,
-				want ? "accepts" : "rejects", got ? "accepts" : "rejects",
-				t.problems ? ": " : "", t.first);
+				cJSON_GetObjectItem(c, "cite")->valuestring, s, want ? "accepts" : "rejects",
+				got ? "accepts" : "rejects", t.problems ? ": " : "", t.first);
 			free(s);
 		}
 		cJSON_Delete(c);

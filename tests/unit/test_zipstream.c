@@ -259,9 +259,11 @@ int main(void)
 		return 1;
 	}
 	find_generator();
-	snprintf(cmd, sizeof(cmd), "%s '%s' %s valid_full valid_zip64 valid_descriptors valid_descriptors_zip64 "
+	snprintf(cmd, sizeof(cmd),
+		 "%s '%s' %s valid_full valid_zip64 valid_descriptors valid_descriptors_zip64 "
 		 "valid_line_of_16mib truncated bad_crc_attachment bad_crc_jsonl bad_crc_descriptor lying_central_crc "
-		 "lying_size overlapping_entries", python, generator, dir);
+		 "lying_size overlapping_entries",
+		 python, generator, dir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot generate the test archives: %s\n", cmd);
 		CHECK(0);
