@@ -178,7 +178,7 @@ static void test_checkpoint_journal_bounded(const char *dir)
 {
 	struct mm_error err = MM_ERROR_INIT;
 	struct state *st = NULL;
-	char path[600], *text;
+	char path[1024], *text;
 	struct stat sb;
 	off_t before;
 
