@@ -398,5 +398,32 @@ class PresignOff(DownloadCase):
         self.assertEqual(len(posts), 1)  # asked once, not retried on the permanent 500
 
 
+class LocalFaults(DownloadCase):
+    """What the disk and the admin's hands can do to a download."""
+
+    def test_part_deleted_mid_download(self):
+        data = self.put_export(make_zip(3 * MIB, "deleted"))
+        p = self.plan(self.step())
+        proc = self.start_slow(p, at=MIB // 2)
+        os.unlink(self.target() + ".part")
+        self.srv.faults(download_bps=0)
+        code, out, err = finish(proc)
+        # The bytes went to a file nobody can see: the step must not call them downloaded.
+        self.assertEqual(code, 1, out + err)
+        self.assertFalse(os.path.exists(self.target()))
+        self.mm("apply", p)
+        self.assert_done(data)
+
+    def test_read_only_state_dir(self):
+        data = self.put_export(make_zip(1 * MIB, "erofs"))
+        p = self.plan(self.step())
+        env = dict(self.env, MMIGRATE_TEST_FAULT="1:EROFS+")
+        r = run(["apply", p], env=env, check_exit=1)
+        self.assertIn("Read-only file system", r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(self.target()))
+        self.mm("apply", p)
+        self.assert_done(data)
+
+
 if __name__ == "__main__":
     harness.main()
