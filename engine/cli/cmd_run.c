@@ -130,10 +130,11 @@ static void print_next_action(const struct cli_opts *o, const struct run *r, int
 /* For the summary event: how each step of the plan stands after the run. */
 static void summarise_steps(struct cli_opts *o, const struct plan *p, const struct state *st, int64_t ms)
 {
-	cJSON *by = cJSON_CreateObject();
+	cJSON *by;
 
 	if (!o->summary)
 		return;
+	by = cJSON_CreateObject();
 	for (size_t i = 0; i < p->nsteps; i++) {
 		const char *status = state_step_str(st, p->steps[i].id, "status");
 		const char *key = status ? status : "pending";
