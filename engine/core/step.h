@@ -65,6 +65,22 @@ struct param_spec {
 	const char *identified_by;
 };
 
+/*
+ * The keys every transfer step (download, upload) takes for its floor and
+ * its cap, stated once: tuning keys, left out of the fingerprint.
+ */
+/* clang-format off */
+#define STEP_TRANSFER_PARAMS \
+	{ .name = "min_speed", .kind = P_SIZE, .tuning = 1, \
+	  .doc = "bytes per second below which an attempt counts as stalled (default: defaults.min_speed, 1KiB)" }, \
+	{ .name = "min_speed_window", .kind = P_DURATION, .tuning = 1, \
+	  .doc = "an attempt below min_speed this long is cut (default 30s)" }, \
+	{ .name = "transfer_deadline", .kind = P_DURATION, .tuning = 1, \
+	  .doc = "stalled time, attempts added up, after which the step fails (default 90s)" }, \
+	{ .name = "rate_limit", .kind = P_RATE, .tuning = 1, \
+	  .doc = "bandwidth cap, e.g. 50MB/s or 50MiB/s (default: none)" }
+/* clang-format on */
+
 enum step_server_use { SERVER_NONE, SERVER_OPTIONAL, SERVER_REQUIRED };
 
 struct step_ctx {

@@ -132,7 +132,7 @@ class ApiFidelity(unittest.TestCase):
         p = self.plan(LOGIN + "    mfa: ${env:A}\n    mfa_secret: ${env:B}\n", AUTH)
         r = run(["validate", p], check_exit=2)
         self.assertIn("not both", r.stderr)
-        p = self.plan(LOGIN + "    mfa_secret: JBSWY3DPEHPK3PXP\n", AUTH)
+        p = self.plan(LOGIN + "    mfa_secret: LITERAL-IS-REFUSED\n", AUTH)
         r = run(["validate", p], check_exit=2)
         self.assertIn("'mfa_secret' must be ${env:NAME} or ${file:PATH}", r.stderr)
 
