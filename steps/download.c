@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "download.h"
+#include "dl.h"
 #include "hash.h"
 #include "http.h"
 #include "mm.h"
@@ -77,11 +77,6 @@ static const char *const dl_outputs[] = { "path", "size", "sha256", "entries", "
 static const char *const dl_identity[] = { "size", "sha256", NULL };
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int is_http_url(const char *s)
-{
-	return !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8);
-}
 
 /* The last path segment of a URL or a name, made safe as a local file name. */
 static char *file_name_of(const char *s, int url)
@@ -144,7 +139,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 		d->name = name;
 		d->with_auth = d->is_zip = 1;
 		base = file_name_of(name, 0);
-	} else if (url && is_http_url(url)) {
+	} else if (url && dl_is_http_url(url)) {
 		d->src = d->api = xstrdup(url);
 		url_redact(url, d->shown, sizeof(d->shown));
 		snprintf(d->source, sizeof(d->source), "url:%s", d->shown);
@@ -218,62 +213,6 @@ static int dl_client(struct dl *d, struct mm_error *err)
 	if (d->own)
 		step_transfer_floor(d->ctx, d->own);
 	return d->c ? 0 : MM_ERR;
-}
-
-static void use_api(struct dl *d)
-{
-	if (d->link)
-		http_wipe(d->link, strlen(d->link));
-	free(d->link);
-	d->link = NULL;
-	d->src = d->api;
-	snprintf(d->shown, sizeof(d->shown), "%s", d->api);
-	d->with_auth = d->name != NULL;
-	d->presigned = 0;
-}
-
-/*
- * presign: true asks for an S3 link (a POST, so never in a dry run), once and
- * without retries: the 500 for a disabled feature (API doc 4.4) is permanent,
- * and any failure only means the API serves the file instead.
- */
-int dl_presign(struct dl *d, struct mm_error *err)
-{
-	struct http_response r = HTTP_RESPONSE_INIT;
-	struct mm_error e = MM_ERROR_INIT;
-	struct buf path = BUF_INIT;
-	cJSON *j = NULL;
-	const cJSON *u;
-	int ret = 0;
-
-	use_api(d);
-	buf_addf(&path, "%s/presign-url", d->api);
-	if (http_json(d->c, "POST", path.data, NULL, HTTP_NO_RETRY, &r, &e) < 0) {
-		if (e.code == MM_EINTR)
-			ret = err_set(err, MM_EINTR, "%s", e.msg);
-		else
-			step_log(d->ctx, "no presigned link (%s); downloading through the API", e.msg);
-		goto out;
-	}
-	j = cJSON_ParseWithLength(buf_cstr(&r.body), r.body.len);
-	u = cJSON_GetObjectItemCaseSensitive(j, "url");
-	if (!cJSON_IsString(u) || !is_http_url(u->valuestring)) {
-		step_log(d->ctx, "the presign answer holds no http(s) link; downloading through the API");
-		goto out;
-	}
-	d->src = d->link = xstrdup(u->valuestring);
-	http_wipe(u->valuestring, strlen(u->valuestring));
-	url_redact(d->link, d->shown, sizeof(d->shown));
-	d->with_auth = 0;
-	d->presigned = 1;
-	step_log(d->ctx, "downloading through a presigned link to %s", d->shown);
-out:
-	if (r.body.data)
-		http_wipe(r.body.data, r.body.len);
-	http_response_clear(&r);
-	cJSON_Delete(j);
-	buf_release(&path);
-	return ret;
 }
 
 /* ---- finishing -------------------------------------------------------- */
@@ -550,7 +489,7 @@ static int dl_check(const struct plan *p, const struct plan_step *st,
 	if ((s = scalar(st, "export")) && (strlen(s) < 5 || strcmp(s + strlen(s) - 4, ".zip") || strchr(s, '/')))
 		diag(dctx, "export",
 		     "export '%s' is not a file name ending in .zip (the server serves no other)", s);
-	if ((s = scalar(st, "url")) && !is_http_url(s))
+	if ((s = scalar(st, "url")) && !dl_is_http_url(s))
 		diag(dctx, "url", "'url' must start with http:// or https://");
 	if ((s = scalar(st, "sha256")) && (strlen(s) != 64 || strspn(s, "0123456789abcdefABCDEF") != 64))
 		diag(dctx, "sha256", "'sha256' must be 64 hex digits");

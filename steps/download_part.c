@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "download.h"
+#include "dl.h"
 #include "hash.h"
 #include "http.h"
 #include "mm.h"

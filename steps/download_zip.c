@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "download.h"
+#include "dl.h"
 #include "http.h"
 #include "retry.h"
 #include "step.h"

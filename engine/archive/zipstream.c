@@ -84,7 +84,7 @@ struct zipstream {
 	int depth;    /* refeed recursion */
 };
 
-static void feed(struct zipstream *zs, const unsigned char *p, size_t n);
+static void zs_parse(struct zipstream *zs, const unsigned char *p, size_t n);
 
 static uint64_t le(const unsigned char *p, int n)
 {
@@ -561,7 +561,7 @@ static void descriptor(struct zipstream *zs)
 
 		memcpy(rest, p + len, n - len);
 		zs->depth++;
-		feed(zs, rest, n - len);
+		zs_parse(zs, rest, n - len);
 		zs->depth--;
 	}
 }
@@ -637,7 +637,7 @@ static size_t stored_dd(struct zipstream *zs, const unsigned char *p, size_t n)
 				stored_dd_found(zs, tmp + i);
 				if (end < h) {
 					zs->depth++;
-					feed(zs, tmp + end, h - end);
+					zs_parse(zs, tmp + end, h - end);
 					zs->depth--;
 				}
 				return end > h ? end - h : 0;
@@ -759,7 +759,7 @@ static size_t resync_scan(struct zipstream *zs, const unsigned char *p, size_t n
 	return n;
 }
 
-static void feed(struct zipstream *zs, const unsigned char *p, size_t n)
+static void zs_parse(struct zipstream *zs, const unsigned char *p, size_t n)
 {
 	while (n) {
 		size_t k = 0;
@@ -864,7 +864,7 @@ void zs_free(struct zipstream *zs)
 void zs_feed(struct zipstream *zs, const void *p, size_t n)
 {
 	if (!zs->finished)
-		feed(zs, p, n);
+		zs_parse(zs, p, n);
 }
 
 void zs_finish(struct zipstream *zs)

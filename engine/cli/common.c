@@ -16,7 +16,7 @@
 
 #include "buf.h"
 #include "interp.h"
-#include "meter.h"
+#include "event.h"
 #include "steps.h"
 #include "termsafe.h"
 #include "util.h"

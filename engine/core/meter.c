@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "event.h"
 #include "human.h"
 #include "termsafe.h"
 #include "run.h"
@@ -16,28 +17,6 @@
 #define PLAIN_MS 10000 /* plain lines when not on a terminal */
 #define BAR_WIDTH 20
 
-struct run_term *run_term_new(int fd, int json, int quiet)
-{
-	struct run_term *t = xcalloc(1, sizeof(*t));
-	const char *term = getenv("TERM");
-
-	t->tty = !json && !quiet && isatty(fd) && !(term && !strcmp(term, "dumb"));
-	return t;
-}
-
-void run_term_free(struct run_term *t)
-{
-	free(t);
-}
-
-void run_term_clear(struct run_term *t, FILE *out)
-{
-	if (!t || !t->live)
-		return;
-	fputs("\r\033[K", out);
-	t->live = 0;
-}
-
 static void draw_live(const struct step_ctx *ctx, const char *text)
 {
 	struct run *r = ctx->run;
@@ -45,7 +24,7 @@ static void draw_live(const struct step_ctx *ctx, const char *text)
 
 	/* Job states and ids come from the server: escaped like every other line. */
 	term_escape(&safe, text, strlen(text));
-	fprintf(r->out, "\r\033[K%-14s %s", step_id(ctx), buf_cstr(&safe));
+	fprintf(r->out, "\r\033[K%-14s %s", ctx->step->id, buf_cstr(&safe));
 	fflush(r->out);
 	r->term->live = 1;
 	buf_release(&safe);
@@ -84,7 +63,7 @@ static void sample_rate(struct step_meter *m, int64_t now)
 	m->rate_bytes = m->done;
 }
 
-static void describe(const struct step_meter *m, char *out, size_t len)
+static void meter_text(const struct step_meter *m, char *out, size_t len)
 {
 	char done[32], total[32], rate[32], eta[32], b[BAR_WIDTH + 3];
 	int64_t e = eta_s(m);
@@ -115,8 +94,8 @@ static void emit_json(const struct step_ctx *ctx, const struct step_meter *m, in
 	if (eta_s(m) >= 0)
 		cJSON_AddNumberToObject(f, "eta_s", (double)eta_s(m));
 	cJSON_AddBoolToObject(f, "final", final);
-	describe(m, text, sizeof(text));
-	run_event(ctx->run, step_id(ctx), "progress", f, "%s", text);
+	meter_text(m, text, sizeof(text));
+	run_event(ctx->run, ctx->step->id, "progress", f, "%s", text);
 }
 
 void step_meter_start(const struct step_ctx *ctx, struct step_meter *m, const char *what, int64_t done,
@@ -152,15 +131,15 @@ void step_meter_update(const struct step_ctx *ctx, struct step_meter *m, int64_t
 	if (r->term && r->term->tty) {
 		if (now - m->last_draw >= DRAW_MS) {
 			m->last_draw = now;
-			describe(m, text, sizeof(text));
+			meter_text(m, text, sizeof(text));
 			draw_live(ctx, text);
 		}
 		return;
 	}
 	if (now - m->last_emit >= PLAIN_MS) {
 		m->last_emit = now;
-		describe(m, text, sizeof(text));
-		run_event(r, step_id(ctx), "progress", NULL, "%s", text);
+		meter_text(m, text, sizeof(text));
+		run_event(r, ctx->step->id, "progress", NULL, "%s", text);
 	}
 }
 
@@ -207,7 +186,7 @@ void step_job_progress(const struct step_ctx *ctx, struct job_progress *jp)
 		cJSON_AddNumberToObject(f, "elapsed_s", (double)((wall - jp->started_ms) / 1000));
 		cJSON_AddNumberToObject(f, "since_change_s", (double)((wall - jp->changed_ms) / 1000));
 		jp->last_emit = now;
-		run_event(r, step_id(ctx), "progress", f, "%s", text);
+		run_event(r, ctx->step->id, "progress", f, "%s", text);
 		return;
 	}
 	if (r->term && r->term->tty) {
@@ -219,6 +198,6 @@ void step_job_progress(const struct step_ctx *ctx, struct job_progress *jp)
 	}
 	if (!jp->last_emit || now - jp->last_emit >= PLAIN_MS * 3) {
 		jp->last_emit = now;
-		run_event(r, step_id(ctx), "progress", NULL, "%s", text);
+		run_event(r, ctx->step->id, "progress", NULL, "%s", text);
 	}
 }

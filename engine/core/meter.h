@@ -22,17 +22,6 @@
 
 #include "step.h"
 
-/* The run's view of its terminal; owned by the run (run_term_new/run_term_free). */
-struct run_term {
-	int tty;  /* r->out is a terminal and text output is on */
-	int live; /* a live line is on screen and must be cleared before other output */
-};
-
-struct run_term *run_term_new(int fd, int json, int quiet);
-void run_term_free(struct run_term *);
-/* Clears a live line so that an ordinary line can be printed. */
-void run_term_clear(struct run_term *, FILE *out);
-
 struct step_meter {
 	const char *what;    /* "download", "upload", "hash" */
 	int64_t total, done; /* bytes; total < 0: unknown */

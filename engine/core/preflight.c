@@ -4,7 +4,6 @@
  * on a variable that is not set, a full disk or a target that refuses the
  * archive's size. Every problem is reported, not just the first.
  *
- *   sched_pending(r, pending)   which steps would run (no requests)
  *   check_refs                  every ${env:}/${file:} of a pending step and of its server
  *   check_servers               one login (GETs after it) per server a pending step uses
  *   check_state_dir             writable; free space against the sizes already known
@@ -47,7 +46,7 @@ static void human_size(int64_t n, char *out, size_t len)
 
 struct preflight {
 	struct run *r;
-	int *pending;
+	const int *pending; /* per step: 1 when apply would run it */
 	int problems;
 	cJSON *seen;    /* references and servers already checked */
 	int *server_ok; /* per plan server: 1 logged in, -1 failed or skipped */
@@ -388,21 +387,15 @@ static void check_max_file_size(struct preflight *pf)
 			check_upload(pf, &p->steps[i]);
 }
 
-int sched_preflight(struct run *r, struct mm_error *err)
+int sched_preflight(struct run *r, const int *pending, struct mm_error *err)
 {
-	struct preflight pf = { r, NULL, 0, cJSON_CreateObject(), NULL };
-	int n;
+	struct preflight pf = { r, pending, 0, cJSON_CreateObject(), NULL };
 
-	pf.pending = xcalloc(r->plan->nsteps + 1, sizeof(int));
 	pf.server_ok = xcalloc(r->plan->nservers + 1, sizeof(int));
-	n = sched_pending(r, pf.pending);
-	if (n) {
-		check_refs(&pf);
-		check_servers(&pf);
-		check_state_dir(&pf);
-		check_max_file_size(&pf);
-	}
-	free(pf.pending);
+	check_refs(&pf);
+	check_servers(&pf);
+	check_state_dir(&pf);
+	check_max_file_size(&pf);
 	free(pf.server_ok);
 	cJSON_Delete(pf.seen);
 	if (pf.problems) {

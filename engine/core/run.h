@@ -60,9 +60,7 @@ int run_should_stop(const struct run *);
  * the archive to upload, taking earlier config steps into account. Every problem
  * is reported at once: one run_event per problem, a summary in err.
  */
-int sched_preflight(struct run *, struct mm_error *);
-/* Marks in pending[nsteps] the steps apply would run now; returns how many. No output, no requests. */
-int sched_pending(struct run *, int *pending);
+int sched_preflight(struct run *, const int *pending, struct mm_error *); /* pending[i]: step i would run */
 int sched_plan(struct run *, int *changes, struct mm_error *);
 void run_release(struct run *);
 

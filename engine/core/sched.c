@@ -19,11 +19,13 @@
 
 #include "canon.h"
 #include "interp.h"
-#include "meter.h"
+#include "event.h"
 #include "run.h"
 #include "hash.h"
 #include "termsafe.h"
 #include "util.h"
+
+static int preflight_pending(struct run *r, struct mm_error *err);
 
 enum decision { DO_SKIP, DO_RESUME, DO_RUN, DO_UNKNOWN };
 
@@ -531,16 +533,6 @@ static char *outputs_text(const cJSON *outputs)
 	return buf_detach(&b);
 }
 
-int run_should_stop(const struct run *r)
-{
-	if (!r->stop || !*r->stop)
-		return 0;
-	/* Winding down (always steps): only a further signal stops them. */
-	if (r->winding_down)
-		return r->stop_count && *r->stop_count > r->stops_seen;
-	return 1;
-}
-
 /* After a failure or a stop signal: from now on only `always` steps run. */
 static void wind_down(struct run *r)
 {
@@ -643,7 +635,7 @@ int sched_apply(struct run *r, struct mm_error *err)
 {
 	struct apply_pass ap = { 0, MM_ERROR_INIT, 0 };
 
-	if (sched_preflight(r, err) < 0)
+	if (preflight_pending(r, err) < 0)
 		return MM_ERR;
 	for (size_t i = 0; i < r->plan->nsteps; i++) {
 		struct plan_step *st = &r->plan->steps[i];
@@ -662,8 +654,8 @@ int sched_apply(struct run *r, struct mm_error *err)
 }
 
 /* Dry run of one step: what apply would do now. */
-static int plan_step(struct run *r, struct plan_step *st, int *changes, int *would_run, int quiet,
-		     struct mm_error *err)
+static int evaluate_step(struct run *r, struct plan_step *st, int *changes, int *would_run, int quiet,
+			 struct mm_error *err)
 {
 	char fp[65], *unknown = NULL;
 	struct buf why = BUF_INIT, detail = BUF_INIT;
@@ -728,19 +720,29 @@ static int plan_step(struct run *r, struct plan_step *st, int *changes, int *wou
 }
 
 /* Which steps would run (pending[i] = 1), without printing or asking a server. */
-int sched_pending(struct run *r, int *pending)
+static int sched_pending(struct run *r, int *pending)
 {
 	int changes = 0, *saved = r->would_run;
 	struct mm_error err = MM_ERROR_INIT;
 
 	r->would_run = pending;
 	for (size_t i = 0; i < r->plan->nsteps; i++) {
-		if (plan_step(r, &r->plan->steps[i], &changes, pending, 1, &err) < 0)
+		if (evaluate_step(r, &r->plan->steps[i], &changes, pending, 1, &err) < 0)
 			pending[i] = 1; /* cannot be evaluated: preflight says why */
 		err_clear(&err);
 	}
 	r->would_run = saved;
 	return changes;
+}
+
+/* The preflight of the steps that would run now. */
+static int preflight_pending(struct run *r, struct mm_error *err)
+{
+	int *pending = xcalloc(r->plan->nsteps + 1, sizeof(int));
+	int ret = sched_pending(r, pending) ? sched_preflight(r, pending, err) : 0;
+
+	free(pending);
+	return ret;
 }
 
 int sched_plan(struct run *r, int *changes, struct mm_error *err)
@@ -752,7 +754,7 @@ int sched_plan(struct run *r, int *changes, struct mm_error *err)
 	*changes = 0;
 	r->would_run = would_run;
 	for (size_t i = 0; i < r->plan->nsteps && !(r->stop && *r->stop); i++)
-		if (plan_step(r, &r->plan->steps[i], changes, would_run, 0, err) < 0)
+		if (evaluate_step(r, &r->plan->steps[i], changes, would_run, 0, err) < 0)
 			failed++;
 	r->would_run = NULL;
 	free(would_run);
@@ -760,7 +762,7 @@ int sched_plan(struct run *r, int *changes, struct mm_error *err)
 	 * no failure, and the steps left would only ask again. */
 	if (r->stop && *r->stop)
 		return err_set(err, MM_EINTR, "interrupted");
-	if (sched_preflight(r, &perr) < 0) {
+	if (preflight_pending(r, &perr) < 0) {
 		*err = perr;
 		return MM_ERR;
 	}
@@ -824,52 +826,4 @@ int sched_dependents(const struct plan *p, const char *id, int *mark)
 			if (mark[j] && step_uses(&p->steps[i], p->steps[j].id))
 				mark[i] = 1;
 	return 0;
-}
-
-void run_event(const struct run *r, const char *step, const char *event, cJSON *fields, const char *fmt, ...)
-{
-	struct buf msg = BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	buf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	run_scrub(r, &msg); /* last line of defence: no known secret is ever printed */
-	if (r->json) {
-		cJSON *o = fields ? fields : cJSON_CreateObject();
-		char when[32], *line;
-
-		iso8601_utc(now_ms(), when, sizeof(when));
-		cJSON_AddStringToObject(o, "time", when);
-		cJSON_AddStringToObject(o, "event", event);
-		if (step)
-			cJSON_AddStringToObject(o, "step", step);
-		cJSON_AddStringToObject(o, "message", buf_cstr(&msg));
-		line = cJSON_PrintUnformatted(o);
-		{
-			struct buf safe = BUF_INIT;
-
-			term_json_line(&safe, line);
-			fprintf(r->out, "%s\n", buf_cstr(&safe));
-			buf_release(&safe);
-		}
-		fflush(r->out);
-		free(line);
-		cJSON_Delete(o);
-	} else {
-		cJSON_Delete(fields);
-		/* Preflight problems are errors: stderr, like the message that sums them up. */
-		FILE *f = !strcmp(event, "preflight") ? stderr : r->out;
-
-		if (!r->quiet || !strcmp(event, "step-failed") || !strcmp(event, "warning") || f == stderr) {
-			run_term_clear(r->term, r->out);
-			/* Server text is in msg: escaped so it cannot drive the terminal or forge lines. */
-			if (step)
-				term_printf(f, "%-14s %s\n", step, buf_cstr(&msg));
-			else
-				term_printf(f, "%s\n", buf_cstr(&msg));
-			fflush(f);
-		}
-	}
-	buf_release(&msg);
 }

@@ -11,23 +11,13 @@
 
 #include "buf.h"
 #include "interp.h"
-#include "meter.h"
+#include "conn.h"
+#include "event.h"
 #include "mm.h"
 #include "run.h"
 #include "step.h"
 #include "totp.h"
 #include "util.h"
-
-struct server_conn {
-	const struct plan_server *sv;
-	struct http_client *client;
-	int authed;
-	int logged_in;    /* a password login made a session we should log out of */
-	int64_t mfa_step; /* TOTP time step of our last accepted code; 0: none yet */
-	struct mm_user me;
-	char version[32];
-	struct run *run;
-};
 
 static int conn_should_stop(void *ctx)
 {
@@ -393,13 +383,6 @@ void run_close_conns(struct run *r)
 	}
 	free(r->conns);
 	r->conns = NULL;
-}
-
-void run_scrub(const struct run *r, struct buf *b)
-{
-	for (size_t i = 0; r->conns && i < r->plan->nservers; i++)
-		if (r->conns[i] && r->conns[i]->client)
-			http_scrub_buf(r->conns[i]->client, b);
 }
 
 void run_release(struct run *r)

@@ -1,5 +1,5 @@
 /*
- * download.h: what the download step's files share (private to steps/).
+ * dl.h: what the download step's files share (private to steps/).
  *
  *   download.c        the step: parameters, setup, finishing, adopt, describe, check
  *   download_part.c   the .part file: checkpoint, durability, hashing, appending
@@ -62,6 +62,8 @@ enum { P_DIFF = 0, P_SAME = 1, P_NORANGE = 2 };
 
 /* download.c */
 int dl_presign(struct dl *d, struct mm_error *err);
+/* 1 when s starts with http:// or https:// (a link the download may follow). */
+int dl_is_http_url(const char *s);
 
 /* download_part.c */
 int dl_ckpt_num(const struct step_ctx *ctx, const char *key, int64_t *out);
