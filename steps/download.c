@@ -19,7 +19,6 @@
  *     progress give up. A run that starts with a .part hashes it once.
  */
 #include <errno.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +71,7 @@ static const struct param_spec dl_params[] = {
 };
 
 /* entries and crc_ok: zips only, from the check made while the bytes arrived */
-static const char *const dl_outputs[] = { "path", "size", "sha256", "entries", "crc_ok", NULL };
+static const char *const dl_outputs[] = { "path", "size", "sha256", "entries", "crc_ok", "file_id", NULL };
 /* Consumers re-run when the bytes change, not when the same bytes are fetched again. */
 static const char *const dl_identity[] = { "size", "sha256", NULL };
 
@@ -263,7 +262,14 @@ static int check_sha(struct dl *d, const char *name, const char *hex, struct mm_
 
 static void set_outputs(struct dl *d, int64_t size, const char *hex)
 {
+	struct stat st;
+	char id[FILE_ID_LEN];
+
 	cJSON_AddStringToObject(d->ctx->outputs, "path", d->path);
+	if (stat(d->path, &st) == 0) { /* lets a later upload trust the digest without reading again */
+		file_identity(&st, id);
+		cJSON_AddStringToObject(d->ctx->outputs, "file_id", id);
+	}
 	cJSON_AddNumberToObject(d->ctx->outputs, "size", (double)size);
 	cJSON_AddStringToObject(d->ctx->outputs, "sha256", hex);
 	dl_zip_outputs(d);

@@ -94,8 +94,9 @@ struct upload {
 	int64_t chunk_base; /* 0: chunk_size was given, never grown */
 	int64_t rate;       /* bytes/s, 0: no cap */
 	struct retry_policy policy;
-	struct stat st;   /* when opened: a change during the upload is refused */
-	char file_id[80]; /* "dev:inode:mtime_ns" */
+	struct stat st;            /* when opened: a change during the upload is refused */
+	char file_id[FILE_ID_LEN]; /* "dev:inode:mtime_ns" */
+	int fresh;                 /* this run created the session, which answered offset 0 */
 	struct readahead *ra;
 	struct step_ctx *ctx;    /* for progress from libcurl's read callback */
 	struct step_meter meter; /* bytes handed to libcurl */
@@ -167,11 +168,6 @@ static int hash_file(const struct step_ctx *ctx, int fd, const char *path, int64
 	return ret;
 }
 
-static int64_t mtime_ns(const struct stat *st)
-{
-	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-}
-
 /* Opens the file and notes its size and identity; nothing is read yet. */
 static int open_local(struct upload *u, struct mm_error *err)
 {
@@ -183,39 +179,22 @@ static int open_local(struct upload *u, struct mm_error *err)
 	u->size = u->st.st_size;
 	if (u->size == 0)
 		return err_set(err, MM_ERR, "'%s' is empty; there is nothing to import", u->path);
-	snprintf(u->file_id, sizeof(u->file_id), "%llu:%llu:%lld", (unsigned long long)u->st.st_dev,
-		 (unsigned long long)u->st.st_ino, (long long)mtime_ns(&u->st));
+	file_identity(&u->st, u->file_id);
 	return 0;
-}
-
-static const char *str_item(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItem(obj, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static int is_hex64(const char *s);
 
 /*
- * The digest a done download step recorded for this very file: same path,
- * same size, and not modified after that step finished (finished_at has
- * whole seconds, so the file's mtime is compared the same way). 1 found.
+ * The digest a done download or verify step recorded for this very file:
+ * same size, inode and mtime as when that step checked it. 1 found.
  */
-static int known_digest(const struct step_ctx *ctx, struct upload *u)
+static int known_digest(const struct step_ctx *ctx, struct upload *u, const char **by)
 {
-	const cJSON *rec = step_linked_record(ctx, "file", "download");
-	const cJSON *out = cJSON_GetObjectItem(rec, "outputs"), *size = cJSON_GetObjectItem(out, "size");
-	const char *status = str_item(rec, "status"), *done_at = str_item(rec, "finished_at");
-	const char *path = str_item(out, "path"), *sha = str_item(out, "sha256");
-	char mtime[32];
+	const char *sha = NULL;
 
-	if (!status || strcmp(status, "done") || !done_at || !path || strcmp(path, u->path) || !sha ||
-	    !is_hex64(sha) || !cJSON_IsNumber(size) || double_to_i64(size->valuedouble) != u->size ||
-	    (!param_bool(ctx, "unverified") && !cJSON_IsTrue(cJSON_GetObjectItem(out, "crc_ok"))))
-		return 0;
-	iso8601_utc((int64_t)u->st.st_mtim.tv_sec * 1000, mtime, sizeof(mtime));
-	if (strcmp(mtime, done_at) > 0)
+	*by = step_find_integrity_proof(ctx, u->size, NULL, u->file_id, &sha);
+	if (!*by || !is_hex64(sha))
 		return 0;
 	for (int i = 0; i < 65; i++)
 		u->sha[i] = (char)(sha[i] >= 'A' && sha[i] <= 'F' ? sha[i] - 'A' + 'a' : sha[i]);
@@ -232,14 +211,14 @@ static int known_digest(const struct step_ctx *ctx, struct upload *u)
  */
 static int choose_digest(const struct step_ctx *ctx, struct upload *u, struct mm_error *err)
 {
-	const char *want = param_str(ctx, "sha256"), *recorded = ckpt_str(ctx, "sha256");
+	const char *want = param_str(ctx, "sha256"), *recorded = ckpt_str(ctx, "sha256"), *by;
 
-	if (known_digest(ctx, u)) {
+	if (known_digest(ctx, u, &by)) {
 		if (!ctx->dry_run)
 			step_log(ctx,
-				 "SHA-256 of '%s' known from the download step that wrote it (same size, not "
-				 "modified since): the file is read once, to send it",
-				 u->path);
+				 "SHA-256 of '%s' known from step '%s' that checked it (same size, inode and "
+				 "mtime): the file is read once, to send it",
+				 u->path, by);
 	} else if (ctx->dry_run || want || (recorded && !ckpt_str(ctx, "file_id")) ||
 		   !param_bool(ctx, "unverified")) {
 		if (!ctx->dry_run && u->size >= 1024 * MIB)
@@ -427,6 +406,7 @@ static int create_session(struct step_ctx *ctx, struct http_client *c, struct up
 		if (!unsure || rc == 0) {
 			if ((rc = mm_create_upload(c, u->filename, u->size, &up, err)) == 0) {
 				memcpy(u->id, up.id, sizeof(u->id));
+				u->fresh = up.file_offset == 0 && up.file_size == u->size;
 				return 0;
 			}
 			if (rc != MM_ERETRY)
@@ -693,7 +673,8 @@ static int ask_offset(struct step_ctx *ctx, struct http_client *c, struct upload
 static int transfer(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err)
 {
 	struct retry_state rs = RETRY_STATE_INIT;
-	int64_t last = -1, offset = -1, confirmed = -1, len;
+	int64_t last = -1, confirmed = -1, len;
+	int64_t offset = u->fresh ? 0 : -1; /* a session this run created holds nothing yet */
 	int rc, complete = 0;
 
 	http_set_rate_limit(c, u->rate);
@@ -803,7 +784,7 @@ static int check_proven(struct step_ctx *ctx, const struct upload *u, struct mm_
 			  u->path);
 		return 0;
 	}
-	if ((by = step_find_integrity_proof(ctx, u->size, u->sha))) {
+	if ((by = step_find_integrity_proof(ctx, u->size, u->sha, NULL, NULL))) {
 		step_log(ctx, "'%s' was proven whole by step '%s'", u->path, by);
 		return 0;
 	}

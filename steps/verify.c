@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "archive.h"
 #include "jobs.h"
@@ -27,8 +28,8 @@ static const struct param_spec verify_params[] = {
 };
 
 static const char *const verify_outputs[] = {
-	"counts",  "errors",      "crc_ok", "size", "sha256", "lines", "unused_attachments",
-	"missing", "fewer_posts", NULL
+	"counts",  "errors",      "crc_ok",  "size", "sha256", "lines", "unused_attachments",
+	"missing", "fewer_posts", "file_id", NULL
 };
 
 struct reconcile {
@@ -210,6 +211,24 @@ static int target_version(struct step_ctx *ctx, int *version, struct mm_error *e
 	return 0;
 }
 
+/*
+ * The identity of the file checked, when it did not change while it was
+ * read: a later upload of this very file then trusts the recorded digest
+ * instead of reading the file once more.
+ */
+static void record_identity(struct step_ctx *ctx, const struct stat *before, const char *path)
+{
+	struct stat after;
+	char id[FILE_ID_LEN], again[FILE_ID_LEN];
+
+	if (stat(path, &after) < 0 || after.st_size != before->st_size)
+		return;
+	file_identity(before, id);
+	file_identity(&after, again);
+	if (!strcmp(id, again))
+		cJSON_AddStringToObject(ctx->outputs, "file_id", id);
+}
+
 static int stop_cb(void *ctx)
 {
 	return step_should_stop(ctx);
@@ -220,7 +239,8 @@ static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 	struct archive_opts ao = ARCHIVE_OPTS_INIT;
 	struct archive_report *rep = NULL;
 	char *path = param_path(ctx, "archive");
-	int ret;
+	struct stat before;
+	int ret, have_before;
 
 	ao.max_shown = (int)param_int(ctx, "max_errors");
 	ao.check_attachments = param_bool(ctx, "attachments");
@@ -228,8 +248,11 @@ static int verify_run(struct step_ctx *ctx, struct mm_error *err)
 	ao.stop_ctx = ctx;
 	if ((ret = target_version(ctx, &ao.target_version, err)) < 0)
 		goto out;
+	have_before = stat(path, &before) == 0;
 	if ((ret = archive_verify(path, &ao, &rep, err)) < 0)
 		goto out;
+	if (have_before)
+		record_identity(ctx, &before, path);
 	for (size_t i = 0; i < rep->nerrors; i++)
 		step_log(ctx, "%s", rep->errors[i]);
 	archive_report_outputs(rep, ctx->outputs);

@@ -194,12 +194,16 @@ void step_warn(const struct step_ctx *, const char *fmt, ...) __attribute__((for
  * journal cannot be written (the step goes on: the journal is a record). */
 int step_journal(const struct step_ctx *, const char *event, cJSON *details);
 /*
- * A completed integrity check in this plan for a file of this size and
- * SHA-256: a done download step whose streaming zip check passed
- * (crc_ok: true) or a done verify step with crc_ok: true and no errors.
- * Returns the id of that step, or NULL.
+ * A completed integrity check in this plan for a file of this size: a done
+ * download step whose streaming zip check passed (crc_ok: true) or a done
+ * verify step with crc_ok: true and no errors, matched by the SHA-256 it
+ * recorded (sha256 not NULL) or by the file's identity (file_id not NULL,
+ * see file_identity: the same file, not rewritten since it was checked).
+ * Returns the id of that step, or NULL; *sha_out (when not NULL) then points
+ * to its recorded digest, owned by the state.
  */
-const char *step_find_integrity_proof(const struct step_ctx *, int64_t size, const char *sha256);
+const char *step_find_integrity_proof(const struct step_ctx *, int64_t size, const char *sha256,
+				      const char *file_id, const char **sha_out);
 /* Sleeps up to ms, waking early when asked to stop; returns MM_EINTR then. */
 int step_sleep(const struct step_ctx *, int64_t ms);
 

@@ -231,7 +231,8 @@ int step_journal(const struct step_ctx *ctx, const char *event, cJSON *details)
 	return journal_append(ctx->run->state, ctx->step->id, event, details, &err);
 }
 
-const char *step_find_integrity_proof(const struct step_ctx *ctx, int64_t size, const char *sha256)
+const char *step_find_integrity_proof(const struct step_ctx *ctx, int64_t size, const char *sha256,
+				      const char *file_id, const char **sha_out)
 {
 	const struct plan *p = ctx->run->plan;
 
@@ -241,17 +242,22 @@ const char *step_find_integrity_proof(const struct step_ctx *ctx, int64_t size, 
 		const cJSON *sha = cJSON_GetObjectItemCaseSensitive(out, "sha256");
 		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(out, "size");
 		const cJSON *errs = cJSON_GetObjectItemCaseSensitive(out, "errors");
+		const cJSON *fid = cJSON_GetObjectItemCaseSensitive(out, "file_id");
 
 		if (!st->type || st == ctx->step || !state_step_is_done(ctx->run->state, st->id))
 			continue;
 		if (strcmp(st->type->name, "download") && strcmp(st->type->name, "verify"))
 			continue;
 		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "crc_ok")) || !cJSON_IsString(sha) ||
-		    !cJSON_IsNumber(sz) || double_to_i64(sz->valuedouble) != size ||
-		    strcasecmp(sha->valuestring, sha256))
+		    !cJSON_IsNumber(sz) || double_to_i64(sz->valuedouble) != size)
+			continue;
+		if ((sha256 && strcasecmp(sha->valuestring, sha256)) ||
+		    (file_id && (!cJSON_IsString(fid) || strcmp(fid->valuestring, file_id))))
 			continue;
 		if (!strcmp(st->type->name, "verify") && (!cJSON_IsNumber(errs) || errs->valuedouble != 0))
 			continue;
+		if (sha_out)
+			*sha_out = sha->valuestring;
 		return st->id;
 	}
 	return NULL;

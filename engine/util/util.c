@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void oom(void)
@@ -220,4 +221,15 @@ int64_t double_to_i64(double d)
 	if (d <= -9223372036854775808.0)
 		return INT64_MIN;
 	return (int64_t)d;
+}
+
+int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+void file_identity(const struct stat *st, char *out)
+{
+	snprintf(out, FILE_ID_LEN, "%llu:%llu:%lld", (unsigned long long)st->st_dev,
+		 (unsigned long long)st->st_ino, (long long)mtime_ns(st));
 }

@@ -42,4 +42,16 @@ void url_redact(const char *url, char *out, size_t n);
 /* d as an int64_t, saturated at the ends of the range; NaN is 0. For numbers read from JSON. */
 int64_t double_to_i64(double d);
 
+struct stat;
+#define FILE_ID_LEN 80
+/*
+ * A file's identity as "dev:inode:mtime_ns" in out (FILE_ID_LEN bytes): what
+ * says "the same file, not rewritten since" without reading it. A rewrite gets
+ * a new mtime or a new inode (a same-tick rewrite in place is git's "racy"
+ * case, accepted here as there).
+ */
+void file_identity(const struct stat *st, char *out);
+/* st's mtime in nanoseconds. */
+int64_t mtime_ns(const struct stat *st);
+
 #endif
