@@ -32,6 +32,7 @@ static const char usage_text[] =
 	"      --allow-dirty        run a plan with uncommitted git changes (recorded)\n"
 	"      --rev REV            the plan as it is at git revision REV\n"
 	"  status PLAN...           each step's state, outputs, attempts, time and plan revision\n"
+	"  status DIR...            one row per plan under DIR (recursive): result, last run, lock\n"
 	"  reset PLAN [STEP...]     forget all steps, or STEP and the steps using it\n"
 	"  verify ARCHIVE.zip       check an export archive on its own\n"
 	"      --max-errors N       errors shown (all are counted; default 50)\n"
@@ -192,12 +193,23 @@ static const struct cmd_help cmd_helps[] = {
 	  "  -q, --quiet          only errors\n"
 	  "  -v, --verbose        HTTP requests too (secrets redacted)\n",
 	  "mmigrate apply --rev v1.2 --state-dir /var/lib/mmigrate/acme plans/acme.yaml\n" },
-	{ "status", "status PLAN",
+	{ "status", "status PLAN... | DIR...",
 	  "The checkpoint: each step's state, outputs, time and the plan revision it ran\n"
-	  "under, with drift when the step changed since that revision.",
-	  "  --state-dir DIR      the state directory to read\n"
-	  "  --output text|json   json: the whole status as one document\n",
-	  "mmigrate status --output json plans/acme.yaml\n" },
+	  "under, with drift when the step changed since that revision.\n"
+	  "\n"
+	  "With a directory among the arguments, a fleet summary instead: one row per plan\n"
+	  "(*.yaml, *.yml under DIR, recursively, in path order) with its result (done,\n"
+	  "pending, running, never run, failed, stale, unreadable, invalid), its last run and\n"
+	  "revision, its steps done and the pid holding its lock; under a row, each failed\n"
+	  "step's error, a run that died while running (stale: the lock's pid is gone), or\n"
+	  "why the plan does not load. Exit status: 0 when every plan is done, pending,\n"
+	  "running or never run; 1 when one failed, is stale or has unreadable state;\n"
+	  "2 when one does not load.",
+	  "  --state-dir DIR      the state directory to read (one plan only)\n"
+	  "  --output text|json   json: one plan's status as one document; for a DIR, one\n"
+	  "                       status-plan event per plan and a summary\n",
+	  "mmigrate status --output json plans/acme.yaml\n"
+	  "mmigrate status plans/\n" },
 	{ "reset", "reset PLAN [STEP...]",
 	  "Forget the checkpoint of every step, or of each STEP and the steps that use its\n"
 	  "outputs, so that the next apply runs them again. Nothing on a server is touched.",
