@@ -195,7 +195,8 @@ static const struct cmd_help cmd_helps[] = {
 	  "mmigrate apply --rev v1.2 --state-dir /var/lib/mmigrate/acme plans/acme.yaml\n" },
 	{ "status", "status PLAN... | DIR...",
 	  "The checkpoint: each step's state, outputs, time and the plan revision it ran\n"
-	  "under, with drift when the step changed since that revision.\n"
+	  "under, with drift when the step changed since that revision, and died when it\n"
+	  "says running but the run that started it is gone (killed; apply resumes it).\n"
 	  "\n"
 	  "With a directory among the arguments, a fleet summary instead: one row per plan\n"
 	  "(*.yaml, *.yml under DIR, recursively, in path order) with its result (done,\n"

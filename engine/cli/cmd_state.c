@@ -98,6 +98,9 @@ static void status_text_step(const struct plan_step *st, const cJSON *rec)
 		gitinfo_summary(&rev, &line);
 		term_printf(stdout, "    revision: %s\n", buf_cstr(&line));
 	}
+	if (status && !strcmp(status, "running") && cJSON_IsFalse(cJSON_GetObjectItem(rec, "run_alive")))
+		term_printf(stdout, "    died: the run that started it (pid %.0f) is gone; apply resumes it\n",
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "run_pid")));
 	if (drift)
 		term_printf(stdout, "    drift: the definition changed since that revision: %s\n", drift);
 	if (stale)
@@ -123,7 +126,10 @@ static void status_text_step(const struct plan_step *st, const cJSON *rec)
 cJSON *status_steps(const struct plan *p, const struct state *st, const struct git_provenance *prov)
 {
 	cJSON *steps = cJSON_CreateArray();
+	long pid;
+	int alive;
 
+	lock_holder(st->dir, &pid, &alive);
 	for (size_t i = 0; i < p->nsteps; i++) {
 		const struct plan_step *s = &p->steps[i];
 		const cJSON *rec = state_step_get(st, s->id);
@@ -134,6 +140,11 @@ cJSON *status_steps(const struct plan *p, const struct state *st, const struct g
 		cJSON_AddStringToObject(item, "id", s->id);
 		if (!cli_jstr(item, "status"))
 			cJSON_AddStringToObject(item, "status", "pending");
+		if (!strcmp(cli_jstr(item, "status"), "running")) {
+			if (pid)
+				cJSON_AddNumberToObject(item, "run_pid", (double)pid);
+			cJSON_AddBoolToObject(item, "run_alive", alive);
+		}
 		if (drift)
 			cJSON_AddStringToObject(item, "drift", drift);
 		if (stale)

@@ -86,7 +86,8 @@ int status_journal_runs(const char *state_dir, struct run_summary **runs, size_t
 /*
  * The plan's steps in plan order as status reports them: a copy of each step's record
  * with "id", "status" ("pending" when it never ran) and, when they apply, "drift" (the
- * definition changed since the revision it ran under) and "stale" (its inputs changed).
+ * definition changed since the revision it ran under) and "stale" (its inputs changed);
+ * a running step also has "run_alive" (whether the lock's pid lives) and "run_pid".
  * The caller frees the array (cJSON_Delete).
  */
 cJSON *status_steps(const struct plan *p, const struct state *st, const struct git_provenance *prov);

@@ -141,6 +141,10 @@ class GoldenTest(unittest.TestCase):
         run(["apply", "plans/broken.yaml"], cwd=self.wd.path, check_exit=1)
         self.check("status-one-failed", ["status", "plans/broken.yaml"], 0)
 
+    def test_status_one_plan_killed(self):
+        self.kill_run(*self.slow_plan("killed"))
+        self.check("status-one-killed", ["status", "plans/killed.yaml"], 0)
+
     def test_status_dir(self):
         self.wd.plan(PLAN_OK.format(name="done"), "plans/done.yaml")
         self.wd.plan(PLAN_FAILS, "plans/failed.yaml")
