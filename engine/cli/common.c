@@ -140,7 +140,17 @@ int cli_load_plan(const struct cli_opts *o, struct plan **plan, struct git_prove
 {
 	struct diags d = DIAGS_INIT;
 	struct mm_error err = MM_ERROR_INIT;
-	int ret = cli_load_plan_quiet(o, o->plan_path, plan, prov, &d, &err);
+	struct stat sb;
+	int ret;
+
+	if (stat(o->plan_path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		term_printf(stderr,
+			    "mmigrate: '%s' is a directory; %s takes one plan file "
+			    "(validate, plan and status take directories)\n",
+			    o->plan_path, o->cmd ? o->cmd : "this command");
+		return EXIT_USAGE;
+	}
+	ret = cli_load_plan_quiet(o, o->plan_path, plan, prov, &d, &err);
 
 	if (ret == -1)
 		term_printf(stderr, "mmigrate: %s\n", err.msg);

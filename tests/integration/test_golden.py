@@ -174,6 +174,8 @@ class GoldenTest(unittest.TestCase):
         self.check("error-missing-file", ["status", "missing.yaml"], 2)
         self.check("error-unknown-command", ["aply", "bad.yaml"], 2)
         self.check("error-unknown-option", ["status", "--frob", "bad.yaml"], 2)
+        os.makedirs(os.path.join(self.wd.path, "plans"))
+        self.check("error-directory-for-one-plan", ["log", "plans"], 2)
         self.wd.plan("version: 1\nname: s\nsteps:\n  - [unclosed\n", "syntax.yaml")
         self.check("error-yaml-syntax", ["validate", "syntax.yaml"], 2)
 
