@@ -138,8 +138,10 @@ cJSON *status_steps(const struct plan *p, const struct state *st, const struct g
 		cJSON *item = rec ? cJSON_Duplicate(rec, 1) : cJSON_CreateObject();
 
 		cJSON_AddStringToObject(item, "id", s->id);
-		if (!cli_jstr(item, "status"))
+		if (!cli_jstr(item, "status")) { /* never ran (or a record without a usable status) */
+			cJSON_DeleteItemFromObjectCaseSensitive(item, "status");
 			cJSON_AddStringToObject(item, "status", "pending");
+		}
 		if (!strcmp(cli_jstr(item, "status"), "running")) {
 			if (pid)
 				cJSON_AddNumberToObject(item, "run_pid", (double)pid);
