@@ -207,8 +207,8 @@ static const struct cmd_help cmd_helps[] = {
 	  "running or never run; 1 when one failed, is stale or has unreadable state;\n"
 	  "2 when one does not load.",
 	  "  --state-dir DIR      the state directory to read (one plan only)\n"
-	  "  --output text|json   json: one plan's status as one document; for a DIR, one\n"
-	  "                       status-plan event per plan and a summary\n",
+	  "  --output text|json   json: a status-report event per plan (for a DIR, a\n"
+	  "                       status-plan event per plan), then a summary\n",
 	  "mmigrate status --output json plans/acme.yaml\n"
 	  "mmigrate status plans/\n" },
 	{ "reset", "reset PLAN [STEP...]",
@@ -221,7 +221,7 @@ static const struct cmd_help cmd_helps[] = {
 	  "The runs recorded in the journal: start, outcome, duration, steps done and\n"
 	  "failed, and the git revision of the plan each ran.",
 	  "  --state-dir DIR      the state directory to read\n"
-	  "  --output text|json   json: one array of runs\n",
+	  "  --output text|json   json: a log-report event with the runs, then a summary\n",
 	  "mmigrate log plans/acme.yaml\n" },
 	{ "verify", "verify [--max-errors N] [--target-version X.Y] ARCHIVE.zip",
 	  "Check an export archive on its own: every entry's CRC, the JSONL line by line as\n"
@@ -229,7 +229,7 @@ static const struct cmd_help cmd_helps[] = {
 	  "archive has errors.",
 	  "  --max-errors N       errors shown (all are counted; default 50)\n"
 	  "  --target-version X.Y judge as that server release would (default: the newest rules)\n"
-	  "  --output text|json   json: the report as one document\n",
+	  "  --output text|json   json: a verify-report event, then a summary\n",
 	  "mmigrate verify --target-version 9.11 archive.zip\n" },
 	{ "steps", "steps", "The step types a plan may use, with their keys, types, defaults and outputs.",
 	  NULL, "mmigrate steps\n" },
@@ -339,9 +339,9 @@ struct command {
 
 static const struct command commands[] = {
 	{ "validate", 1, -1, cmd_validate, 1 }, { "plan", 1, -1, cmd_plan, 1 },
-	{ "apply", 1, 1, cmd_apply, 1 },        { "status", 1, -1, cmd_status, 0 },
-	{ "reset", 1, -1, cmd_reset, 0 },       { "log", 1, 1, cmd_log, 0 },
-	{ "verify", 0, -1, cmd_verify, 0 },     { "steps", 0, 0, cmd_steps, 0 },
+	{ "apply", 1, 1, cmd_apply, 1 },        { "status", 1, -1, cmd_status, 1 },
+	{ "reset", 1, -1, cmd_reset, 0 },       { "log", 1, 1, cmd_log, 1 },
+	{ "verify", 0, -1, cmd_verify, 1 },     { "steps", 0, 0, cmd_steps, 0 },
 	{ "server", 1, -1, cmd_server, 0 },     { NULL, 0, 0, NULL, 0 },
 };
 

@@ -158,6 +158,20 @@ cJSON *status_steps(const struct plan *p, const struct state *st, const struct g
 	return steps;
 }
 
+/* The summary of status PLAN: the plan and its steps by status (as apply's), for one plan only. */
+static void summarise_status(struct cli_opts *o, const struct plan *p, const cJSON *steps)
+{
+	const cJSON *s;
+	cJSON *by;
+
+	if (!o->summary || o->nargs != 1)
+		return; /* several plans: each has its report, the summary no one plan's counts */
+	by = cJSON_AddObjectToObject(o->summary, "steps");
+	cJSON_ArrayForEach(s, steps)
+		cli_json_count(by, cli_jstr(s, "status"));
+	cJSON_AddStringToObject(o->summary, "plan", p->path);
+}
+
 static int status_one(struct cli_opts *o)
 {
 	struct plan *p = NULL;
@@ -181,10 +195,13 @@ static int status_one(struct cli_opts *o)
 	steps = status_steps(p, st, &prov);
 	cJSON_AddItemToObject(out, "steps", steps);
 	if (o->json) {
-		char *s = cJSON_Print(out);
+		cJSON *ev = cJSON_CreateObject();
 
-		printf("%s\n", s);
-		free(s);
+		cJSON_AddStringToObject(ev, "plan", p->path);
+		summarise_status(o, p, steps);
+		cJSON_AddItemToObject(ev, "report", out);
+		out = NULL;
+		cli_json_event("status-report", ev, "%s: %zu steps", p->path, p->nsteps);
 	} else {
 		struct buf b = BUF_INIT;
 
@@ -378,10 +395,12 @@ static void log_print(const struct cli_opts *o, const struct run_summary *runs, 
 			       r->steps_done, r->steps_failed, r->rev);
 	}
 	if (o->json) {
-		char *s = cJSON_Print(arr);
+		cJSON *ev = cJSON_CreateObject();
 
-		printf("%s\n", s);
-		free(s);
+		cJSON_AddStringToObject(ev, "plan", o->plan_path);
+		cJSON_AddItemToObject(ev, "runs", arr);
+		cli_json_event("log-report", ev, "%s: %zu runs", o->plan_path, n);
+		return;
 	}
 	cJSON_Delete(arr);
 }

@@ -412,6 +412,24 @@ steps:
         evs = [self.check_event(l) for l in p.stdout.splitlines()]
         self.assertEqual((evs[0]["event"], evs[0]["step"]), ("step-skip", "hello"))
 
+    def test_status_log_verify_streams_match_the_schema(self):
+        wd = Workdir(self)
+        plan = wd.plan("version: 1\nname: rep\nsteps:\n  - {id: a, type: exec, command: \"echo a\"}\n")
+        run(["apply", plan], check_exit=0)
+        subprocess.run([sys.executable, os.path.join(SRC, "tests", "archive", "mkarchive.py"), wd.path,
+                        "valid_full"], check=True)
+        for args, report in ((["status", plan], "status-report"), (["log", plan], "log-report"),
+                             (["verify", os.path.join(wd.path, "valid_full.zip")], "verify-report")):
+            p = run(args + ["--output", "json"], check_exit=0)
+            evs = [self.check_event(l) for l in p.stdout.splitlines()]
+            self.assertEqual([e["event"] for e in evs], [report, "summary"], p.stdout)
+            self.assertEqual((evs[-1]["command"], evs[-1]["exit_code"]), (args[0], 0))
+        self.assertEqual(evs[0]["report"]["error_count"], 0)
+        p = run(["status", "--output", "json", plan], check_exit=0)
+        evs = [json.loads(l) for l in p.stdout.splitlines()]
+        self.assertEqual(evs[0]["report"]["steps"][0]["status"], "done")
+        self.assertEqual((evs[-1]["plan"], evs[-1]["steps"]), (plan, {"done": 1}))
+
     def test_status_dir_stream_matches_the_schema(self):
         wd = Workdir(self)
         wd.plan("version: 1\nname: good\nsteps:\n  - {id: a, type: exec, command: \"echo a\"}\n", "good.yaml")
