@@ -32,6 +32,7 @@ static const char usage_text[] =
 	"      --allow-dirty        run a plan with uncommitted git changes (recorded)\n"
 	"      --rev REV            the plan as it is at git revision REV\n"
 	"  status PLAN...           each step's state, outputs, attempts, time and plan revision\n"
+	"  status DIR...            one row per plan under DIR (recursive): result, last run, lock\n"
 	"  reset PLAN [STEP...]     forget all steps, or STEP and the steps using it\n"
 	"  verify ARCHIVE.zip       check an export archive on its own\n"
 	"      --max-errors N       errors shown (all are counted; default 50)\n"
@@ -192,12 +193,24 @@ static const struct cmd_help cmd_helps[] = {
 	  "  -q, --quiet          only errors\n"
 	  "  -v, --verbose        HTTP requests too (secrets redacted)\n",
 	  "mmigrate apply --rev v1.2 --state-dir /var/lib/mmigrate/acme plans/acme.yaml\n" },
-	{ "status", "status PLAN",
+	{ "status", "status PLAN... | DIR...",
 	  "The checkpoint: each step's state, outputs, time and the plan revision it ran\n"
-	  "under, with drift when the step changed since that revision.",
-	  "  --state-dir DIR      the state directory to read\n"
-	  "  --output text|json   json: the whole status as one document\n",
-	  "mmigrate status --output json plans/acme.yaml\n" },
+	  "under, with drift when the step changed since that revision, and died when it\n"
+	  "says running but the run that started it is gone (killed; apply resumes it).\n"
+	  "\n"
+	  "With a directory among the arguments, a fleet summary instead: one row per plan\n"
+	  "(*.yaml, *.yml under DIR, recursively, in path order) with its result (done,\n"
+	  "pending, running, never run, failed, stale, unreadable, invalid), its last run and\n"
+	  "revision, its steps done and the pid holding its lock; under a row, each failed\n"
+	  "step's error, a run that died while running (stale: the lock's pid is gone), or\n"
+	  "why the plan does not load. Exit status: 0 when every plan is done, pending,\n"
+	  "running or never run; 1 when one failed, is stale or has unreadable state;\n"
+	  "2 when one does not load.",
+	  "  --state-dir DIR      the state directory to read (one plan only)\n"
+	  "  --output text|json   json: a status-report event per plan (for a DIR, a\n"
+	  "                       status-plan event per plan), then a summary\n",
+	  "mmigrate status --output json plans/acme.yaml\n"
+	  "mmigrate status plans/\n" },
 	{ "reset", "reset PLAN [STEP...]",
 	  "Forget the checkpoint of every step, or of each STEP and the steps that use its\n"
 	  "outputs, so that the next apply runs them again. Nothing on a server is touched.",
@@ -208,7 +221,7 @@ static const struct cmd_help cmd_helps[] = {
 	  "The runs recorded in the journal: start, outcome, duration, steps done and\n"
 	  "failed, and the git revision of the plan each ran.",
 	  "  --state-dir DIR      the state directory to read\n"
-	  "  --output text|json   json: one array of runs\n",
+	  "  --output text|json   json: a log-report event with the runs, then a summary\n",
 	  "mmigrate log plans/acme.yaml\n" },
 	{ "verify", "verify [--max-errors N] [--target-version X.Y] ARCHIVE.zip",
 	  "Check an export archive on its own: every entry's CRC, the JSONL line by line as\n"
@@ -216,7 +229,7 @@ static const struct cmd_help cmd_helps[] = {
 	  "archive has errors.",
 	  "  --max-errors N       errors shown (all are counted; default 50)\n"
 	  "  --target-version X.Y judge as that server release would (default: the newest rules)\n"
-	  "  --output text|json   json: the report as one document\n",
+	  "  --output text|json   json: a verify-report event, then a summary\n",
 	  "mmigrate verify --target-version 9.11 archive.zip\n" },
 	{ "steps", "steps", "The step types a plan may use, with their keys, types, defaults and outputs.",
 	  NULL, "mmigrate steps\n" },
@@ -326,9 +339,9 @@ struct command {
 
 static const struct command commands[] = {
 	{ "validate", 1, -1, cmd_validate, 1 }, { "plan", 1, -1, cmd_plan, 1 },
-	{ "apply", 1, 1, cmd_apply, 1 },        { "status", 1, -1, cmd_status, 0 },
-	{ "reset", 1, -1, cmd_reset, 0 },       { "log", 1, 1, cmd_log, 0 },
-	{ "verify", 0, -1, cmd_verify, 0 },     { "steps", 0, 0, cmd_steps, 0 },
+	{ "apply", 1, 1, cmd_apply, 1 },        { "status", 1, -1, cmd_status, 1 },
+	{ "reset", 1, -1, cmd_reset, 0 },       { "log", 1, 1, cmd_log, 1 },
+	{ "verify", 0, -1, cmd_verify, 1 },     { "steps", 0, 0, cmd_steps, 0 },
 	{ "server", 1, -1, cmd_server, 0 },     { NULL, 0, 0, NULL, 0 },
 };
 

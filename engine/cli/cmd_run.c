@@ -137,13 +137,8 @@ static void summarise_steps(struct cli_opts *o, const struct plan *p, const stru
 	by = cJSON_CreateObject();
 	for (size_t i = 0; i < p->nsteps; i++) {
 		const char *status = state_step_str(st, p->steps[i].id, "status");
-		const char *key = status ? status : "pending";
-		cJSON *n = cJSON_GetObjectItemCaseSensitive(by, key);
 
-		if (n)
-			cJSON_SetNumberValue(n, n->valuedouble + 1);
-		else
-			cJSON_AddNumberToObject(by, key, 1);
+		cli_json_count(by, status ? status : "pending");
 	}
 	cJSON_AddItemToObject(o->summary, "steps", by);
 	cJSON_AddNumberToObject(o->summary, "duration_ms", (double)ms);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -13,13 +14,6 @@
 #include "state.h"
 #include "termsafe.h"
 #include "util.h"
-
-static const char *jstr(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 /*
  * Keys of step id that differ between the plan at the commit the step ran
@@ -79,49 +73,103 @@ static void status_text_attempts(const cJSON *rec)
 	printf("    attempts: %.0f\n", n > 0 ? n : 1);
 	cJSON_ArrayForEach(e, log)
 		printf("      attempt %.0f (%s): %s\n", cJSON_GetNumberValue(cJSON_GetObjectItem(e, "attempt")),
-		       jstr(e, "at") ? jstr(e, "at") : "?", jstr(e, "error") ? jstr(e, "error") : "");
+		       cli_jstr(e, "at") ? cli_jstr(e, "at") : "?",
+		       cli_jstr(e, "error") ? cli_jstr(e, "error") : "");
 }
 
-static void status_text_step(const struct plan_step *st, const cJSON *rec, const char *drift, const char *stale)
+/* One step of status_steps() as text; rec is the step's item there. */
+static void status_text_step(const struct plan_step *st, const cJSON *rec)
 {
 	const cJSON *outs = cJSON_GetObjectItem(rec, "outputs"), *c;
-	const char *status = rec ? jstr(rec, "status") : NULL;
+	const char *status = cli_jstr(rec, "status"), *drift = cli_jstr(rec, "drift"),
+		   *stale = cli_jstr(rec, "stale");
 	struct git_provenance rev;
 	struct mm_error err = MM_ERROR_INIT;
 	struct buf line = BUF_INIT;
 
 	term_printf(stdout, "%-16s %-9s %-12s", st->id, st->type->name, status ? status : "pending");
-	if (rec && jstr(rec, "finished_at"))
-		term_printf(stdout, " %s", jstr(rec, "finished_at"));
-	else if (rec && jstr(rec, "started_at"))
-		term_printf(stdout, " started %s", jstr(rec, "started_at"));
+	if (cli_jstr(rec, "finished_at"))
+		term_printf(stdout, " %s", cli_jstr(rec, "finished_at"));
+	else if (cli_jstr(rec, "started_at"))
+		term_printf(stdout, " started %s", cli_jstr(rec, "started_at"));
 	term_printf(stdout, "\n");
-	if (rec && cJSON_GetObjectItem(rec, "revision") &&
+	if (cJSON_GetObjectItem(rec, "revision") &&
 	    gitinfo_from_json(cJSON_GetObjectItem(rec, "revision"), &rev, &err) == 0) {
 		gitinfo_summary(&rev, &line);
 		term_printf(stdout, "    revision: %s\n", buf_cstr(&line));
 	}
+	if (status && !strcmp(status, "running") && cJSON_IsFalse(cJSON_GetObjectItem(rec, "run_alive")))
+		term_printf(stdout, "    died: the run that started it (pid %.0f) is gone; apply resumes it\n",
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "run_pid")));
 	if (drift)
 		term_printf(stdout, "    drift: the definition changed since that revision: %s\n", drift);
 	if (stale)
 		term_printf(stdout, "    stale: %s; apply runs it again\n", stale);
-	if (rec)
-		status_text_attempts(rec);
+	status_text_attempts(rec);
 	cJSON_ArrayForEach(c, outs) {
 		char *v = cJSON_IsString(c) ? NULL : cJSON_PrintUnformatted(c);
 
 		term_printf(stdout, "    %s = %s\n", c->string, v ? v : c->valuestring);
 		free(v);
 	}
-	if (rec && cJSON_GetObjectItem(rec, "checkpoint")) {
+	if (cJSON_GetObjectItem(rec, "checkpoint")) {
 		char *v = cJSON_PrintUnformatted(cJSON_GetObjectItem(rec, "checkpoint"));
 
 		term_printf(stdout, "    checkpoint: %s\n", v);
 		free(v);
 	}
-	if (rec && jstr(rec, "error"))
-		term_printf(stdout, "    error: %s\n", jstr(rec, "error"));
+	if (cli_jstr(rec, "error"))
+		term_printf(stdout, "    error: %s\n", cli_jstr(rec, "error"));
 	buf_release(&line);
+}
+
+cJSON *status_steps(const struct plan *p, const struct state *st, const struct git_provenance *prov)
+{
+	cJSON *steps = cJSON_CreateArray();
+	long pid;
+	int alive;
+
+	lock_holder(st->dir, &pid, &alive);
+	for (size_t i = 0; i < p->nsteps; i++) {
+		const struct plan_step *s = &p->steps[i];
+		const cJSON *rec = state_step_get(st, s->id);
+		char *drift = rec ? step_drift(prov, cJSON_GetObjectItem(rec, "revision"), s) : NULL;
+		char *stale = rec ? sched_stale_inputs(p, st, s->id) : NULL;
+		cJSON *item = rec ? cJSON_Duplicate(rec, 1) : cJSON_CreateObject();
+
+		cJSON_AddStringToObject(item, "id", s->id);
+		if (!cli_jstr(item, "status")) { /* never ran (or a record without a usable status) */
+			cJSON_DeleteItemFromObjectCaseSensitive(item, "status");
+			cJSON_AddStringToObject(item, "status", "pending");
+		}
+		if (!strcmp(cli_jstr(item, "status"), "running")) {
+			if (pid)
+				cJSON_AddNumberToObject(item, "run_pid", (double)pid);
+			cJSON_AddBoolToObject(item, "run_alive", alive);
+		}
+		if (drift)
+			cJSON_AddStringToObject(item, "drift", drift);
+		if (stale)
+			cJSON_AddStringToObject(item, "stale", stale);
+		cJSON_AddItemToArray(steps, item);
+		free(drift);
+		free(stale);
+	}
+	return steps;
+}
+
+/* The summary of status PLAN: the plan and its steps by status (as apply's), for one plan only. */
+static void summarise_status(struct cli_opts *o, const struct plan *p, const cJSON *steps)
+{
+	const cJSON *s;
+	cJSON *by;
+
+	if (!o->summary || o->nargs != 1)
+		return; /* several plans: each has its report, the summary no one plan's counts */
+	by = cJSON_AddObjectToObject(o->summary, "steps");
+	cJSON_ArrayForEach(s, steps)
+		cli_json_count(by, cli_jstr(s, "status"));
+	cJSON_AddStringToObject(o->summary, "plan", p->path);
 }
 
 static int status_one(struct cli_opts *o)
@@ -144,39 +192,24 @@ static int status_one(struct cli_opts *o)
 	cJSON_AddStringToObject(out, "plan", p->path);
 	cJSON_AddStringToObject(out, "state_dir", p->state_dir);
 	cJSON_AddItemToObject(out, "provenance", gitinfo_to_json(&prov));
-	steps = cJSON_AddArrayToObject(out, "steps");
-	if (!o->json) {
+	steps = status_steps(p, st, &prov);
+	cJSON_AddItemToObject(out, "steps", steps);
+	if (o->json) {
+		cJSON *ev = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(ev, "plan", p->path);
+		summarise_status(o, p, steps);
+		cJSON_AddItemToObject(ev, "report", out);
+		out = NULL;
+		cli_json_event("status-report", ev, "%s: %zu steps", p->path, p->nsteps);
+	} else {
 		struct buf b = BUF_INIT;
 
 		gitinfo_summary(&prov, &b);
 		printf("plan %s (%s)\nstate %s\n\n", p->name, buf_cstr(&b), p->state_dir);
 		buf_release(&b);
-	}
-	for (size_t i = 0; i < p->nsteps; i++) {
-		const struct plan_step *s = &p->steps[i];
-		const cJSON *rec = state_step_get(st, s->id);
-		char *drift = rec ? step_drift(&prov, cJSON_GetObjectItem(rec, "revision"), s) : NULL;
-		char *stale = rec ? sched_stale_inputs(p, st, s->id) : NULL;
-		cJSON *item = rec ? cJSON_Duplicate(rec, 1) : cJSON_CreateObject();
-
-		cJSON_AddStringToObject(item, "id", s->id);
-		if (!rec)
-			cJSON_AddStringToObject(item, "status", "pending");
-		if (drift)
-			cJSON_AddStringToObject(item, "drift", drift);
-		if (stale)
-			cJSON_AddStringToObject(item, "stale", stale);
-		cJSON_AddItemToArray(steps, item);
-		if (!o->json)
-			status_text_step(s, rec, drift, stale);
-		free(drift);
-		free(stale);
-	}
-	if (o->json) {
-		char *s = cJSON_Print(out);
-
-		printf("%s\n", s);
-		free(s);
+		for (size_t i = 0; i < p->nsteps; i++)
+			status_text_step(&p->steps[i], cJSON_GetArrayItem(steps, (int)i));
 	}
 	cJSON_Delete(out);
 	state_free(st);
@@ -184,8 +217,14 @@ static int status_one(struct cli_opts *o)
 	return 0;
 }
 
+/* status DIR: the fleet summary (cmd_fleet.c); status PLAN...: each plan in full. */
 int cmd_status(struct cli_opts *o)
 {
+	struct stat sb;
+
+	for (int i = 0; i < o->nargs; i++)
+		if (stat(o->args[i], &sb) == 0 && S_ISDIR(sb.st_mode))
+			return status_fleet(o);
 	return cli_each_plan(o, status_one, 1);
 }
 
@@ -252,39 +291,46 @@ out:
 
 /* ---- log ---- */
 
-struct run_summary {
-	char run[40], start[32], end[32], outcome[24], rev[128];
-	double ms;
-	int steps_done, steps_failed;
-};
-
-static void log_event(struct run_summary *runs, size_t *n, size_t cap, const cJSON *ev)
+/* The run named by ev in runs, searched newest first (a run's events come together). */
+static struct run_summary *run_find(struct run_summary *runs, size_t n, const char *run)
 {
-	const char *run = jstr(ev, "run"), *event = jstr(ev, "event");
+	for (size_t i = n; i-- > 0;)
+		if (!strcmp(runs[i].run, run))
+			return &runs[i];
+	return NULL;
+}
+
+static void run_begin(struct run_summary *r, const char *run, const cJSON *ev)
+{
+	const cJSON *prov = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "details"), "provenance");
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->run, sizeof(r->run), "%s", run);
+	snprintf(r->start, sizeof(r->start), "%s", cli_jstr(ev, "time") ? cli_jstr(ev, "time") : "");
+	snprintf(r->outcome, sizeof(r->outcome), "unfinished");
+	if (cli_jstr(prov, "commit"))
+		snprintf(r->rev, sizeof(r->rev), "%.12s%s%s%s", cli_jstr(prov, "commit"),
+			 cJSON_IsTrue(cJSON_GetObjectItem(prov, "dirty")) ? "+dirty" : "",
+			 cli_jstr(prov, "rev") ? " rev " : "",
+			 cli_jstr(prov, "rev") ? cli_jstr(prov, "rev") : "");
+	else
+		snprintf(r->rev, sizeof(r->rev), "%s",
+			 cJSON_IsTrue(cJSON_GetObjectItem(prov, "in_repo")) ? "uncommitted" : "not in git");
+}
+
+static void log_event(struct run_summary **runs, size_t *n, const cJSON *ev)
+{
+	const char *run = cli_jstr(ev, "run"), *event = cli_jstr(ev, "event");
 	const cJSON *det = cJSON_GetObjectItem(ev, "details");
-	struct run_summary *r = NULL;
+	struct run_summary *r;
 
 	if (!run || !event)
 		return;
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp(runs[i].run, run))
-			r = &runs[i];
-	if (!r && !strcmp(event, "run-start") && *n < cap) {
-		const cJSON *prov = cJSON_GetObjectItem(det, "provenance");
-
-		r = &runs[(*n)++];
-		memset(r, 0, sizeof(*r));
-		snprintf(r->run, sizeof(r->run), "%s", run);
-		snprintf(r->start, sizeof(r->start), "%s", jstr(ev, "time") ? jstr(ev, "time") : "");
-		snprintf(r->outcome, sizeof(r->outcome), "unfinished");
-		if (jstr(prov, "commit"))
-			snprintf(r->rev, sizeof(r->rev), "%.12s%s%s%s", jstr(prov, "commit"),
-				 cJSON_IsTrue(cJSON_GetObjectItem(prov, "dirty")) ? "+dirty" : "",
-				 jstr(prov, "rev") ? " rev " : "", jstr(prov, "rev") ? jstr(prov, "rev") : "");
-		else
-			snprintf(r->rev, sizeof(r->rev), "%s",
-				 cJSON_IsTrue(cJSON_GetObjectItem(prov, "in_repo")) ? "uncommitted"
-										    : "not in git");
+	r = run_find(*runs, *n, run);
+	if (!r && !strcmp(event, "run-start")) {
+		*runs = xrealloc(*runs, (*n + 1) * sizeof(**runs));
+		r = &(*runs)[(*n)++];
+		run_begin(r, run, ev);
 	}
 	if (!r)
 		return;
@@ -294,10 +340,35 @@ static void log_event(struct run_summary *runs, size_t *n, size_t cap, const cJS
 		r->steps_failed++;
 	else if (!strcmp(event, "run-end")) {
 		snprintf(r->outcome, sizeof(r->outcome), "%s",
-			 jstr(det, "outcome") ? jstr(det, "outcome") : "?");
-		snprintf(r->end, sizeof(r->end), "%s", jstr(ev, "time") ? jstr(ev, "time") : "");
+			 cli_jstr(det, "outcome") ? cli_jstr(det, "outcome") : "?");
+		snprintf(r->end, sizeof(r->end), "%s", cli_jstr(ev, "time") ? cli_jstr(ev, "time") : "");
 		r->ms = cJSON_GetNumberValue(cJSON_GetObjectItem(det, "duration_ms"));
 	}
+}
+
+int status_journal_runs(const char *state_dir, struct run_summary **runs, size_t *n)
+{
+	struct buf path = BUF_INIT;
+	char *line = NULL;
+	size_t lcap = 0;
+	FILE *f;
+
+	*runs = NULL;
+	*n = 0;
+	buf_addf(&path, "%s/journal.jsonl", state_dir);
+	f = fopen(path.data, "re");
+	buf_release(&path);
+	if (!f)
+		return -1;
+	while (getline(&line, &lcap, f) > 0) {
+		cJSON *ev = cJSON_Parse(line);
+
+		log_event(runs, n, ev);
+		cJSON_Delete(ev);
+	}
+	fclose(f);
+	free(line);
+	return 0;
 }
 
 static void log_print(const struct cli_opts *o, const struct run_summary *runs, size_t n)
@@ -324,10 +395,12 @@ static void log_print(const struct cli_opts *o, const struct run_summary *runs, 
 			       r->steps_done, r->steps_failed, r->rev);
 	}
 	if (o->json) {
-		char *s = cJSON_Print(arr);
+		cJSON *ev = cJSON_CreateObject();
 
-		printf("%s\n", s);
-		free(s);
+		cJSON_AddStringToObject(ev, "plan", o->plan_path);
+		cJSON_AddItemToObject(ev, "runs", arr);
+		cli_json_event("log-report", ev, "%s: %zu runs", o->plan_path, n);
+		return;
 	}
 	cJSON_Delete(arr);
 }
@@ -336,33 +409,16 @@ int cmd_log(struct cli_opts *o)
 {
 	struct plan *p = NULL;
 	struct git_provenance prov;
-	struct buf path = BUF_INIT;
 	struct run_summary *runs = NULL;
-	size_t n = 0, cap = 4096;
-	char *line = NULL;
-	size_t lcap = 0;
-	FILE *f;
+	size_t n = 0;
 	int ret;
 
 	if ((ret = cli_load_plan(o, &p, &prov)))
 		return ret;
-	buf_addf(&path, "%s/journal.jsonl", p->state_dir);
-	f = fopen(path.data, "re");
-	runs = xcalloc(cap, sizeof(*runs));
-	while (f && getline(&line, &lcap, f) > 0) {
-		cJSON *ev = cJSON_Parse(line);
-
-		log_event(runs, &n, cap, ev);
-		cJSON_Delete(ev);
-	}
-	if (f)
-		fclose(f);
-	else if (!o->json)
+	if (status_journal_runs(p->state_dir, &runs, &n) < 0 && !o->json)
 		printf("no runs recorded in %s\n", p->state_dir);
 	log_print(o, runs, n);
-	free(line);
 	free(runs);
-	buf_release(&path);
 	plan_free(p);
 	return 0;
 }

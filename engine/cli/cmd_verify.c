@@ -60,12 +60,10 @@ int cmd_verify(struct cli_opts *o)
 		return err.code == MM_EINTR ? cli_exit_for(MM_EINTR) : 1;
 	}
 	if (o->json) {
-		cJSON *j = archive_report_json(rep);
-		char *s = cJSON_Print(j);
+		cJSON *ev = cJSON_CreateObject();
 
-		printf("%s\n", s);
-		free(s);
-		cJSON_Delete(j);
+		cJSON_AddItemToObject(ev, "report", archive_report_json(rep));
+		cli_json_event("verify-report", ev, "%s: %lu errors", o->args[0], rep->error_count);
 	} else {
 		print_report_safely(rep);
 	}

@@ -69,6 +69,23 @@ void cli_json_event(const char *event, cJSON *fields, const char *fmt, ...)
 	buf_release(&line);
 }
 
+const char *cli_jstr(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void cli_json_count(cJSON *counts, const char *key)
+{
+	cJSON *n = cJSON_GetObjectItemCaseSensitive(counts, key);
+
+	if (n)
+		cJSON_SetNumberValue(n, n->valuedouble + 1);
+	else
+		cJSON_AddNumberToObject(counts, key, 1);
+}
+
 /* --output json: one "diagnostic" event per problem in the plan, in order. */
 static void json_diagnostics(struct diags *d)
 {
@@ -85,38 +102,26 @@ static void json_diagnostics(struct diags *d)
 	}
 }
 
-int cli_load_plan(const struct cli_opts *o, struct plan **plan, struct git_provenance *prov)
+int cli_load_plan_quiet(const struct cli_opts *o, const char *path, struct plan **plan,
+			struct git_provenance *prov, struct diags *d, struct mm_error *err)
 {
-	struct diags d = DIAGS_INIT;
-	struct mm_error err = MM_ERROR_INIT;
 	char *text = NULL;
 	size_t len = 0;
 	int ret;
 
 	memset(prov, 0, sizeof(*prov));
 	if (o->rev) {
-		if (gitinfo_read_at_rev(o->plan_path, o->rev, &text, &len, prov, &err) < 0) {
-			term_printf(stderr, "mmigrate: %s\n", err.msg);
-			return EXIT_USAGE;
-		}
-	} else if (gitinfo_provenance(o->plan_path, prov, &err) < 0 && err.code != MM_ENOTFOUND) {
+		if (gitinfo_read_at_rev(path, o->rev, &text, &len, prov, err) < 0)
+			return -1;
+	} else if (gitinfo_provenance(path, prov, err) < 0 && err->code != MM_ENOTFOUND) {
 		/* Provenance is a record, not a precondition: say why it is missing and go on. */
-		term_printf(stderr, "mmigrate: warning: %s\n", err.msg);
+		term_printf(stderr, "mmigrate: warning: %s\n", err->msg);
 		memset(prov, 0, sizeof(*prov));
 	}
-	ret = plan_load(o->plan_path, text, len, step_types_all(), plan, &d);
+	ret = plan_load(path, text, len, step_types_all(), plan, d);
 	free(text);
-	if (ret < 0) {
-		if (o->json)
-			json_diagnostics(&d);
-		else
-			diags_print(&d, stderr);
-		if (d.n > 1 && !o->json)
-			fprintf(stderr, "%zu errors in %s\n", d.n, o->plan_path);
-		diags_release(&d);
-		return EXIT_USAGE;
-	}
-	diags_release(&d);
+	if (ret < 0)
+		return -2;
 	if (o->state_dir) {
 		char cwd[4096];
 		struct buf b = BUF_INIT;
@@ -128,7 +133,37 @@ int cli_load_plan(const struct cli_opts *o, struct plan **plan, struct git_prove
 		free((*plan)->state_dir);
 		(*plan)->state_dir = buf_detach(&b);
 	}
-	return EXIT_OK;
+	return 0;
+}
+
+int cli_load_plan(const struct cli_opts *o, struct plan **plan, struct git_provenance *prov)
+{
+	struct diags d = DIAGS_INIT;
+	struct mm_error err = MM_ERROR_INIT;
+	struct stat sb;
+	int ret;
+
+	if (stat(o->plan_path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		term_printf(stderr,
+			    "mmigrate: '%s' is a directory; %s takes one plan file "
+			    "(validate, plan and status take directories)\n",
+			    o->plan_path, o->cmd ? o->cmd : "this command");
+		return EXIT_USAGE;
+	}
+	ret = cli_load_plan_quiet(o, o->plan_path, plan, prov, &d, &err);
+
+	if (ret == -1)
+		term_printf(stderr, "mmigrate: %s\n", err.msg);
+	if (ret == -2) {
+		if (o->json)
+			json_diagnostics(&d);
+		else
+			diags_print(&d, stderr);
+		if (d.n > 1 && !o->json)
+			fprintf(stderr, "%zu errors in %s\n", d.n, o->plan_path);
+	}
+	diags_release(&d);
+	return ret ? EXIT_USAGE : EXIT_OK;
 }
 
 void cli_run_init(struct run *r, const struct cli_opts *o, struct plan *p, struct state *st)
@@ -185,12 +220,13 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The plan files of directory dir in name order, appended to list; -1 when none or unreadable. */
-static int plans_in_dir(const char *dir, char ***list, size_t *n)
+/* Appends the plan files of dir (and, when recursive, of its subdirectories that are
+ * not hidden nor symbolic links) to list; -1 when dir is unreadable. */
+static int collect_plans(const char *dir, int recursive, char ***list, size_t *n)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	size_t first = *n;
+	int ret = 0;
 
 	if (!d) {
 		fprintf(stderr, "mmigrate: cannot read directory '%s': %s\n", dir, strerror(errno));
@@ -198,16 +234,34 @@ static int plans_in_dir(const char *dir, char ***list, size_t *n)
 	}
 	while ((e = readdir(d))) {
 		struct buf b = BUF_INIT;
+		struct stat sb;
 
-		if (!is_plan_name(e->d_name))
+		if (e->d_name[0] == '.')
 			continue;
 		buf_addf(&b, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
-		*list = xrealloc(*list, (*n + 1) * sizeof(**list));
-		(*list)[(*n)++] = buf_detach(&b);
+		if (is_plan_name(e->d_name) && (stat(b.data, &sb) < 0 || !S_ISDIR(sb.st_mode))) {
+			*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+			(*list)[(*n)++] = buf_detach(&b);
+			continue;
+		}
+		if (recursive && lstat(b.data, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+		    collect_plans(b.data, recursive, list, n) < 0)
+			ret = -1;
+		buf_release(&b);
 	}
 	closedir(d);
+	return ret;
+}
+
+int cli_plans_in_dir(const char *dir, int recursive, char ***list, size_t *n)
+{
+	size_t first = *n;
+
+	if (collect_plans(dir, recursive, list, n) < 0)
+		return -1;
 	if (*n == first) {
-		fprintf(stderr, "mmigrate: no plans (*.yaml, *.yml) in directory '%s'\n", dir);
+		fprintf(stderr, "mmigrate: no plans (*.yaml, *.yml) in directory '%s'%s\n", dir,
+			recursive ? " or below" : "");
 		return -1;
 	}
 	qsort(*list + first, *n - first, sizeof(**list), cmp_str);
@@ -234,7 +288,7 @@ int cli_each_plan(struct cli_opts *o, int (*fn)(struct cli_opts *), int header)
 
 	for (int i = 0; i < o->nargs; i++) {
 		if (stat(o->args[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-			if (plans_in_dir(o->args[i], &list, &n) < 0)
+			if (cli_plans_in_dir(o->args[i], 0, &list, &n) < 0)
 				ret = EXIT_USAGE;
 			continue;
 		}

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -491,4 +492,29 @@ int lock_acquire(const struct sys_ops *sys, const char *dir, int *fd_out, struct
 out:
 	buf_release(&path);
 	return ret;
+}
+
+void lock_holder(const char *dir, long *pid, int *alive)
+{
+	struct buf path = BUF_INIT;
+	char text[32] = "";
+	ssize_t n = -1;
+	int fd;
+
+	*pid = 0;
+	*alive = 0;
+	buf_addf(&path, "%s/lock", dir);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		n = pread(fd, text, sizeof(text) - 1, 0);
+		close(fd);
+	}
+	buf_release(&path);
+	text[n > 0 ? n : 0] = '\0';
+	*pid = strtol(text, NULL, 10);
+	if (*pid <= 0) {
+		*pid = 0;
+		return;
+	}
+	*alive = kill((pid_t)*pid, 0) == 0 || errno == EPERM;
 }

@@ -115,9 +115,11 @@ int buf_read_file(struct buf *b, const char *path)
 
 	if (!f)
 		return -1;
+	errno = 0;
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		buf_add(b, chunk, n);
-	saved = ferror(f) ? EIO : 0;
+	/* read(2)'s own errno (a directory is EISDIR), EIO when stdio lost it */
+	saved = ferror(f) ? (errno ? errno : EIO) : 0;
 	fclose(f);
 	explicit_bzero(chunk, sizeof(chunk)); /* ${file:...} reads secrets through here */
 	errno = saved;

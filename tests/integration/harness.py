@@ -161,6 +161,18 @@ def journal_events(wd, plan_name, step=None):
     return [e["event"] for e in wd.journal(plan_name) if step is None or e.get("step") == step]
 
 
+def json_report(stdout, event):
+    """The one `event` (status-report, log-report, verify-report) of an --output json
+    stream, after checking that every line is an object and the last is the summary."""
+    events = [json.loads(line) for line in stdout.splitlines()]
+    if not events or events[-1].get("event") != "summary":
+        raise AssertionError("--output json did not end with a summary event:\n" + stdout)
+    found = [e for e in events if e.get("event") == event]
+    if len(found) != 1:
+        raise AssertionError("want one %s event, got %d:\n%s" % (event, len(found), stdout))
+    return found[0]
+
+
 def assert_no_secret(test, secret, *texts):
     for t in texts:
         test.assertNotIn(secret, t)

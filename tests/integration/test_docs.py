@@ -360,7 +360,7 @@ class JsonOutput(unittest.TestCase):
                 self.assertIn(value, spec["enum"], line)
             kind = spec.get("type")
             pytype = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
-                      "object": dict}.get(kind)
+                      "object": dict, "array": list}.get(kind)
             if pytype:
                 self.assertIsInstance(value, pytype, "%s in %s" % (key, line))
             if "pattern" in spec:
@@ -411,6 +411,40 @@ steps:
         p = run(["apply", "--output", "json", plan])
         evs = [self.check_event(l) for l in p.stdout.splitlines()]
         self.assertEqual((evs[0]["event"], evs[0]["step"]), ("step-skip", "hello"))
+
+    def test_status_log_verify_streams_match_the_schema(self):
+        wd = Workdir(self)
+        plan = wd.plan("version: 1\nname: rep\nsteps:\n  - {id: a, type: exec, command: \"echo a\"}\n")
+        run(["apply", plan], check_exit=0)
+        subprocess.run([sys.executable, os.path.join(SRC, "tests", "archive", "mkarchive.py"), wd.path,
+                        "valid_full"], check=True)
+        for args, report in ((["status", plan], "status-report"), (["log", plan], "log-report"),
+                             (["verify", os.path.join(wd.path, "valid_full.zip")], "verify-report")):
+            p = run(args + ["--output", "json"], check_exit=0)
+            evs = [self.check_event(l) for l in p.stdout.splitlines()]
+            self.assertEqual([e["event"] for e in evs], [report, "summary"], p.stdout)
+            self.assertEqual((evs[-1]["command"], evs[-1]["exit_code"]), (args[0], 0))
+        self.assertEqual(evs[0]["report"]["error_count"], 0)
+        p = run(["status", "--output", "json", plan], check_exit=0)
+        evs = [json.loads(l) for l in p.stdout.splitlines()]
+        self.assertEqual(evs[0]["report"]["steps"][0]["status"], "done")
+        self.assertEqual((evs[-1]["plan"], evs[-1]["steps"]), (plan, {"done": 1}))
+
+    def test_status_dir_stream_matches_the_schema(self):
+        wd = Workdir(self)
+        wd.plan("version: 1\nname: good\nsteps:\n  - {id: a, type: exec, command: \"echo a\"}\n", "good.yaml")
+        bad = wd.plan("version: 1\nname: bad\nsteps:\n  - {id: b, type: exec, command: \"exit 3\"}\n",
+                      "sub/bad.yaml")
+        wd.plan("version: 1\nname: never\nsteps:\n  - {id: c, type: exec, command: \"true\"}\n", "never.yml")
+        run(["apply", os.path.join(wd.path, "good.yaml")], check_exit=0)
+        run(["apply", bad], check_exit=1)
+        p = run(["status", "--output", "json", wd.path], check_exit=1)
+        evs = [self.check_event(l) for l in p.stdout.splitlines()]
+        self.assertEqual([e["event"] for e in evs], ["status-plan"] * 3 + ["summary"])
+        self.assertEqual([e["result"] for e in evs[:3]], ["done", "never run", "failed"])
+        self.assertEqual(evs[2]["failed"], [{"step": "b", "error": "command exited with status 3"}])
+        self.assertEqual(evs[-1]["plans"], {"done": 1, "never run": 1, "failed": 1})
+        self.assertEqual((evs[-1]["command"], evs[-1]["exit_code"]), ("status", 1))
 
 
 def block_scalar(text, key):

@@ -157,7 +157,7 @@ class EngineTest(unittest.TestCase):
         p = self.wd.plan(plan_text(self.log))
         run(["apply", p], check_exit=0)
         r = run(["status", p, "--output", "json"], check_exit=0)
-        st = json.loads(r.stdout)
+        st = harness.json_report(r.stdout, "status-report")["report"]
         self.assertEqual([s["status"] for s in st["steps"]], ["done"] * 3)
         self.assertEqual(st["steps"][0]["outputs"]["stdout"], "out-1")
         r = run(["reset", p, "second"], check_exit=0)

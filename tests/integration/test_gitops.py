@@ -87,7 +87,8 @@ class GitopsTest(unittest.TestCase):
         self.git("commit", "-q", "-am", "edit a")
         r = run(["status", self.plan], check_exit=0)
         self.assertIn("drift: the definition changed since that revision: command", r.stdout)
-        st = json.loads(run(["status", "--output", "json", self.plan], check_exit=0).stdout)
+        st = harness.json_report(run(["status", "--output", "json", self.plan], check_exit=0).stdout,
+                                 "status-report")["report"]
         drift = {s["id"]: s.get("drift") for s in st["steps"]}
         self.assertEqual(drift, {"a": "command", "b": None})
 
@@ -100,7 +101,8 @@ class GitopsTest(unittest.TestCase):
         r = run(["log", self.plan], check_exit=0)
         self.assertIn("success", r.stdout)
         self.assertIn(prov["commit"][:12], r.stdout)
-        runs = json.loads(run(["log", "--output", "json", self.plan], check_exit=0).stdout)
+        runs = harness.json_report(run(["log", "--output", "json", self.plan], check_exit=0).stdout,
+                                   "log-report")["runs"]
         self.assertEqual(runs[0]["steps_done"], 2)
 
     def test_repo_without_commits(self):

@@ -31,7 +31,8 @@ class VerifyCliTest(unittest.TestCase):
     def test_valid_archive_exits_0_with_counts(self):
         r = run(["verify", self.zip("valid_full")], check_exit=0)
         self.assertRegex(r.stdout, r"Teams\s+\d+")
-        j = json.loads(run(["verify", "--output", "json", self.zip("valid_full")], check_exit=0).stdout)
+        j = harness.json_report(run(["verify", "--output", "json", self.zip("valid_full")], check_exit=0).stdout,
+                                "verify-report")["report"]
         self.assertEqual(j["error_count"], 0)
         self.assertEqual(len(j["sha256"]), 64)
         self.assertEqual(j["size"], os.path.getsize(self.zip("valid_full")))
@@ -41,8 +42,8 @@ class VerifyCliTest(unittest.TestCase):
         self.assertRegex(r.stdout, r"post_unknown_channel\.zip->import\.jsonl:\d+: field \"post\.channel\": ")
 
     def test_error_cap_counts_everything(self):
-        j = json.loads(run(["verify", "--output", "json", "--max-errors", "5", self.zip("many_errors")],
-                           check_exit=1).stdout)
+        j = harness.json_report(run(["verify", "--output", "json", "--max-errors", "5", self.zip("many_errors")],
+                                    check_exit=1).stdout, "verify-report")["report"]
         self.assertEqual(len(j["errors"]), 5)
         self.assertGreater(j["error_count"], 5)
 
