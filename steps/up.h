@@ -21,7 +21,6 @@
 #include "step.h"
 #include "util.h"
 
-
 #define MIB (1024 * 1024LL)
 #define FIRST_CHUNK_MIN (5 * MIB) /* API doc 5.4: app.upload.upload_data.first_part_too_small */
 #define CHUNK_BASE (64 * MIB)     /* the first request, and the one after a failure */
@@ -91,16 +90,16 @@ int64_t up_recorded_offset(const struct step_ctx *ctx);
  * started creating one: made by a run that died before recording it, or by a
  * POST whose answer was lost. 1 found (id filled), 0 none, <0 error.
  */
-int up_find_session(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
-			const cJSON *before, char id[MM_ID_LEN + 1], struct mm_error *err);
+int up_find_session(struct step_ctx *ctx, struct http_client *c, const struct upload *u, const cJSON *before,
+		    char id[MM_ID_LEN + 1], struct mm_error *err);
 /* A refusal to create a session (or store a chunk) that no retry can fix, explained; MM_ERR. */
 int up_create_refused(const struct upload *u, struct mm_error *err);
 /*
  * After a failure: says what comes next and waits as the retry policy says.
  * MM_ERETRY when the policy gives up, MM_EINTR when asked to stop.
  */
-int up_backoff(const struct step_ctx *ctx, struct upload *u, struct retry_state *rs,
-		   const struct mm_error *e, const char *next);
+int up_backoff(const struct step_ctx *ctx, struct upload *u, struct retry_state *rs, const struct mm_error *e,
+	       const char *next);
 /* Finds the session of an earlier run, or creates one; u->id is checkpointed on return. */
 int up_open_session(struct step_ctx *ctx, struct http_client *c, struct upload *u, struct mm_error *err);
 

@@ -174,7 +174,6 @@ int up_same_file(const struct step_ctx *ctx, const struct upload *u, struct mm_e
 	return 0;
 }
 
-
 /*
  * The digest for the outputs: known, or computed while sending. A session
  * that completed in an earlier run (killed before it was recorded) was not

@@ -61,8 +61,8 @@ static int is_ours(const struct mm_upload *up, const struct upload *u, const cJS
  * started creating one: made by a run that died before recording it, or by a
  * POST whose answer was lost. 1 found (id filled), 0 none, <0 error.
  */
-int up_find_session(struct step_ctx *ctx, struct http_client *c, const struct upload *u,
-			const cJSON *before, char id[MM_ID_LEN + 1], struct mm_error *err)
+int up_find_session(struct step_ctx *ctx, struct http_client *c, const struct upload *u, const cJSON *before,
+		    char id[MM_ID_LEN + 1], struct mm_error *err)
 {
 	struct mm_upload *ups = NULL;
 	size_t n = 0;
@@ -121,8 +121,8 @@ int up_create_refused(const struct upload *u, struct mm_error *err)
  * After a failure: says what comes next and waits as the retry policy says.
  * MM_ERETRY when the policy gives up, MM_EINTR when asked to stop.
  */
-int up_backoff(const struct step_ctx *ctx, struct upload *u, struct retry_state *rs,
-		   const struct mm_error *e, const char *next)
+int up_backoff(const struct step_ctx *ctx, struct upload *u, struct retry_state *rs, const struct mm_error *e,
+	       const char *next)
 {
 	long ms = retry_next(&u->policy, rs, e->retry_after_s);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -494,12 +495,42 @@ out:
 	return ret;
 }
 
+/*
+ * Whether the kernel lists a lock on the file st describes: 1 yes, 0 no, -1
+ * cannot tell (no /proc/locks). /proc/locks names flock() holders of this
+ * kernel, which tells a live run from a reused pid without touching the lock
+ * (taking it, even for a moment, could make a starting apply fail).
+ */
+static int kernel_lists_lock(const struct stat *st)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long ino;
+		const char *p = line;
+
+		for (int field = 0; field < 5 && p; field++) /* id, kind, mode, access, pid */
+			if ((p = strchr(p + strspn(p, " "), ' ')))
+				p += strspn(p, " ");
+		if (p && sscanf(p, "%x:%x:%lu", &maj, &min, &ino) == 3)
+			found = maj == major(st->st_dev) && min == minor(st->st_dev) && ino == st->st_ino;
+	}
+	fclose(f);
+	return found;
+}
+
 void lock_holder(const char *dir, long *pid, int *alive)
 {
 	struct buf path = BUF_INIT;
 	char text[32] = "";
 	ssize_t n = -1;
-	int fd;
+	struct stat st;
+	int fd, listed = -1;
 
 	*pid = 0;
 	*alive = 0;
@@ -507,6 +538,8 @@ void lock_holder(const char *dir, long *pid, int *alive)
 	fd = open(path.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
 		n = pread(fd, text, sizeof(text) - 1, 0);
+		if (fstat(fd, &st) == 0)
+			listed = kernel_lists_lock(&st);
 		close(fd);
 	}
 	buf_release(&path);
@@ -516,5 +549,7 @@ void lock_holder(const char *dir, long *pid, int *alive)
 		*pid = 0;
 		return;
 	}
-	*alive = kill((pid_t)*pid, 0) == 0 || errno == EPERM;
+	/* The kernel's word wins: a held lock under a pid this namespace cannot see
+	 * is alive; a live pid that holds nothing is a reused one. */
+	*alive = listed >= 0 ? listed : kill((pid_t)*pid, 0) == 0 || errno == EPERM;
 }

@@ -89,8 +89,9 @@ int journal_append(struct state *, const char *step, const char *event, cJSON *d
 int lock_acquire(const struct sys_ops *sys, const char *dir, int *fd, struct mm_error *err);
 
 /* Who holds dir/lock, without taking it: the pid the lock file names (0 when none) and
- * whether a process with that pid is alive on this machine (kill(pid, 0)). The file keeps
- * the last holder's pid after it exits, so a dead pid is a released or abandoned lock. */
+ * whether the lock is held: what /proc/locks says of the file (Linux; this kernel's
+ * locks only), else whether a process with that pid is alive (kill(pid, 0)). The file
+ * keeps the last holder's pid after it exits, so a dead holder is an abandoned lock. */
 void lock_holder(const char *dir, long *pid, int *alive);
 
 #endif

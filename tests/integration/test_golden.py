@@ -160,6 +160,15 @@ class GoldenTest(unittest.TestCase):
         self.check("status-dir-valid", ["status", "plans/"], 1)
         self.kill_run(*running)
 
+    def test_status_dir_reused_pid(self):
+        """The lock file of a killed run names a pid that lives again (here this
+        test's own): the lock is not held, so the run is still stale."""
+        self.kill_run(*self.slow_plan("reused"))
+        with open(os.path.join(self.wd.path, "plans/.mmigrate/reused/lock"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        r = run(["status", "plans"], cwd=self.wd.path, check_exit=1)
+        self.assertRegex(r.stdout, r"plans/reused\.yaml +stale .*pid %d gone" % os.getpid())
+
     def test_status_dir_all_fine(self):
         self.wd.plan(PLAN_OK.format(name="done"), "plans/done.yaml")
         self.wd.plan(PLAN_OK.format(name="never"), "plans/never.yaml")
