@@ -51,7 +51,7 @@ struct fleet_row {
 	int has_run;
 	cJSON *steps; /* status_steps(); owned */
 	long pid;     /* the pid the lock file names, 0 when none */
-	int alive;    /* a process with that pid exists */
+	int alive;    /* its lock is held (lock_holder) */
 };
 
 static int count_status(const cJSON *steps, const char *status)
