@@ -3,7 +3,7 @@
  *
  *   download.c        the step: parameters, setup, finishing, adopt, describe, check
  *   download_part.c   the .part file: checkpoint, durability, hashing, appending
- *   download_fetch.c  the resume loop: attempts, probes, restarts
+ *   download_fetch.c  the resume loop: attempts, restarts; the probe of plan and adopt
  *   download_zip.c    the streaming zip check and the heal of damaged ranges
  *
  * One struct dl per run of the step; every function takes it.
@@ -79,7 +79,6 @@ int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_erro
 /* download_fetch.c */
 int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, char *why, size_t wlen,
 	     struct mm_error *err);
-int dl_check_held(struct dl *d, struct mm_error *err);
 int dl_fetch(struct dl *d, struct mm_error *err);
 int dl_restart(struct dl *d, int64_t total, const char *why, struct mm_error *err);
 

@@ -9,9 +9,12 @@
  *     tells it, how many bytes were fsync'ed and the boot id; a run after a
  *     reboot cuts the .part back to the fsync'ed length, because the page
  *     cache may have lost its tail;
- *   - every attempt asks for bytes=(have - overlap)-, compares the overlap
- *     with the bytes held and appends the rest; a mismatch, another total, or
- *     a 416 for another size means the file changed: truncate, start at 0;
+ *   - every attempt asks for bytes=(have - overlap)-; its headers are seen
+ *     before its first byte (the total checkpointed, another total refused
+ *     before anything is appended); it compares the overlap with the bytes
+ *     held and appends the rest; a mismatch, another total, or a 416 for
+ *     another size means the file changed: truncate, start at 0. No probe
+ *     request: a fresh or resumed download is one GET when nothing fails;
  *   - a 200 to a Range request is never appended: from then on attempts ask
  *     from byte 0 and compare everything held before appending (a server or
  *     proxy that drops Range costs bandwidth, never correctness);
@@ -377,9 +380,8 @@ static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 	http_set_rate_limit(d.c, param_int(ctx, "rate_limit")); /* 0 clears an earlier step's cap */
 	if (file_size(d.part) < 0 && file_size(d.path) >= 0 && (ret = adopt_final(&d, err)) != 0)
 		goto out;
-	if ((ret = dl_part_open(&d, err)) < 0 ||
-	    ((d.have > 0 || d.total < 0) && (ret = dl_check_held(&d, err)) < 0) ||
-	    (ret = dl_hash_held(&d, err)) < 0 || (ret = dl_fetch(&d, err)) < 0)
+	if ((ret = dl_part_open(&d, err)) < 0 || (ret = dl_hash_held(&d, err)) < 0 ||
+	    (ret = dl_fetch(&d, err)) < 0)
 		goto out;
 	ret = finish(&d, err);
 out:

@@ -1,7 +1,8 @@
 /*
  * download_fetch.c: the resume loop of a download (see download.c for the
  * rules): one attempt at a time, the overlap compared before appending,
- * restarts when the file changed, and the probe that learns the total first.
+ * restarts when the file changed (seen in the headers, before the first
+ * byte), and the probe that checks a held file without downloading it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,44 @@
 #include "sys.h"
 #include "util.h"
 #include "zipstream.h"
+
+/* The total an answer announced: Content-Range of a 206 or 416, or a 200's length. */
+static int64_t announced_total(const struct http_dl_result *res, long http_status)
+{
+	if (res->status == 206 || http_status == 416)
+		return res->range_total;
+	if (res->status == 200)
+		return res->content_length;
+	return -1;
+}
+
+/*
+ * http_head_fn: the answer's headers, before its first byte. The total is
+ * checkpointed here, so a run killed in its first attempt has it; another
+ * total than the one recorded, or fewer bytes than held, stops the attempt
+ * before anything is compared or appended (judge restarts from byte 0).
+ */
+static int on_head(void *arg, const struct http_dl_result *res, struct mm_error *err)
+{
+	struct feed *f = arg;
+	struct dl *d = f->d;
+	int64_t seen = announced_total(res, 0);
+
+	if (seen < 0)
+		return 0;
+	if ((d->total >= 0 && seen != d->total) || seen < d->have)
+		return err_set(err, MM_ERR, "%s has %lld bytes, %lld %s", d->shown, (long long)seen,
+			       (long long)(d->total >= 0 ? d->total : d->have),
+			       d->total >= 0 ? "before" : "held");
+	if (d->total >= 0 || !f->append)
+		return 0;
+	d->total = seen;
+	if (dl_save_ckpt(d, err) < 0) {
+		f->local = 1;
+		return MM_ERR;
+	}
+	return 0;
+}
 
 /* http_write_fn: compares the bytes we hold, then appends (or stops: a probe). */
 static int on_data(void *arg, const void *data, size_t len, struct mm_error *err)
@@ -59,16 +98,6 @@ static int on_data(void *arg, const void *data, size_t len, struct mm_error *err
 		return err_set(err, MM_ERR, "probe done");
 	}
 	return dl_append(f, p, len, err);
-}
-
-/* The total an answer announced: Content-Range of a 206 or 416, or a 200's length. */
-static int64_t announced_total(const struct http_dl_result *res, long http_status)
-{
-	if (res->status == 206 || http_status == 416)
-		return res->range_total;
-	if (res->status == 200)
-		return res->content_length;
-	return -1;
 }
 
 /* The file changed under us: start again from byte 0. */
@@ -165,10 +194,11 @@ int dl_fetch(struct dl *d, struct mm_error *err)
 		struct http_dl_result res = { 0 };
 		int64_t off = d->range_ignored || d->have <= d->overlap ? 0 : d->have - d->overlap;
 		struct feed f = { d, d->fd, off, d->have, 1, 0, 0, 0 };
+		struct http_sink sink = { on_data, on_head, &f };
 		long ms;
 		int rc, v;
 
-		rc = http_download_range(d->c, d->src, off, d->with_auth, on_data, &f, &res, &e);
+		rc = http_download(d->c, d->src, off, -1, d->with_auth, &sink, &res, &e);
 		if (rc == MM_EINTR || step_should_stop(d->ctx))
 			return err_set(err, MM_EINTR,
 				       "download stopped at byte %lld; the next run resumes from '%s'",
@@ -272,38 +302,6 @@ int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, 
 		if (step_sleep(d->ctx, 1000L << tries) < 0)
 			return err_set(err, MM_EINTR, "interrupted");
 	}
-}
-
-/*
- * Before the first long attempt, one short GET learns the total and compares
- * the last `overlap` bytes held. The write callback never sees headers, so an
- * attempt only reports the size when it ends: without this a run killed in
- * its first attempt would not have checkpointed the total, and an export that
- * grew between runs would get its whole remainder appended before the other
- * size showed. Probe failures are left to the resume loop, which retries.
- */
-int dl_check_held(struct dl *d, struct mm_error *err)
-{
-	struct mm_error e = MM_ERROR_INIT;
-	int64_t total = -1;
-	char why[160] = "";
-	int p = dl_probe(d, d->fd, d->have, 1, &total, why, sizeof(why), &e);
-
-	if (p == MM_EINTR)
-		return err_set(err, MM_EINTR, "%s", e.msg);
-	if (p == P_SAME && d->total >= 0 && total >= 0 && total != d->total) {
-		snprintf(why, sizeof(why), "%lld bytes now, %lld before", (long long)total,
-			 (long long)d->total);
-		p = P_DIFF;
-	}
-	if (p == P_DIFF)
-		return dl_restart(d, total, why, err);
-	if (p < 0)
-		return 0;
-	d->range_ignored = p == P_NORANGE;
-	if (total >= 0)
-		d->total = total;
-	return 0;
 }
 
 static void use_api(struct dl *d)

@@ -66,6 +66,7 @@ struct xfer {
 	/* download sink: only the wanted body goes to write */
 	int64_t want_offset, want_end; /* want_end: last byte of a closed range, -1 for open */
 	http_write_fn write;
+	http_head_fn head; /* told the headers before the first byte fed, or NULL */
 	void *write_ctx;
 	struct mm_error *write_err;
 	int decided, feed, refused, write_failed;
@@ -503,17 +504,40 @@ static int wants_body(struct xfer *x)
 	return 0;
 }
 
+static void fill_dl_result(const struct xfer *x, struct http_dl_result *res);
+
+/* Tells the sink's head hook what the headers said; <0 (err set) aborts the attempt. */
+static int announce(struct xfer *x)
+{
+	struct http_dl_result res;
+
+	if (!x->head)
+		return 0;
+	fill_dl_result(x, &res);
+	if (x->head(x->write_ctx, &res, x->write_err) < 0) {
+		x->write_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* At the first body byte (or the end of an empty body): is it fed, and does the sink agree? */
+static int decide(struct xfer *x)
+{
+	x->decided = 1;
+	x->feed = wants_body(x);
+	if (x->feed > 0 && announce(x) < 0)
+		x->feed = -1;
+	return x->feed;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	struct xfer *x = ud;
 	size_t len = size * n;
 
-	if (x->write && !x->decided) {
-		x->decided = 1;
-		x->feed = wants_body(x);
-		if (x->feed < 0)
-			return 0;
-	}
+	if (x->write && !x->decided && decide(x) < 0)
+		return 0;
 	if (!x->feed)
 		return keep_body(x, p, len);
 	if (x->announced >= 0 && x->received + (int64_t)len > x->announced) {
@@ -1237,8 +1261,9 @@ static int check_dl_complete(struct xfer *x, struct mm_error *err)
 {
 	int64_t want = -1;
 
-	if (!x->decided && (x->resp->status == 200 || x->resp->status == 206))
-		wants_body(x); /* an empty body never reached on_body */
+	if (!x->decided && (x->resp->status == 200 || x->resp->status == 206) && decide(x) < 0 &&
+	    x->write_failed)
+		return local_error(x, err); /* an empty body never reached on_body */
 	if (x->refused)
 		return err_set(err, MM_ERR, "%s: asked for bytes from %lld, server answered HTTP %ld%s",
 			       x->shown, (long long)x->want_offset, x->resp->status,
@@ -1260,11 +1285,21 @@ static int check_dl_complete(struct xfer *x, struct mm_error *err)
 int http_download_range(struct http_client *c, const char *path, int64_t offset, int with_auth,
 			http_write_fn write, void *ctx, struct http_dl_result *res, struct mm_error *err)
 {
-	return http_download_span(c, path, offset, -1, with_auth, write, ctx, res, err);
+	struct http_sink sink = { write, NULL, ctx };
+
+	return http_download(c, path, offset, -1, with_auth, &sink, res, err);
 }
 
 int http_download_span(struct http_client *c, const char *path, int64_t offset, int64_t end, int with_auth,
 		       http_write_fn write, void *ctx, struct http_dl_result *res, struct mm_error *err)
+{
+	struct http_sink sink = { write, NULL, ctx };
+
+	return http_download(c, path, offset, end, with_auth, &sink, res, err);
+}
+
+int http_download(struct http_client *c, const char *path, int64_t offset, int64_t end, int with_auth,
+		  const struct http_sink *sink, struct http_dl_result *res, struct mm_error *err)
 {
 	struct http_response resp = HTTP_RESPONSE_INIT;
 	struct xfer x;
@@ -1275,14 +1310,15 @@ int http_download_span(struct http_client *c, const char *path, int64_t offset, 
 
 	memset(res, 0, sizeof(*res));
 	res->content_length = res->range_start = res->range_end = res->range_total = -1;
-	if (!path || !write || offset < 0 || (end >= 0 && end < offset))
+	if (!path || !sink || !sink->write || offset < 0 || (end >= 0 && end < offset))
 		return err_set(err, MM_EINVAL, "http: bad download arguments");
 	xfer_init(&x, c, "GET", path, &resp);
 	resp.body.max = ERROR_BODY_MAX;
 	x.want_offset = offset;
 	x.want_end = end;
-	x.write = write;
-	x.write_ctx = ctx;
+	x.write = sink->write;
+	x.head = sink->head;
+	x.write_ctx = sink->ctx;
 	x.write_err = err;
 	if ((ret = xfer_setup(&x, path, with_auth, err)) < 0)
 		goto out;

@@ -153,6 +153,21 @@ typedef long (*http_source_fn)(void *ctx, char *buf, size_t len, const char **wh
 /* Receives the body of a 200/206 download; returns 0, or <0 with err set to abort. */
 typedef int (*http_write_fn)(void *ctx, const void *data, size_t len, struct mm_error *err);
 
+/*
+ * Told what the headers of a download answer said (status, Content-Length,
+ * Content-Range; received is 0), once, before the first body byte goes to
+ * write, and only for an answer whose body write would get. Returns 0, or
+ * <0 with err set to abort the attempt before any byte is written.
+ */
+typedef int (*http_head_fn)(void *ctx, const struct http_dl_result *res, struct mm_error *err);
+
+/* Where a download's answer goes: head (may be NULL) first, then write. */
+struct http_sink {
+	http_write_fn write;
+	http_head_fn head;
+	void *ctx;
+};
+
 int http_global_init(void);
 void http_global_cleanup(void);
 
@@ -215,6 +230,10 @@ int http_download_range(struct http_client *c, const char *path_or_url, int64_t 
 int http_download_span(struct http_client *c, const char *path_or_url, int64_t offset, int64_t end,
 		       int with_auth, http_write_fn write, void *ctx, struct http_dl_result *res,
 		       struct mm_error *err);
+
+/* Either of the above (end -1: open) with a sink whose head hook sees the headers first. */
+int http_download(struct http_client *c, const char *path_or_url, int64_t offset, int64_t end, int with_auth,
+		  const struct http_sink *sink, struct http_dl_result *res, struct mm_error *err);
 
 /*
  * ONE raw POST of bytes [offset, offset+length) of fd, with an exact

@@ -411,6 +411,57 @@ static void test_download_416_and_refusals(void)
 	http_client_free(c);
 }
 
+/* A head hook: records what the headers said, and whether any byte came before it. */
+struct heard {
+	struct buf body;
+	struct http_dl_result seen;
+	int calls, bytes_before, refuse;
+};
+
+static int heard_head(void *ctx, const struct http_dl_result *res, struct mm_error *err)
+{
+	struct heard *h = ctx;
+
+	h->calls++;
+	h->bytes_before = (int)h->body.len;
+	h->seen = *res;
+	return h->refuse ? err_set(err, MM_ERR, "another size") : 0;
+}
+
+static int heard_body(void *ctx, const void *data, size_t len, struct mm_error *err)
+{
+	return sink(&((struct heard *)ctx)->body, data, len, err);
+}
+
+static void test_download_head_hook(void)
+{
+	struct http_opts o = { 0 };
+	struct http_client *c = client(&o);
+	struct http_dl_result res;
+	struct mm_error err = MM_ERROR_INIT;
+	struct heard h = { BUF_INIT };
+	struct http_sink s = { heard_body, heard_head, &h };
+
+	CHECK(http_download(c, "/file?size=100000", 40000, -1, 1, &s, &res, &err) == 0);
+	CHECK(h.calls == 1 && h.bytes_before == 0 && h.body.len == 60000);
+	CHECK(h.seen.status == 206 && h.seen.range_total == 100000 && h.seen.received == 0);
+
+	/* refused at the headers: not one byte written, the hook's message kept */
+	buf_reset(&h.body);
+	h.refuse = 1;
+	h.calls = 0;
+	CHECK(http_download(c, "/file?size=100000", 0, -1, 1, &s, &res, &err) == MM_ERR);
+	CHECK(h.calls == 1 && h.body.len == 0 && h.seen.content_length == 100000);
+	CHECK_CONTAINS(err.msg, "another size");
+
+	/* a 416 has no body to feed: the hook is not called */
+	h.calls = 0;
+	CHECK(http_download(c, "/file?size=100000", 100000, -1, 1, &s, &res, &err) == MM_ERR);
+	CHECK(h.calls == 0 && err.http_status == 416);
+	buf_release(&h.body);
+	http_client_free(c);
+}
+
 static void test_download_cut(void)
 {
 	struct http_opts o = { 0 };
@@ -679,6 +730,7 @@ int main(void)
 	test_stop_during_backoff();
 	test_download_full_and_range();
 	test_download_416_and_refusals();
+	test_download_head_hook();
 	test_download_cut();
 	test_download_absolute_url();
 	test_stop_slow_transfer();
