@@ -66,6 +66,11 @@ static const struct param_spec dl_params[] = {
 	  .doc = "attempts in a row without progress before giving up",
 	  .tuning = 1 },
 	STEP_TRANSFER_PARAMS,
+	{ .name = "connections",
+	  .kind = P_INT,
+	  .def = "1",
+	  .doc = "ranges fetched at once, 1 to 16, when the server honours Range (rate_limit is shared)",
+	  .tuning = 1 },
 	{ .name = "overlap",
 	  .kind = P_SIZE,
 	  .def = "64KiB",
@@ -129,6 +134,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 	d->fd = -1;
 	d->total = -1;
 	d->overlap = param_int(ctx, "overlap");
+	d->conns = (int)param_int(ctx, "connections");
 	d->blk = xmalloc(BLOCK);
 	d->sys = step_sys(ctx);
 	if (sha256_init(&d->sha) < 0)
@@ -180,6 +186,7 @@ static void dl_release(struct dl *d)
 	free(d->path);
 	free(d->part);
 	free(d->blk);
+	free(d->ranges);
 }
 
 static int own_should_stop(void *ctx)
@@ -368,6 +375,14 @@ out:
 
 /* ---- the step --------------------------------------------------------- */
 
+/* In ranges with `connections` > 1; one attempt at a time otherwise, or when the server refuses ranges. */
+static int transfer(struct dl *d, struct mm_error *err)
+{
+	int ret = d->conns > 1 ? dl_fetch_par(d, err) : 1;
+
+	return ret == 1 ? dl_fetch(d, err) : ret;
+}
+
 static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 {
 	struct dl d;
@@ -381,7 +396,7 @@ static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 	if (file_size(d.part) < 0 && file_size(d.path) >= 0 && (ret = adopt_final(&d, err)) != 0)
 		goto out;
 	if ((ret = dl_part_open(&d, err)) < 0 || (ret = dl_hash_held(&d, err)) < 0 ||
-	    (ret = dl_fetch(&d, err)) < 0)
+	    (ret = transfer(&d, err)) < 0)
 		goto out;
 	ret = finish(&d, err);
 out:
@@ -476,6 +491,7 @@ static int dl_check(const struct plan *p, const struct plan_step *st,
 {
 	int ex = pnode_get(st->node, "export") != NULL, url = pnode_get(st->node, "url") != NULL;
 	const char *s;
+	int64_t n;
 
 	if (ex == url)
 		diag(dctx, ex ? "url" : NULL,
@@ -497,6 +513,9 @@ static int dl_check(const struct plan *p, const struct plan_step *st,
 		diag(dctx, "sha256", "'sha256' must be 64 hex digits");
 	if ((s = scalar(st, "retries")) && s[0] == '-')
 		diag(dctx, "retries", "'retries' cannot be negative");
+	if ((s = scalar(st, "connections")) && (parse_i64(s, &n) < 0 || n < 1 || n > MAX_CONNECTIONS))
+		diag(dctx, "connections", "'connections' must be a whole number from 1 to %d (got '%s')",
+		     MAX_CONNECTIONS, s);
 	return 0;
 }
 

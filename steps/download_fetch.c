@@ -126,6 +126,17 @@ static int renew(struct dl *d, const struct mm_error *e, int *renewed, struct mm
 	return 1; /* the http layer has logged in again (reauth hook): one more try */
 }
 
+int dl_not_found(struct dl *d, const struct mm_error *e, struct mm_error *err)
+{
+	/* Only a new export brings the file back: name the step to start over. */
+	const char *up = d->name ? step_linked_step(d->ctx, "export", "export") : NULL;
+
+	if (up)
+		step_set_remedy(d->ctx, REMEDY_RESET, up);
+	return err_set(err, MM_ERR, "%s%s", e->msg,
+		       d->is_zip ? " (no such export: deleted by retention or a cleanup step?)" : "");
+}
+
 /* What one attempt means: DONE, GO_ON (a fresh start), RETRY (back off), AGAIN, or <0. */
 static int judge(struct dl *d, struct feed *f, struct http_dl_result *res, int rc, int64_t off,
 		 struct mm_error *e, int *restarts, struct mm_error *err)
@@ -167,15 +178,8 @@ static int judge(struct dl *d, struct feed *f, struct http_dl_result *res, int r
 		return DONE;
 	if (rc == 0 || rc == MM_ERETRY || (res->status == 206 && res->range_start != off))
 		return RETRY;
-	if (rc == MM_ENOTFOUND) {
-		/* Only a new export brings the file back: name the step to start over. */
-		const char *up = d->name ? step_linked_step(d->ctx, "export", "export") : NULL;
-
-		if (up)
-			step_set_remedy(d->ctx, REMEDY_RESET, up);
-		return err_set(err, MM_ERR, "%s%s", e->msg,
-			       d->is_zip ? " (no such export: deleted by retention or a cleanup step?)" : "");
-	}
+	if (rc == MM_ENOTFOUND)
+		return dl_not_found(d, e, err);
 	*err = *e;
 	return rc < 0 ? rc : MM_ERR;
 }

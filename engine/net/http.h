@@ -236,6 +236,33 @@ int http_download(struct http_client *c, const char *path_or_url, int64_t offset
 		  const struct http_sink *sink, struct http_dl_result *res, struct mm_error *err);
 
 /*
+ * Several downloads of one client at once, on the calling thread (curl's
+ * multi interface): n slots, each its own connection, each running one
+ * attempt like http_download. The client's rate_limit is shared: each slot
+ * gets 1/n of it. Not thread-safe, like the client.
+ *
+ *   struct http_pool *p = http_pool_new(c, 4, &err);      caller frees
+ *   http_pool_start(p, slot, url, offset, end, with_auth, &sink, &err);
+ *   slot = http_pool_wait(p, 1000, &rc, &res, &err);       -1: none ended in time
+ *   http_pool_free(p);                                     cancels what still runs
+ */
+struct http_pool;
+struct http_pool *http_pool_new(struct http_client *c, int n, struct mm_error *err);
+void http_pool_free(struct http_pool *p);
+/* Starts an idle slot (0..n-1) on bytes offset..end (end inclusive, -1 open). */
+int http_pool_start(struct http_pool *p, int slot, const char *path_or_url, int64_t offset, int64_t end,
+		    int with_auth, const struct http_sink *sink, struct mm_error *err);
+/* Drops a slot's transfer (its connection is closed); the slot is idle again. */
+void http_pool_cancel(struct http_pool *p, int slot);
+/*
+ * Moves the transfers until one ends or timeout_ms passes. Returns the slot
+ * that ended, its outcome in *rc (0 or MM_E*, as http_download returns),
+ * res and err; or -1 when none ended in time.
+ */
+int http_pool_wait(struct http_pool *p, long timeout_ms, int *rc, struct http_dl_result *res,
+		   struct mm_error *err);
+
+/*
  * ONE raw POST of bytes [offset, offset+length) of fd, with an exact
  * Content-Length, Content-Type application/octet-stream, no chunked
  * encoding and no Expect: 100-continue. 0 for 2xx (204: more to send,
