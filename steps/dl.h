@@ -6,6 +6,7 @@
  *   download_fetch.c  the resume loop: attempts, restarts; the probe of plan and adopt
  *   download_zip.c    the streaming zip check and the heal of damaged ranges
  *   download_par.c    `connections: N`: ranges fetched at once into the .part
+ *   download_hash.c   the hashing thread: SHA-256 and the zip check of the written prefix
  *
  * One struct dl per run of the step; every function takes it.
  */
@@ -30,6 +31,7 @@
 
 struct zipstream;
 struct sys_ops;
+struct dl_hasher;
 
 /*
  * One range of a parallel download: [start, end) of the file; bytes below
@@ -55,6 +57,8 @@ struct dl {
 	int with_auth, is_zip, presigned, range_ignored;
 	char *path, *part;
 	int fd;
+	/* have: the contiguous prefix written (the hasher may lag it by HASH_LAG);
+	 * synced: what is both hashed and on disk, the checkpoint's claim */
 	int64_t have, total, synced, overlap;
 	struct step_meter meter; /* bytes on the way in, or bytes held being hashed */
 	int metering;
@@ -62,6 +66,7 @@ struct dl {
 	const struct sys_ops *sys;
 	unsigned char *blk;      /* BLOCK bytes for comparing and hashing */
 	struct zipstream *zs;    /* zips: the streaming check, fed with every byte hashed */
+	struct dl_hasher *hs;    /* during a transfer: owns sha and zs until joined */
 	int conns;               /* `connections` */
 	struct dl_range *ranges; /* a parallel download's, owned; nranges 0 otherwise */
 	int nranges;
@@ -107,9 +112,19 @@ int dl_restart(struct dl *d, int64_t total, const char *why, struct mm_error *er
 /* A 404 (e): the error, naming the export step to reset when there is one. */
 int dl_not_found(struct dl *d, const struct mm_error *e, struct mm_error *err);
 
+/* download_hash.c */
+/* Starts the hashing thread, `from` bytes already hashed; d->hs set. <0 with err. */
+int dl_hasher_start(struct dl *d, int64_t from, struct mm_error *err);
+/* The contiguous prefix is written up to `upto`: hash it; waits while the lag is too long. */
+int dl_hasher_feed(struct dl *d, int64_t upto, struct mm_error *err);
+/* Bytes hashed so far (what a checkpoint may record). */
+int64_t dl_hasher_hashed(struct dl *d);
+/* Waits until all that was fed is hashed, then joins the thread: 0 or <0 with err. */
+int dl_hasher_finish(struct dl *d, struct mm_error *err);
+/* Joins the thread, whatever is left unhashed (a failed or restarted transfer). No-op without one. */
+void dl_hasher_stop(struct dl *d);
+
 /* download_par.c */
-/* Bytes [d->have, to) of the .part into the digest and the zip check: 0 or <0 with err. */
-int dl_hash_range(struct dl *d, int64_t to, struct mm_error *err);
 /* `connections` > 1: 0 done, 1 fall back to one connection, <0 with err. */
 int dl_fetch_par(struct dl *d, struct mm_error *err);
 

@@ -1,8 +1,9 @@
 /*
  * download: fetch a server export by name (GET /api/v4/exports/{name}) or any
  * http(s) URL (a presigned S3 link) into PATH.part; rename it to PATH only
- * once it is whole and checked. Constant memory: bytes stream to the file
- * and through SHA-256 in blocks.
+ * once it is whole and checked. Constant memory: bytes stream to the file;
+ * a hashing thread reads them back in order through SHA-256 and the zip
+ * check (download_hash.c), so hashing runs beside the network I/O.
  *
  * Resume (API doc 4.2: no ETag, so If-Range never matches and is never sent):
  *   - the checkpoint holds the source, the total size as soon as an answer
@@ -171,6 +172,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 
 static void dl_release(struct dl *d)
 {
+	dl_hasher_stop(d);
 	dl_meter_finish(d);
 	if (d->fd >= 0)
 		close(d->fd);
@@ -378,9 +380,18 @@ out:
 /* In ranges with `connections` > 1; one attempt at a time otherwise, or when the server refuses ranges. */
 static int transfer(struct dl *d, struct mm_error *err)
 {
-	int ret = d->conns > 1 ? dl_fetch_par(d, err) : 1;
+	int ret;
 
-	return ret == 1 ? dl_fetch(d, err) : ret;
+	if (dl_hasher_start(d, d->have, err) < 0)
+		return MM_ERR;
+	ret = d->conns > 1 ? dl_fetch_par(d, err) : 1;
+	if (ret == 1)
+		ret = dl_fetch(d, err);
+	if (ret < 0) {
+		dl_hasher_stop(d);
+		return ret;
+	}
+	return dl_hasher_finish(d, err);
 }
 
 static int dl_run(struct step_ctx *ctx, struct mm_error *err)

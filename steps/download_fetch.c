@@ -100,17 +100,20 @@ static int on_data(void *arg, const void *data, size_t len, struct mm_error *err
 	return dl_append(f, p, len, err);
 }
 
-/* The file changed under us: start again from byte 0. */
+/* The file changed under us: start again from byte 0 (during a transfer: the hasher restarts). */
 int dl_restart(struct dl *d, int64_t total, const char *why, struct mm_error *err)
 {
 	step_warn(d->ctx, "%s changed on the server (%s); downloading it again from byte 0", d->shown, why);
+	dl_hasher_stop(d); /* it reads the .part and owns the digest */
 	if (dl_truncate_part(d, 0, err) < 0)
 		return MM_ERR;
 	d->total = total;
 	sha256_reset(&d->sha);
 	if (d->zs)
 		zs_reset(d->zs);
-	return dl_save_ckpt(d, err);
+	if (dl_save_ckpt(d, err) < 0)
+		return MM_ERR;
+	return dl_hasher_start(d, 0, err);
 }
 
 enum { GO_ON = 0, DONE = 1, RETRY = 2, AGAIN = 3 }; /* AGAIN: no progress, no need to wait */

@@ -8,15 +8,17 @@
  * that finishes takes the next range not yet fetched. Every range is
  * written with pwrite at its own offsets into the same .part.
  *
- * The digest and the zip check stay exact: they are fed in file order as
- * the contiguous prefix grows, reading the bytes back from the .part (the
- * page cache makes that cheap), so the outputs are those of one connection.
+ * The digest and the zip check stay exact: the hashing thread
+ * (download_hash.c) is told the contiguous prefix as it grows (d->have) and
+ * reads the bytes back from the .part in order (the page cache makes that
+ * cheap), so the outputs are those of one connection.
  *
  * Checkpoint (PAR_CKPT_MS): fsync the .part, then record every range's
  * position with the atomic state save; a kill -9 resumes every range from
  * there, comparing up to `overlap` bytes held below its position (never
  * below its start, which may not be written). `synced` stays the hashed
- * prefix. A run with one connection cuts the .part back to that prefix.
+ * prefix (hashed and on disk). A run with one connection cuts the .part
+ * back to the contiguous prefix.
  *
  * A server that answers 200 instead of 206, or a 206 without a total,
  * falls back to one connection with a warning; another total or bytes that
@@ -65,23 +67,6 @@ enum { PAR_GO_ON = 0, PAR_CHANGED = 1, PAR_FALLBACK = 2 };
 
 /* ---- the prefix ------------------------------------------------------- */
 
-int dl_hash_range(struct dl *d, int64_t to, struct mm_error *err)
-{
-	while (d->have < to) {
-		size_t n = to - d->have < BLOCK ? (size_t)(to - d->have) : BLOCK;
-		ssize_t got = pread(d->fd, d->blk, n, (off_t)d->have);
-
-		if (got <= 0)
-			return err_set(err, MM_ERR, "cannot read '%s' back at byte %lld: %s", d->part,
-				       (long long)d->have, got == 0 ? "it shrank" : strerror(errno));
-		sha256_update(&d->sha, d->blk, (size_t)got);
-		if (d->zs)
-			zs_feed(d->zs, d->blk, (size_t)got);
-		d->have += got;
-	}
-	return 0;
-}
-
 /* fsync, then every range's position and the hashed prefix into the checkpoint. */
 static int par_checkpoint(struct par *p, struct mm_error *err)
 {
@@ -94,7 +79,7 @@ static int par_checkpoint(struct par *p, struct mm_error *err)
 		return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
 	for (int i = 0; i < d->nranges; i++)
 		d->ranges[i].synced = d->ranges[i].pos;
-	d->synced = d->have;
+	d->synced = dl_hasher_hashed(d); /* the prefix both hashed and on disk */
 	return dl_save_ckpt(d, err);
 }
 
@@ -181,7 +166,8 @@ static size_t compare_held(struct rfeed *f, const unsigned char *p, size_t len, 
 	got = pread(d->fd, d->blk, n, (off_t)f->at);
 	if (got != (ssize_t)n) {
 		f->local = 1;
-		err_set(err, MM_ERR, "cannot read the file being resumed: %s", got < 0 ? strerror(errno) : "it shrank");
+		err_set(err, MM_ERR, "cannot read the file being resumed: %s",
+			got < 0 ? strerror(errno) : "it shrank");
 		return 0;
 	}
 	if (memcmp(d->blk, p, n)) {
@@ -274,7 +260,8 @@ static int rest(struct par *p, struct dl_range *r, const struct mm_error *e, con
 	if (ms < 0)
 		return err_set(err, MM_ERR,
 			       "gave up after %d attempts in a row without progress on bytes %lld-%lld: %s",
-			       p->rs.fails, (long long)r->pos, (long long)r->end - 1, e->msg[0] ? e->msg : "no data");
+			       p->rs.fails, (long long)r->pos, (long long)r->end - 1,
+			       e->msg[0] ? e->msg : "no data");
 	step_warn(p->d->ctx, "%s; bytes %lld-%lld: attempt %d of %d without progress, next in %ld ms",
 		  e->msg[0] ? e->msg : "no data", (long long)r->pos, (long long)r->end - 1, p->rs.fails,
 		  p->policy.retries + 1, ms);
@@ -344,24 +331,23 @@ static int par_restart(struct par *p, const struct rfeed *f, const struct mm_err
 	return 0;
 }
 
-/* Back to one connection: the .part cut to its hashed prefix, the checkpoint without ranges. */
+/* Back to one connection: the .part cut to its contiguous prefix, the checkpoint without ranges. */
 static int fall_back(struct par *p, const struct http_dl_result *res, struct mm_error *err)
 {
 	struct dl *d = p->d;
 
 	cancel_all(p);
+	d->have = dl_ranges_frontier(d);
+	d->nranges = 0;
 	step_warn(d->ctx,
 		  "%s answers a Range request with HTTP %ld%s; falling back to one connection from byte %lld",
-		  d->shown, res->status, res->status == 206 ? " without the file's size" : " (the whole file)",
-		  (long long)d->have);
-	if (dl_hash_range(d, dl_ranges_frontier(d), err) < 0)
-		return MM_ERR;
-	d->nranges = 0;
-	if (dl_truncate_part(d, d->have, err) < 0)
+		  d->shown, res->status,
+		  res->status == 206 ? " without the file's size" : " (the whole file)", (long long)d->have);
+	if (dl_truncate_part(d, d->have, err) < 0 || dl_hasher_feed(d, d->have, err) < 0)
 		return MM_ERR;
 	if (sys_fsync(d->sys, d->fd) < 0)
 		return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
-	d->synced = d->have;
+	d->synced = dl_hasher_hashed(d);
 	return dl_save_ckpt(d, err) < 0 ? MM_ERR : 1;
 }
 
@@ -402,8 +388,9 @@ static int turn(struct par *p, struct mm_error *err)
 		if (v < 0)
 			return v;
 	}
-	if (dl_hash_range(d, dl_ranges_frontier(d), err) < 0)
-		return MM_ERR;
+	d->have = dl_ranges_frontier(d);
+	if (dl_hasher_feed(d, d->have, err) < 0)
+		return err->code;
 	dl_meter(d, received(d));
 	if (mono_ms() - p->last_ckpt >= PAR_CKPT_MS)
 		return par_checkpoint(p, err);

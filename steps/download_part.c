@@ -286,23 +286,24 @@ int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_erro
 		int saved = errno;
 
 		f->local = 1;
-		/* Keep the file equal to what was hashed. */
+		/* Keep the file equal to what was written before. */
 		if (sys_ftruncate(d->sys, d->fd, (off_t)d->have) < 0) {
 			/* the write error below says enough */
 		}
 		return err_set(err, MM_ERR, "cannot write '%s': %s", d->part, strerror(saved));
 	}
-	sha256_update(&d->sha, p, len);
-	if (d->zs)
-		zs_feed(d->zs, p, len);
 	f->pos += (int64_t)len;
 	d->have = f->pos;
+	if (dl_hasher_feed(d, d->have, err) < 0) {
+		f->local = err->code != MM_EINTR;
+		return err->code;
+	}
 	if (d->have - d->synced >= SYNC_EVERY) {
 		if (sys_fsync(d->sys, d->fd) < 0) {
 			f->local = 1;
 			return err_set(err, MM_ERR, "cannot sync '%s': %s", d->part, strerror(errno));
 		}
-		d->synced = d->have;
+		d->synced = dl_hasher_hashed(d); /* only what is hashed and on disk */
 		if (dl_save_ckpt(d, err) < 0) {
 			f->local = 1;
 			return MM_ERR;
