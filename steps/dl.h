@@ -100,6 +100,8 @@ int dl_hash_held(struct dl *d, struct mm_error *err);
 void dl_meter_finish(struct dl *d);
 /* The progress line at `at` bytes received. */
 void dl_meter(struct dl *d, int64_t at);
+/* A parallel download's recorded ranges into d (their count) and the bytes they hold. */
+int dl_ckpt_ranges(struct dl *d, int64_t *held);
 /* The end of the contiguous prefix a parallel download's ranges have written. */
 int64_t dl_ranges_frontier(const struct dl *d);
 int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_error *err);

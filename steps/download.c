@@ -415,7 +415,23 @@ out:
 	return ret > 0 ? 0 : ret;
 }
 
-static void describe_local(struct dl *d, const char *reason, struct buf *out)
+/* A .part written in ranges: its size says nothing about what it holds. */
+static int describe_ranges(struct dl *d, int64_t server_total, struct buf *out)
+{
+	int64_t held;
+	int n = file_size(d->part) > 0 ? dl_ckpt_ranges(d, &held) : 0;
+
+	if (n > 0 && server_total >= 0 && server_total != d->total)
+		return 0; /* the file changed: said by the caller */
+	if (n > 0)
+		buf_addf(out, "would resume %d ranges of '%s' (%lld of %lld bytes held)%s", n, d->part,
+			 (long long)held, (long long)d->total,
+			 d->conns > 1 ? "" : "; with one connection, from its first gap");
+	return n;
+}
+
+/* What the files say without the server. */
+static void describe_files(struct dl *d, struct buf *out)
 {
 	int64_t part = file_size(d->part), final = file_size(d->path), total = -1;
 
@@ -430,6 +446,12 @@ static void describe_local(struct dl *d, const char *reason, struct buf *out)
 			 (long long) final, d->shown);
 	else
 		buf_addf(out, "would download %s to '%s'", d->shown, d->path);
+}
+
+static void describe_local(struct dl *d, const char *reason, struct buf *out)
+{
+	if (!describe_ranges(d, -1, out))
+		describe_files(d, out);
 	buf_addf(out, " (cannot check the server: %s)", reason);
 }
 
@@ -460,6 +482,8 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 	ret = 0;
 	if (total >= 0)
 		snprintf(size, sizeof(size), " (%lld bytes)", (long long)total);
+	if (held == d.part && p == P_SAME && total >= 0 && describe_ranges(&d, total, out) > 0)
+		goto presign;
 	if (fd < 0 || have == 0)
 		buf_addf(out, "would download %s%s to '%s'", d.shown, size, d.path);
 	else if (p == P_NORANGE)
@@ -481,6 +505,7 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 	else
 		buf_addf(out, "would resume at byte %lld of %lld ('%s' matches the server's so far)",
 			 (long long)have, (long long)total, held);
+presign:
 	if (param_bool(ctx, "presign") && d.with_auth)
 		buf_adds(out, "; asks for a presigned link first (a POST, not sent by plan)");
 out:

@@ -163,6 +163,21 @@ bad:
 	d->ranges = NULL;
 }
 
+int dl_ckpt_ranges(struct dl *d, int64_t *held)
+{
+	const char *src = ckpt_str(d->ctx, "source");
+
+	*held = 0;
+	if (!src || strcmp(src, d->source) || !dl_ckpt_num(d->ctx, "total", &d->total))
+		return 0;
+	load_ranges(d);
+	for (int i = 0; i < d->nranges; i++)
+		*held += d->ranges[i].synced - d->ranges[i].start;
+	if (d->nranges)
+		*held += d->ranges[0].start;
+	return d->nranges;
+}
+
 /* The total size and durable length an earlier run recorded for this source. */
 static void load_ckpt(struct dl *d, int64_t *synced, int *rebooted)
 {

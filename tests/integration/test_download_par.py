@@ -66,6 +66,10 @@ class Parallel(DownloadCase):
         missing = sum(e - pos for s, pos, e in ck["ranges"])
         self.assertGreater(missing, 0)
 
+        # plan tells the ranges, not the .part's size (a sparse file's)
+        for args in (["plan", p], ["plan", "--offline", p]):
+            self.assertIn("would resume %d ranges" % len(ck["ranges"]), self.mm(*args).stdout)
+
         self.srv.faults(download_bps=0)
         t0 = datetime.datetime.now(datetime.timezone.utc)
         self.mm("apply", p)
