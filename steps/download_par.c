@@ -56,7 +56,7 @@ struct par {
 	struct http_pool *pool;
 	struct rfeed feed[MAX_CONNECTIONS];
 	struct retry_policy policy;
-	struct retry_state rs;
+	struct retry_state rs[MAX_CONNECTIONS + 1]; /* per range: `retries` in a row without progress */
 	int64_t last_ckpt;
 	int heard;   /* the lead's headers arrived: the total is the server's */
 	int planned; /* the ranges cover [start, total) */
@@ -85,6 +85,12 @@ static int par_checkpoint(struct par *p, struct mm_error *err)
 
 /* ---- the ranges ------------------------------------------------------- */
 
+static void reset_retries(struct par *p)
+{
+	for (int i = 0; i <= MAX_CONNECTIONS; i++)
+		p->rs[i] = (struct retry_state)RETRY_STATE_INIT;
+}
+
 static void lead_start(struct par *p)
 {
 	struct dl *d = p->d;
@@ -94,6 +100,7 @@ static void lead_start(struct par *p)
 	d->ranges[0] = (struct dl_range){ d->have, d->have, d->have, d->have + LEAD, -1, 0 };
 	d->nranges = 1;
 	p->heard = p->planned = 0;
+	reset_retries(p);
 }
 
 /* The lead's headers told the total: the rest in up to `connections` ranges. */
@@ -255,15 +262,16 @@ static void cancel_all(struct par *p)
 static int rest(struct par *p, struct dl_range *r, const struct mm_error *e, const struct http_dl_result *res,
 		struct mm_error *err)
 {
-	long ms = retry_next(&p->policy, &p->rs, res->retry_after_s);
+	struct retry_state *rs = &p->rs[r - p->d->ranges];
+	long ms = retry_next(&p->policy, rs, res->retry_after_s);
 
 	if (ms < 0)
 		return err_set(err, MM_ERR,
 			       "gave up after %d attempts in a row without progress on bytes %lld-%lld: %s",
-			       p->rs.fails, (long long)r->pos, (long long)r->end - 1,
+			       rs->fails, (long long)r->pos, (long long)r->end - 1,
 			       e->msg[0] ? e->msg : "no data");
 	step_warn(p->d->ctx, "%s; bytes %lld-%lld: attempt %d of %d without progress, next in %ld ms",
-		  e->msg[0] ? e->msg : "no data", (long long)r->pos, (long long)r->end - 1, p->rs.fails,
+		  e->msg[0] ? e->msg : "no data", (long long)r->pos, (long long)r->end - 1, rs->fails,
 		  p->policy.retries + 1, ms);
 	r->rest_until = mono_ms() + ms;
 	return PAR_GO_ON;
@@ -285,18 +293,19 @@ static int ended(struct par *p, int i, int rc, const struct http_dl_result *res,
 		*err = *e;
 		return MM_ERR;
 	}
-	if (f->changed || f->mismatch || (e->http_status == 416 && res->range_total != d->have))
-		return PAR_CHANGED;
-	if (e->http_status == 416) { /* the lead from byte 0 of an empty file */
+	if (e->http_status == 416 && !p->planned && res->range_total == d->have) {
+		/* the lead asked from where the file ends (an empty file): nothing to fetch */
 		d->total = d->have;
 		p->heard = 1;
 		r->end = r->pos;
 		return PAR_GO_ON;
 	}
+	if (f->changed || f->mismatch || e->http_status == 416)
+		return PAR_CHANGED;
 	if (f->norange || res->status == 200 || (res->status == 206 && res->range_start != f->ask))
 		return PAR_FALLBACK;
 	if (r->pos > f->from) {
-		retry_progress(&p->rs);
+		retry_progress(&p->rs[r - d->ranges]);
 		p->renewed = 0;
 		return PAR_GO_ON;
 	}
@@ -403,7 +412,7 @@ int dl_fetch_par(struct dl *d, struct mm_error *err)
 	int ret = 0;
 
 	retry_policy_init(&p.policy, (int)param_int(d->ctx, "retries"));
-	p.rs = (struct retry_state)RETRY_STATE_INIT;
+	reset_retries(&p);
 	p.last_ckpt = mono_ms();
 	if (!(p.pool = http_pool_new(d->c, d->conns, err)))
 		return MM_ERR;

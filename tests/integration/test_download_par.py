@@ -89,6 +89,16 @@ class Parallel(DownloadCase):
         moved2 = sum(e["response_bytes"] for e in second)
         self.assertLessEqual(moved2, missing + len(ck["ranges"]) * 64 * 1024)
 
+    def test_cuts_and_503s_on_several_connections(self):
+        data = self.put_export(make_zip(6 * MIB, "parcuts"))
+        self.srv.faults(download_drop={"after_bytes": 300000, "count": 4},
+                        errors=[{"path": "/exports/", "status": 503, "count": 6}])
+        self.mm("apply", self.plan(self.conns(4)))
+        self.assert_done(data)
+        self.assertTrue(self.outputs()["crc_ok"])
+        self.assertTrue([e for e in self.gets() if e["outcome"] == "download_dropped"])
+        self.assertIn(503, [e["status"] for e in self.gets()])
+
     def test_no_range_server_falls_back_to_one_connection(self):
         data = self.put_export(make_zip(3 * MIB, "parnorange"))
         self.srv.faults(ignore_range={"count": -1})
