@@ -9,9 +9,11 @@ warning; `validate` refuses a bad `connections` with its line.
 """
 import datetime
 import os
+import signal
+import time
 
 import harness
-from harness import start, kill9, wait_for
+from harness import start, kill9, wait_for, finish
 from test_download import DownloadCase, make_zip, sha, MIB
 
 
@@ -126,6 +128,31 @@ class Parallel(DownloadCase):
         r = self.mm("apply", self.plan(self.conns(1)))
         self.assert_done(data)
         self.assertNotIn("changed on the server", r.stdout + r.stderr)
+
+    def test_sigint_records_the_ranges_and_resumes(self):
+        data = self.put_export(make_zip(8 * MIB, "parsigint"))
+        p = self.plan(self.conns(4))
+        self.srv.faults(download_bps=512 * 1024)
+        proc = start(["apply", p], env=self.env)
+        try:
+            wait_for(lambda: len(((self.wd.state("p").get("steps", {}).get("dl") or {}).get("checkpoint") or {})
+                                 .get("ranges") or []) >= 4, timeout=30, what="the ranges to be recorded")
+        except AssertionError:
+            kill9(proc)
+            raise
+        time.sleep(0.4)  # the ranges move; the next timed checkpoint is a second after the one that planned them
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        code, out, err = finish(proc)
+        self.assertEqual(code, 130, out + err)
+        self.assertLess(time.monotonic() - t0, 5)
+        st = self.wd.state("p")["steps"]["dl"]
+        self.assertEqual(st["status"], "interrupted")
+        # stopping saved the ranges where they stood, not only where planning put them
+        self.assertTrue(any(pos > s for s, pos, e in st["checkpoint"]["ranges"][1:]))
+        self.srv.faults(download_bps=0)
+        self.mm("apply", p)
+        self.assert_done(data)
 
     def test_changed_export_between_runs(self):
         old = self.put_export(make_zip(8 * MIB, "parold"))
