@@ -6,6 +6,7 @@
 #   bash scripts/deps.sh --matrix   # also clang with its sanitizer and libFuzzer
 #                                   # runtimes, and clang-format: the full test
 #                                   # matrix and the format check (CI)
+#   bash scripts/deps.sh --bench    # also the peers of bench/: curl, nginx, aria2
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config git python3 ca-certificates openssl zip unzip groff-base
@@ -13,7 +14,8 @@ packages=(build-essential cmake pkg-config git python3 ca-certificates openssl z
 case "${1:-}" in
 "") ;;
 --matrix) packages+=(clang libclang-rt-14-dev clang-format) ;;
-*) echo "usage: $0 [--matrix]" >&2; exit 2 ;;
+--bench) packages+=(curl nginx-light aria2) ;;
+*) echo "usage: $0 [--matrix|--bench]" >&2; exit 2 ;;
 esac
 
 missing=()

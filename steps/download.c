@@ -1,17 +1,21 @@
 /*
  * download: fetch a server export by name (GET /api/v4/exports/{name}) or any
  * http(s) URL (a presigned S3 link) into PATH.part; rename it to PATH only
- * once it is whole and checked. Constant memory: bytes stream to the file
- * and through SHA-256 in blocks.
+ * once it is whole and checked. Constant memory: bytes stream to the file;
+ * a hashing thread reads them back in order through SHA-256 and the zip
+ * check (download_hash.c), so hashing runs beside the network I/O.
  *
  * Resume (API doc 4.2: no ETag, so If-Range never matches and is never sent):
  *   - the checkpoint holds the source, the total size as soon as an answer
  *     tells it, how many bytes were fsync'ed and the boot id; a run after a
  *     reboot cuts the .part back to the fsync'ed length, because the page
  *     cache may have lost its tail;
- *   - every attempt asks for bytes=(have - overlap)-, compares the overlap
- *     with the bytes held and appends the rest; a mismatch, another total, or
- *     a 416 for another size means the file changed: truncate, start at 0;
+ *   - every attempt asks for bytes=(have - overlap)-; its headers are seen
+ *     before its first byte (the total checkpointed, another total refused
+ *     before anything is appended); it compares the overlap with the bytes
+ *     held and appends the rest; a mismatch, another total, or a 416 for
+ *     another size means the file changed: truncate, start at 0. No probe
+ *     request: a fresh or resumed download is one GET when nothing fails;
  *   - a 200 to a Range request is never appended: from then on attempts ask
  *     from byte 0 and compare everything held before appending (a server or
  *     proxy that drops Range costs bandwidth, never correctness);
@@ -62,6 +66,11 @@ static const struct param_spec dl_params[] = {
 	  .doc = "attempts in a row without progress before giving up",
 	  .tuning = 1 },
 	STEP_TRANSFER_PARAMS,
+	{ .name = "connections",
+	  .kind = P_INT,
+	  .def = "1",
+	  .doc = "ranges fetched at once, 1 to 16, when the server honours Range (rate_limit is shared)",
+	  .tuning = 1 },
 	{ .name = "overlap",
 	  .kind = P_SIZE,
 	  .def = "64KiB",
@@ -125,6 +134,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 	d->fd = -1;
 	d->total = -1;
 	d->overlap = param_int(ctx, "overlap");
+	d->conns = (int)param_int(ctx, "connections");
 	d->blk = xmalloc(BLOCK);
 	d->sys = step_sys(ctx);
 	if (sha256_init(&d->sha) < 0)
@@ -161,6 +171,7 @@ static int dl_init(struct step_ctx *ctx, struct dl *d, struct mm_error *err)
 
 static void dl_release(struct dl *d)
 {
+	dl_hasher_stop(d);
 	dl_meter_finish(d);
 	if (d->fd >= 0)
 		close(d->fd);
@@ -176,6 +187,7 @@ static void dl_release(struct dl *d)
 	free(d->path);
 	free(d->part);
 	free(d->blk);
+	free(d->ranges);
 }
 
 static int own_should_stop(void *ctx)
@@ -371,6 +383,23 @@ out:
 
 /* ---- the step --------------------------------------------------------- */
 
+/* In ranges with `connections` > 1; one attempt at a time otherwise, or when the server refuses ranges. */
+static int transfer(struct dl *d, struct mm_error *err)
+{
+	int ret;
+
+	if (dl_hasher_start(d, d->have, err) < 0)
+		return MM_ERR;
+	ret = d->conns > 1 ? dl_fetch_par(d, err) : 1;
+	if (ret == 1)
+		ret = dl_fetch(d, err);
+	if (ret < 0) {
+		dl_hasher_stop(d);
+		return ret;
+	}
+	return dl_hasher_finish(d, err);
+}
+
 static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 {
 	struct dl d;
@@ -383,9 +412,8 @@ static int dl_run(struct step_ctx *ctx, struct mm_error *err)
 	http_set_rate_limit(d.c, param_int(ctx, "rate_limit")); /* 0 clears an earlier step's cap */
 	if (file_size(d.part) < 0 && file_size(d.path) >= 0 && (ret = adopt_final(&d, err)) != 0)
 		goto out;
-	if ((ret = dl_part_open(&d, err)) < 0 ||
-	    ((d.have > 0 || d.total < 0) && (ret = dl_check_held(&d, err)) < 0) ||
-	    (ret = dl_hash_held(&d, err)) < 0 || (ret = dl_fetch(&d, err)) < 0)
+	if ((ret = dl_part_open(&d, err)) < 0 || (ret = dl_hash_held(&d, err)) < 0 ||
+	    (ret = transfer(&d, err)) < 0)
 		goto out;
 	ret = finish(&d, err);
 out:
@@ -393,7 +421,23 @@ out:
 	return ret > 0 ? 0 : ret;
 }
 
-static void describe_local(struct dl *d, const char *reason, struct buf *out)
+/* A .part written in ranges: its size says nothing about what it holds. */
+static int describe_ranges(struct dl *d, int64_t server_total, struct buf *out)
+{
+	int64_t held;
+	int n = file_size(d->part) > 0 ? dl_ckpt_ranges(d, &held) : 0;
+
+	if (n > 0 && server_total >= 0 && server_total != d->total)
+		return 0; /* the file changed: said by the caller */
+	if (n > 0)
+		buf_addf(out, "would resume %d ranges of '%s' (%lld of %lld bytes held)%s", n, d->part,
+			 (long long)held, (long long)d->total,
+			 d->conns > 1 ? "" : "; with one connection, from its first gap");
+	return n;
+}
+
+/* What the files say without the server. */
+static void describe_files(struct dl *d, struct buf *out)
 {
 	int64_t part = file_size(d->part), final = file_size(d->path), total = -1;
 
@@ -408,6 +452,12 @@ static void describe_local(struct dl *d, const char *reason, struct buf *out)
 			 (long long) final, d->shown);
 	else
 		buf_addf(out, "would download %s to '%s'", d->shown, d->path);
+}
+
+static void describe_local(struct dl *d, const char *reason, struct buf *out)
+{
+	if (!describe_ranges(d, -1, out))
+		describe_files(d, out);
 	buf_addf(out, " (cannot check the server: %s)", reason);
 }
 
@@ -438,6 +488,8 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 	ret = 0;
 	if (total >= 0)
 		snprintf(size, sizeof(size), " (%lld bytes)", (long long)total);
+	if (held == d.part && p == P_SAME && total >= 0 && describe_ranges(&d, total, out) > 0)
+		goto presign;
 	if (fd < 0 || have == 0)
 		buf_addf(out, "would download %s%s to '%s'", d.shown, size, d.path);
 	else if (p == P_NORANGE)
@@ -459,6 +511,7 @@ static int dl_describe(struct step_ctx *ctx, struct buf *out, struct mm_error *e
 	else
 		buf_addf(out, "would resume at byte %lld of %lld ('%s' matches the server's so far)",
 			 (long long)have, (long long)total, held);
+presign:
 	if (param_bool(ctx, "presign") && d.with_auth)
 		buf_adds(out, "; asks for a presigned link first (a POST, not sent by plan)");
 out:
@@ -480,6 +533,7 @@ static int dl_check(const struct plan *p, const struct plan_step *st,
 {
 	int ex = pnode_get(st->node, "export") != NULL, url = pnode_get(st->node, "url") != NULL;
 	const char *s;
+	int64_t n;
 
 	if (ex == url)
 		diag(dctx, ex ? "url" : NULL,
@@ -501,6 +555,9 @@ static int dl_check(const struct plan *p, const struct plan_step *st,
 		diag(dctx, "sha256", "'sha256' must be 64 hex digits");
 	if ((s = scalar(st, "retries")) && s[0] == '-')
 		diag(dctx, "retries", "'retries' cannot be negative");
+	if ((s = scalar(st, "connections")) && (parse_i64(s, &n) < 0 || n < 1 || n > MAX_CONNECTIONS))
+		diag(dctx, "connections", "'connections' must be a whole number from 1 to %d (got '%s')",
+		     MAX_CONNECTIONS, s);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * download_fetch.c: the resume loop of a download (see download.c for the
  * rules): one attempt at a time, the overlap compared before appending,
- * restarts when the file changed, and the probe that learns the total first.
+ * restarts when the file changed (seen in the headers, before the first
+ * byte), and the probe that checks a held file without downloading it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,44 @@
 #include "sys.h"
 #include "util.h"
 #include "zipstream.h"
+
+/* The total an answer announced: Content-Range of a 206 or 416, or a 200's length. */
+static int64_t announced_total(const struct http_dl_result *res, long http_status)
+{
+	if (res->status == 206 || http_status == 416)
+		return res->range_total;
+	if (res->status == 200)
+		return res->content_length;
+	return -1;
+}
+
+/*
+ * http_head_fn: the answer's headers, before its first byte. The total is
+ * checkpointed here, so a run killed in its first attempt has it; another
+ * total than the one recorded, or fewer bytes than held, stops the attempt
+ * before anything is compared or appended (judge restarts from byte 0).
+ */
+static int on_head(void *arg, const struct http_dl_result *res, struct mm_error *err)
+{
+	struct feed *f = arg;
+	struct dl *d = f->d;
+	int64_t seen = announced_total(res, 0);
+
+	if (seen < 0)
+		return 0;
+	if ((d->total >= 0 && seen != d->total) || seen < d->have)
+		return err_set(err, MM_ERR, "%s has %lld bytes, %lld %s", d->shown, (long long)seen,
+			       (long long)(d->total >= 0 ? d->total : d->have),
+			       d->total >= 0 ? "before" : "held");
+	if (d->total >= 0 || !f->append)
+		return 0;
+	d->total = seen;
+	if (dl_save_ckpt(d, err) < 0) {
+		f->local = 1;
+		return MM_ERR;
+	}
+	return 0;
+}
 
 /* http_write_fn: compares the bytes we hold, then appends (or stops: a probe). */
 static int on_data(void *arg, const void *data, size_t len, struct mm_error *err)
@@ -61,27 +100,20 @@ static int on_data(void *arg, const void *data, size_t len, struct mm_error *err
 	return dl_append(f, p, len, err);
 }
 
-/* The total an answer announced: Content-Range of a 206 or 416, or a 200's length. */
-static int64_t announced_total(const struct http_dl_result *res, long http_status)
-{
-	if (res->status == 206 || http_status == 416)
-		return res->range_total;
-	if (res->status == 200)
-		return res->content_length;
-	return -1;
-}
-
-/* The file changed under us: start again from byte 0. */
+/* The file changed under us: start again from byte 0 (during a transfer: the hasher restarts). */
 int dl_restart(struct dl *d, int64_t total, const char *why, struct mm_error *err)
 {
 	step_warn(d->ctx, "%s changed on the server (%s); downloading it again from byte 0", d->shown, why);
+	dl_hasher_stop(d); /* it reads the .part and owns the digest */
 	if (dl_truncate_part(d, 0, err) < 0)
 		return MM_ERR;
 	d->total = total;
 	sha256_reset(&d->sha);
 	if (d->zs)
 		zs_reset(d->zs);
-	return dl_save_ckpt(d, err);
+	if (dl_save_ckpt(d, err) < 0)
+		return MM_ERR;
+	return dl_hasher_start(d, 0, err);
 }
 
 enum { GO_ON = 0, DONE = 1, RETRY = 2, AGAIN = 3 }; /* AGAIN: no progress, no need to wait */
@@ -95,6 +127,17 @@ static int renew(struct dl *d, const struct mm_error *e, int *renewed, struct mm
 	if (d->presigned)
 		return dl_presign(d, err) < 0 ? MM_EINTR : 1; /* falls back to the API on failure */
 	return 1; /* the http layer has logged in again (reauth hook): one more try */
+}
+
+int dl_not_found(struct dl *d, const struct mm_error *e, struct mm_error *err)
+{
+	/* Only a new export brings the file back: name the step to start over. */
+	const char *up = d->name ? step_linked_step(d->ctx, "export", "export") : NULL;
+
+	if (up)
+		step_set_remedy(d->ctx, REMEDY_RESET, up);
+	return err_set(err, MM_ERR, "%s%s", e->msg,
+		       d->is_zip ? " (no such export: deleted by retention or a cleanup step?)" : "");
 }
 
 /* What one attempt means: DONE, GO_ON (a fresh start), RETRY (back off), AGAIN, or <0. */
@@ -138,15 +181,8 @@ static int judge(struct dl *d, struct feed *f, struct http_dl_result *res, int r
 		return DONE;
 	if (rc == 0 || rc == MM_ERETRY || (res->status == 206 && res->range_start != off))
 		return RETRY;
-	if (rc == MM_ENOTFOUND) {
-		/* Only a new export brings the file back: name the step to start over. */
-		const char *up = d->name ? step_linked_step(d->ctx, "export", "export") : NULL;
-
-		if (up)
-			step_set_remedy(d->ctx, REMEDY_RESET, up);
-		return err_set(err, MM_ERR, "%s%s", e->msg,
-			       d->is_zip ? " (no such export: deleted by retention or a cleanup step?)" : "");
-	}
+	if (rc == MM_ENOTFOUND)
+		return dl_not_found(d, e, err);
 	*err = *e;
 	return rc < 0 ? rc : MM_ERR;
 }
@@ -165,10 +201,11 @@ int dl_fetch(struct dl *d, struct mm_error *err)
 		struct http_dl_result res = { 0 };
 		int64_t off = d->range_ignored || d->have <= d->overlap ? 0 : d->have - d->overlap;
 		struct feed f = { d, d->fd, off, d->have, 1, 0, 0, 0 };
+		struct http_sink sink = { on_data, on_head, &f };
 		long ms;
 		int rc, v;
 
-		rc = http_download_range(d->c, d->src, off, d->with_auth, on_data, &f, &res, &e);
+		rc = http_download(d->c, d->src, off, -1, d->with_auth, &sink, &res, &e);
 		if (rc == MM_EINTR || step_should_stop(d->ctx))
 			return err_set(err, MM_EINTR,
 				       "download stopped at byte %lld; the next run resumes from '%s'",
@@ -272,38 +309,6 @@ int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, 
 		if (step_sleep(d->ctx, 1000L << tries) < 0)
 			return err_set(err, MM_EINTR, "interrupted");
 	}
-}
-
-/*
- * Before the first long attempt, one short GET learns the total and compares
- * the last `overlap` bytes held. The write callback never sees headers, so an
- * attempt only reports the size when it ends: without this a run killed in
- * its first attempt would not have checkpointed the total, and an export that
- * grew between runs would get its whole remainder appended before the other
- * size showed. Probe failures are left to the resume loop, which retries.
- */
-int dl_check_held(struct dl *d, struct mm_error *err)
-{
-	struct mm_error e = MM_ERROR_INIT;
-	int64_t total = -1;
-	char why[160] = "";
-	int p = dl_probe(d, d->fd, d->have, 1, &total, why, sizeof(why), &e);
-
-	if (p == MM_EINTR)
-		return err_set(err, MM_EINTR, "%s", e.msg);
-	if (p == P_SAME && d->total >= 0 && total >= 0 && total != d->total) {
-		snprintf(why, sizeof(why), "%lld bytes now, %lld before", (long long)total,
-			 (long long)d->total);
-		p = P_DIFF;
-	}
-	if (p == P_DIFF)
-		return dl_restart(d, total, why, err);
-	if (p < 0)
-		return 0;
-	d->range_ignored = p == P_NORANGE;
-	if (total >= 0)
-		d->total = total;
-	return 0;
 }
 
 static void use_api(struct dl *d)

@@ -3,11 +3,17 @@
 same export served by the same fake server, measured in the same run.
 
     python3 bench/download/run.py [--size-mib 512] [--runs 3] [--bin build/mmigrate]
+    python3 bench/download/run.py --connections 4 [--limit-rate 20m] [--size-mib 256]
 
 Reports the median wall time, throughput and peak RSS of each, and the
 ratio mmigrate/curl. The target: within 1.25x of curl's time with constant
 memory (peak RSS independent of the file size). Not part of CTest: it moves
 gigabytes. Everything runs on 127.0.0.1 and is deleted afterwards.
+
+With --connections N the file is served by nginx (the Debian package) with
+`limit_rate` per connection, as a CDN or a proxy paces each connection, and
+mmigrate with one connection, mmigrate with `connections: N` and
+`aria2c -xN -sN` (the Debian package aria2) fetch it in turn.
 """
 import argparse
 import json
@@ -24,6 +30,31 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "fake"))
 from fakelib import FakeServer  # noqa: E402
+
+URL_PLAN = """version: 1
+name: bench
+steps:
+  - {id: dl, type: download, url: "%s", path: out.zip, connections: %d}
+"""
+
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid %(work)s/nginx.pid;
+error_log %(work)s/nginx.err;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    client_body_temp_path %(work)s/t; proxy_temp_path %(work)s/t; fastcgi_temp_path %(work)s/t;
+    uwsgi_temp_path %(work)s/t; scgi_temp_path %(work)s/t;
+    server {
+        listen 127.0.0.1:%(port)d;
+        root %(root)s;
+        location / { limit_rate %(rate)s; }
+    }
+}
+"""
 
 PLAN = """version: 1
 name: bench
@@ -73,13 +104,95 @@ def timed(argv, env=None, cwd=None):
     return wall, peak
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nginx(work, root, rate):
+    """nginx on a free port serving root, each connection paced at rate: (process, base URL)."""
+    port = free_port()
+    os.makedirs(os.path.join(work, "t"), exist_ok=True)
+    conf = os.path.join(work, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF % {"work": work, "port": port, "root": root, "rate": rate})
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", work], stderr=subprocess.PIPE)
+    url = "http://127.0.0.1:%d" % port
+    for _ in range(100):
+        try:
+            import urllib.request
+            urllib.request.urlopen(url + "/", timeout=1)
+        except urllib.error.HTTPError:
+            break  # answers (403/404 for the directory): up
+        except OSError:
+            time.sleep(0.05)
+            continue
+        break
+    return p, url
+
+
+def bench_connections(a):
+    """mmigrate with 1 and N connections and aria2c -xN against nginx with limit_rate."""
+    for tool in ("nginx", "aria2c"):
+        if not shutil.which(tool):
+            raise SystemExit("%s is needed: apt-get install %s" % (tool, "aria2" if tool == "aria2c" else tool))
+    work = tempfile.mkdtemp(prefix="mmigrate-bench-")
+    root = os.path.join(work, "www")
+    os.makedirs(root)
+    name = "bench_export.zip"
+    make_export(os.path.join(root, name), a.size_mib << 20)
+    size = os.path.getsize(os.path.join(root, name))
+    ng, url = start_nginx(work, root, a.limit_rate)
+    rows = {}
+    try:
+        for n in (1, a.connections):
+            plan = os.path.join(work, "plan%d.yaml" % n)
+            with open(plan, "w") as f:
+                f.write(URL_PLAN % (url + "/" + name, n))
+            label = "mmigrate connections: %d" % n
+            for _ in range(a.runs):
+                shutil.rmtree(os.path.join(work, ".mmigrate"), ignore_errors=True)
+                if os.path.exists(os.path.join(work, "out.zip")):
+                    os.unlink(os.path.join(work, "out.zip"))
+                rows.setdefault(label, []).append(timed([a.bin, "apply", "--quiet", plan], cwd=work))
+        label = "aria2c -x%d -s%d" % (a.connections, a.connections)
+        for _ in range(a.runs):
+            out = os.path.join(work, "aria.zip")
+            rows.setdefault(label, []).append(timed(
+                ["aria2c", "-q", "-x%d" % a.connections, "-s%d" % a.connections, "--min-split-size=1M",
+                 "--file-allocation=none", "--allow-overwrite=true", "-d", work, "-o", "aria.zip",
+                 url + "/" + name]))
+            os.unlink(out)
+    finally:
+        ng.terminate()
+        ng.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    mib = size / (1 << 20)
+    print("file: %.0f MiB, nginx limit_rate %s per connection, %d runs, median" % (mib, a.limit_rate, a.runs))
+    print("%-26s %8s %10s %12s" % ("", "seconds", "MiB/s", "peak RSS MiB"))
+    for label, got in rows.items():
+        t = statistics.median(w for w, _ in got)
+        print("%-26s %8.2f %10.1f %12.1f" % (label, t, mib / t, max(r for _, r in got) / 1024))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"size_mib": mib, "runs": a.runs, "limit_rate": a.limit_rate,
+                       "median_s": {k: statistics.median(w for w, _ in v) for k, v in rows.items()}}, f)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mib", type=int, default=512)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bin", default=os.path.join(SRC, "build", "mmigrate"))
     ap.add_argument("--json", help="write the figures here as JSON (bench/run)")
+    ap.add_argument("--connections", type=int, default=0,
+                    help="compare 1 and N connections and aria2c -xN against nginx")
+    ap.add_argument("--limit-rate", default="20m", help="nginx limit_rate per connection (--connections)")
     a = ap.parse_args()
+    if a.connections:
+        return bench_connections(a)
     if not shutil.which("curl"):
         raise SystemExit("the curl CLI is needed as the peer: apt-get install curl")
     work = tempfile.mkdtemp(prefix="mmigrate-bench-")

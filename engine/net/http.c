@@ -58,6 +58,7 @@ struct http_client {
 /* State of one request attempt, shared by the curl callbacks. */
 struct xfer {
 	struct http_client *c;
+	CURL *h; /* the client's handle, or a pool slot's */
 	const char *method;
 	char shown[SHOWN_MAX]; /* "GET /api/v4/x": what messages and logs may show */
 	struct http_response *resp;
@@ -66,6 +67,7 @@ struct xfer {
 	/* download sink: only the wanted body goes to write */
 	int64_t want_offset, want_end; /* want_end: last byte of a closed range, -1 for open */
 	http_write_fn write;
+	http_head_fn head; /* told the headers before the first byte fed, or NULL */
 	void *write_ctx;
 	struct mm_error *write_err;
 	int decided, feed, refused, write_failed;
@@ -82,6 +84,7 @@ struct xfer {
 	const char *src_err;
 
 	int stopped;
+	int rate_share; /* transfers sharing the client's rate_limit (a pool's slots) */
 	struct curl_slist *headers;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -503,17 +506,40 @@ static int wants_body(struct xfer *x)
 	return 0;
 }
 
+static void fill_dl_result(const struct xfer *x, struct http_dl_result *res);
+
+/* Tells the sink's head hook what the headers said; <0 (err set) aborts the attempt. */
+static int announce(struct xfer *x)
+{
+	struct http_dl_result res;
+
+	if (!x->head)
+		return 0;
+	fill_dl_result(x, &res);
+	if (x->head(x->write_ctx, &res, x->write_err) < 0) {
+		x->write_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* At the first body byte (or the end of an empty body): is it fed, and does the sink agree? */
+static int decide(struct xfer *x)
+{
+	x->decided = 1;
+	x->feed = wants_body(x);
+	if (x->feed > 0 && announce(x) < 0)
+		x->feed = -1;
+	return x->feed;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	struct xfer *x = ud;
 	size_t len = size * n;
 
-	if (x->write && !x->decided) {
-		x->decided = 1;
-		x->feed = wants_body(x);
-		if (x->feed < 0)
-			return 0;
-	}
+	if (x->write && !x->decided && decide(x) < 0)
+		return 0;
 	if (!x->feed)
 		return keep_body(x, p, len);
 	if (x->announced >= 0 && x->received + (int64_t)len > x->announced) {
@@ -690,6 +716,8 @@ static void xfer_init(struct xfer *x, struct http_client *c, const char *method,
 {
 	memset(x, 0, sizeof(*x));
 	x->c = c;
+	x->h = c->h;
+	x->rate_share = 1;
 	x->method = method;
 	x->resp = resp;
 	x->fd = -1;
@@ -698,18 +726,18 @@ static void xfer_init(struct xfer *x, struct http_client *c, const char *method,
 	http_response_clear(resp);
 }
 
-static void set_tls(struct http_client *c)
+static void set_tls(struct http_client *c, CURL *h)
 {
-	curl_easy_setopt(c->h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
-	curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
 	if (c->ca_file)
-		curl_easy_setopt(c->h, CURLOPT_CAINFO, c->ca_file);
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 }
 
 static void set_callbacks(struct xfer *x)
 {
-	CURL *h = x->c->h;
+	CURL *h = x->h;
 
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -740,23 +768,23 @@ static int xfer_setup(struct xfer *x, const char *path, int with_auth, struct mm
 
 	if (!absolute && path[0] != '/')
 		return err_set(err, MM_EINVAL, "%s: path must start with '/'", x->shown);
-	curl_easy_reset(c->h);
+	curl_easy_reset(x->h);
 	if (absolute)
 		buf_adds(&url, path);
 	else
 		buf_addf(&url, "%s%s", c->base_url, path);
-	curl_easy_setopt(c->h, CURLOPT_URL, url.data);
+	curl_easy_setopt(x->h, CURLOPT_URL, url.data);
 	buf_release(&url);
 	if (c->socket_path && !absolute) {
-		curl_easy_setopt(c->h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
-		curl_easy_setopt(c->h, CURLOPT_PROXY, "");
+		curl_easy_setopt(x->h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
+		curl_easy_setopt(x->h, CURLOPT_PROXY, "");
 	}
-	curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->h, CURLOPT_USERAGENT, "mmigrate/" MM_VERSION);
-	curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout_s);
-	set_tls(c);
+	curl_easy_setopt(x->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(x->h, CURLOPT_USERAGENT, "mmigrate/" MM_VERSION);
+	curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout_s);
+	set_tls(c, x->h);
 	set_callbacks(x);
 	/* An empty Expect: stops curl waiting for 100-continue before bodies. */
 	add_header(x, "Expect:");
@@ -767,8 +795,8 @@ static int xfer_setup(struct xfer *x, const char *path, int with_auth, struct mm
 
 static void set_low_speed(struct xfer *x)
 {
-	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_LIMIT, x->c->min_speed_bps);
-	curl_easy_setopt(x->c->h, CURLOPT_LOW_SPEED_TIME, x->c->min_speed_window_s);
+	curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_LIMIT, x->c->min_speed_bps);
+	curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_TIME, x->c->min_speed_window_s);
 }
 
 /*
@@ -816,7 +844,7 @@ void http_set_transfer_limits(struct http_client *c, long min_speed_bps, long wi
 static void set_rate_limit(struct xfer *x, CURLoption opt)
 {
 	if (x->c->rate_limit > 0)
-		curl_easy_setopt(x->c->h, opt, (curl_off_t)x->c->rate_limit);
+		curl_easy_setopt(x->h, opt, (curl_off_t)(x->c->rate_limit / x->rate_share));
 }
 
 /* ---- outcome ------------------------------------------------------------ */
@@ -998,6 +1026,18 @@ static int xfer_result(struct xfer *x, CURLcode rc, struct mm_error *err)
 	return status_error(x, err);
 }
 
+/* One INFO line per request attempt that started at t0. */
+static void log_attempt(struct xfer *x, CURLcode rc, int64_t t0)
+{
+	if (rc == CURLE_OK)
+		client_log(x->c, HTTP_LOG_INFO, "%s: HTTP %ld%s%s in %lld ms", x->shown, x->resp->status,
+			   *x->resp->request_id ? ", request id " : "", x->resp->request_id,
+			   (long long)(mono_ms() - t0));
+	else
+		client_log(x->c, HTTP_LOG_INFO, "%s: %s after %lld ms", x->shown,
+			   *x->errbuf ? x->errbuf : curl_easy_strerror(rc), (long long)(mono_ms() - t0));
+}
+
 static CURLcode xfer_perform(struct xfer *x)
 {
 	int64_t t0 = mono_ms();
@@ -1007,15 +1047,9 @@ static CURLcode xfer_perform(struct xfer *x)
 		x->stopped = 1;
 		return CURLE_ABORTED_BY_CALLBACK;
 	}
-	curl_easy_setopt(x->c->h, CURLOPT_HTTPHEADER, x->headers);
-	rc = curl_easy_perform(x->c->h);
-	if (rc == CURLE_OK)
-		client_log(x->c, HTTP_LOG_INFO, "%s: HTTP %ld%s%s in %lld ms", x->shown, x->resp->status,
-			   *x->resp->request_id ? ", request id " : "", x->resp->request_id,
-			   (long long)(mono_ms() - t0));
-	else
-		client_log(x->c, HTTP_LOG_INFO, "%s: %s after %lld ms", x->shown,
-			   *x->errbuf ? x->errbuf : curl_easy_strerror(rc), (long long)(mono_ms() - t0));
+	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->headers);
+	rc = curl_easy_perform(x->h);
+	log_attempt(x, rc, t0);
 	return rc;
 }
 
@@ -1070,7 +1104,7 @@ static int sleep_or_stop(struct http_client *c, long ms)
 
 static int set_method(struct xfer *x, const char *payload, struct mm_error *err)
 {
-	CURL *h = x->c->h;
+	CURL *h = x->h;
 	const char *m = x->method;
 
 	if (!strcmp(m, "GET") && !payload) {
@@ -1237,8 +1271,9 @@ static int check_dl_complete(struct xfer *x, struct mm_error *err)
 {
 	int64_t want = -1;
 
-	if (!x->decided && (x->resp->status == 200 || x->resp->status == 206))
-		wants_body(x); /* an empty body never reached on_body */
+	if (!x->decided && (x->resp->status == 200 || x->resp->status == 206) && decide(x) < 0 &&
+	    x->write_failed)
+		return local_error(x, err); /* an empty body never reached on_body */
 	if (x->refused)
 		return err_set(err, MM_ERR, "%s: asked for bytes from %lld, server answered HTTP %ld%s",
 			       x->shown, (long long)x->want_offset, x->resp->status,
@@ -1260,58 +1295,243 @@ static int check_dl_complete(struct xfer *x, struct mm_error *err)
 int http_download_range(struct http_client *c, const char *path, int64_t offset, int with_auth,
 			http_write_fn write, void *ctx, struct http_dl_result *res, struct mm_error *err)
 {
-	return http_download_span(c, path, offset, -1, with_auth, write, ctx, res, err);
+	struct http_sink sink = { write, NULL, ctx };
+
+	return http_download(c, path, offset, -1, with_auth, &sink, res, err);
 }
 
 int http_download_span(struct http_client *c, const char *path, int64_t offset, int64_t end, int with_auth,
 		       http_write_fn write, void *ctx, struct http_dl_result *res, struct mm_error *err)
 {
+	struct http_sink sink = { write, NULL, ctx };
+
+	return http_download(c, path, offset, end, with_auth, &sink, res, err);
+}
+
+/*
+ * Sets x up (on x->h) to fetch offset..end (end -1: open) into sink, resp
+ * holding the error body: everything but performing it. <0 with err set.
+ */
+static int dl_prepare(struct xfer *x, struct http_response *resp, const char *path, int64_t offset,
+		      int64_t end, int with_auth, const struct http_sink *sink, struct mm_error *err)
+{
+	char range[48];
+	int ret;
+
+	resp->body.max = ERROR_BODY_MAX;
+	x->want_offset = offset;
+	x->want_end = end;
+	x->write = sink->write;
+	x->head = sink->head;
+	x->write_ctx = sink->ctx;
+	x->write_err = err;
+	if ((ret = xfer_setup(x, path, with_auth, err)) < 0)
+		return ret;
+	/* One range, never If-Range: Mattermost sends no validator, so
+	 * If-Range would always get the whole file. */
+	if (end >= 0) {
+		snprintf(range, sizeof(range), "%lld-%lld", (long long)offset, (long long)end);
+		curl_easy_setopt(x->h, CURLOPT_RANGE, range);
+	} else if (offset > 0) {
+		snprintf(range, sizeof(range), "%lld-", (long long)offset);
+		curl_easy_setopt(x->h, CURLOPT_RANGE, range);
+	}
+	curl_easy_setopt(x->h, CURLOPT_BUFFERSIZE, 128L * 1024);
+	set_low_speed(x);
+	set_rate_limit(x, CURLOPT_MAX_RECV_SPEED_LARGE);
+	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->headers);
+	err_clear(err);
+	return 0;
+}
+
+/* After a download attempt that started at t0: its outcome, res filled, x's headers freed. */
+static int dl_conclude(struct xfer *x, int ret, CURLcode rc, int64_t t0, int with_auth,
+		       struct http_dl_result *res, struct mm_error *err)
+{
+	if (ret == 0) {
+		ret = xfer_result(x, rc, err);
+		if (ret == 0)
+			ret = check_dl_complete(x, err);
+		ret = account_stall(x, ret, t0, x->received, err);
+	}
+	fill_dl_result(x, res);
+	free_headers(x);
+	http_response_clear(x->resp);
+	if (ret < 0 && with_auth)
+		renew_after_401(x->c, res->status, err);
+	return finish_err(x->c, ret, err);
+}
+
+static int dl_args_ok(const char *path, const struct http_sink *sink, int64_t offset, int64_t end)
+{
+	return path && sink && sink->write && offset >= 0 && (end < 0 || end >= offset);
+}
+
+int http_download(struct http_client *c, const char *path, int64_t offset, int64_t end, int with_auth,
+		  const struct http_sink *sink, struct http_dl_result *res, struct mm_error *err)
+{
 	struct http_response resp = HTTP_RESPONSE_INIT;
 	struct xfer x;
-	char range[48];
 	int64_t t0;
-	CURLcode rc;
+	CURLcode rc = CURLE_OK;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
 	res->content_length = res->range_start = res->range_end = res->range_total = -1;
-	if (!path || !write || offset < 0 || (end >= 0 && end < offset))
+	if (!dl_args_ok(path, sink, offset, end))
 		return err_set(err, MM_EINVAL, "http: bad download arguments");
 	xfer_init(&x, c, "GET", path, &resp);
-	resp.body.max = ERROR_BODY_MAX;
-	x.want_offset = offset;
-	x.want_end = end;
-	x.write = write;
-	x.write_ctx = ctx;
-	x.write_err = err;
-	if ((ret = xfer_setup(&x, path, with_auth, err)) < 0)
-		goto out;
-	/* One open range, never If-Range: Mattermost sends no validator, so
-	 * If-Range would always get the whole file. */
-	if (end >= 0) {
-		snprintf(range, sizeof(range), "%lld-%lld", (long long)offset, (long long)end);
-		curl_easy_setopt(c->h, CURLOPT_RANGE, range);
-	} else if (offset > 0) {
-		snprintf(range, sizeof(range), "%lld-", (long long)offset);
-		curl_easy_setopt(c->h, CURLOPT_RANGE, range);
-	}
-	curl_easy_setopt(c->h, CURLOPT_BUFFERSIZE, 128L * 1024);
-	set_low_speed(&x);
-	set_rate_limit(&x, CURLOPT_MAX_RECV_SPEED_LARGE);
-	err_clear(err);
 	t0 = mono_ms();
-	rc = xfer_perform(&x);
-	ret = xfer_result(&x, rc, err);
-	if (ret == 0)
-		ret = check_dl_complete(&x, err);
-	ret = account_stall(&x, ret, t0, x.received, err);
-out:
-	fill_dl_result(&x, res);
-	free_headers(&x);
-	http_response_clear(&resp);
-	if (ret < 0 && with_auth)
-		renew_after_401(c, res->status, err);
-	return finish_err(c, ret, err);
+	if ((ret = dl_prepare(&x, &resp, path, offset, end, with_auth, sink, err)) == 0)
+		rc = xfer_perform(&x);
+	return dl_conclude(&x, ret, rc, t0, with_auth, res, err);
+}
+
+/* ---- several downloads at once (curl multi, one thread) ---------------- */
+
+struct pool_slot {
+	CURL *h;
+	struct xfer x;
+	struct http_response resp;
+	struct mm_error err;
+	int64_t t0;
+	int with_auth, busy;
+};
+
+struct http_pool {
+	struct http_client *c;
+	CURLM *m;
+	int n;
+	struct pool_slot *slot;
+};
+
+struct http_pool *http_pool_new(struct http_client *c, int n, struct mm_error *err)
+{
+	struct http_pool *p;
+	int ok;
+
+	if (n < 1) {
+		err_set(err, MM_EINVAL, "http: a pool needs at least one slot");
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->c = c;
+	p->n = n;
+	p->m = curl_multi_init();
+	p->slot = xcalloc((size_t)n, sizeof(*p->slot));
+	ok = p->m != NULL;
+	for (int i = 0; i < n; i++) {
+		struct http_response init = HTTP_RESPONSE_INIT;
+
+		p->slot[i].resp = init;
+		p->slot[i].h = curl_easy_init();
+		ok = ok && p->slot[i].h;
+	}
+	if (!ok) {
+		http_pool_free(p);
+		err_set(err, MM_ERR, "http: cannot create curl handles");
+		return NULL;
+	}
+	return p;
+}
+
+/* Takes a busy slot out of the multi handle and frees what its attempt held. */
+static void slot_release(struct http_pool *p, struct pool_slot *s)
+{
+	if (!s->busy)
+		return;
+	curl_multi_remove_handle(p->m, s->h);
+	free_headers(&s->x);
+	http_response_clear(&s->resp);
+	s->busy = 0;
+}
+
+void http_pool_cancel(struct http_pool *p, int slot)
+{
+	if (p && slot >= 0 && slot < p->n)
+		slot_release(p, &p->slot[slot]);
+}
+
+void http_pool_free(struct http_pool *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->n; i++) {
+		slot_release(p, &p->slot[i]);
+		if (p->slot[i].h)
+			curl_easy_cleanup(p->slot[i].h);
+	}
+	if (p->m)
+		curl_multi_cleanup(p->m);
+	free(p->slot);
+	free(p);
+}
+
+int http_pool_start(struct http_pool *p, int slot, const char *path, int64_t offset, int64_t end,
+		    int with_auth, const struct http_sink *sink, struct mm_error *err)
+{
+	struct pool_slot *s;
+	int ret;
+
+	if (slot < 0 || slot >= p->n || p->slot[slot].busy || !dl_args_ok(path, sink, offset, end))
+		return err_set(err, MM_EINVAL, "http: bad pool download arguments");
+	s = &p->slot[slot];
+	xfer_init(&s->x, p->c, "GET", path, &s->resp);
+	s->x.h = s->h;
+	s->x.rate_share = p->n;
+	if ((ret = dl_prepare(&s->x, &s->resp, path, offset, end, with_auth, sink, &s->err)) < 0) {
+		free_headers(&s->x);
+		http_response_clear(&s->resp);
+		*err = s->err;
+		return ret;
+	}
+	curl_easy_setopt(s->h, CURLOPT_PRIVATE, s);
+	if (curl_multi_add_handle(p->m, s->h) != CURLM_OK) {
+		free_headers(&s->x);
+		http_response_clear(&s->resp);
+		return err_set(err, MM_ERR, "%s: cannot start the transfer", s->x.shown);
+	}
+	s->busy = 1;
+	s->with_auth = with_auth;
+	s->t0 = mono_ms();
+	return 0;
+}
+
+/* A transfer curl reports done: its outcome like http_download's, the slot freed. */
+static int slot_done(struct http_pool *p, CURL *h, CURLcode result, int *rc, struct http_dl_result *res,
+		     struct mm_error *err)
+{
+	struct pool_slot *s = NULL;
+
+	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&s);
+	curl_multi_remove_handle(p->m, h);
+	s->busy = 0;
+	log_attempt(&s->x, result, s->t0);
+	*rc = dl_conclude(&s->x, 0, result, s->t0, s->with_auth, res, &s->err);
+	*err = s->err;
+	return (int)(s - p->slot);
+}
+
+int http_pool_wait(struct http_pool *p, long timeout_ms, int *rc, struct http_dl_result *res,
+		   struct mm_error *err)
+{
+	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+	for (;;) {
+		int running = 0, left = 0;
+		CURLMsg *msg;
+		int64_t now;
+
+		curl_multi_perform(p->m, &running);
+		while ((msg = curl_multi_info_read(p->m, &left)))
+			if (msg->msg == CURLMSG_DONE)
+				return slot_done(p, msg->easy_handle, msg->data.result, rc, res, err);
+		if ((now = mono_ms()) >= deadline)
+			return -1;
+		/* short slices: should_stop is polled by the progress callbacks */
+		curl_multi_poll(p->m, NULL, 0,
+				(int)(deadline - now < STOP_SLICE_MS ? deadline - now : STOP_SLICE_MS), NULL);
+	}
 }
 
 static int upload_body(struct http_client *c, const char *path, int fd, http_source_fn src, void *ctx,

@@ -153,6 +153,21 @@ typedef long (*http_source_fn)(void *ctx, char *buf, size_t len, const char **wh
 /* Receives the body of a 200/206 download; returns 0, or <0 with err set to abort. */
 typedef int (*http_write_fn)(void *ctx, const void *data, size_t len, struct mm_error *err);
 
+/*
+ * Told what the headers of a download answer said (status, Content-Length,
+ * Content-Range; received is 0), once, before the first body byte goes to
+ * write, and only for an answer whose body write would get. Returns 0, or
+ * <0 with err set to abort the attempt before any byte is written.
+ */
+typedef int (*http_head_fn)(void *ctx, const struct http_dl_result *res, struct mm_error *err);
+
+/* Where a download's answer goes: head (may be NULL) first, then write. */
+struct http_sink {
+	http_write_fn write;
+	http_head_fn head;
+	void *ctx;
+};
+
 int http_global_init(void);
 void http_global_cleanup(void);
 
@@ -215,6 +230,37 @@ int http_download_range(struct http_client *c, const char *path_or_url, int64_t 
 int http_download_span(struct http_client *c, const char *path_or_url, int64_t offset, int64_t end,
 		       int with_auth, http_write_fn write, void *ctx, struct http_dl_result *res,
 		       struct mm_error *err);
+
+/* Either of the above (end -1: open) with a sink whose head hook sees the headers first. */
+int http_download(struct http_client *c, const char *path_or_url, int64_t offset, int64_t end, int with_auth,
+		  const struct http_sink *sink, struct http_dl_result *res, struct mm_error *err);
+
+/*
+ * Several downloads of one client at once, on the calling thread (curl's
+ * multi interface): n slots, each its own connection, each running one
+ * attempt like http_download. The client's rate_limit is shared: each slot
+ * gets 1/n of it. Not thread-safe, like the client.
+ *
+ *   struct http_pool *p = http_pool_new(c, 4, &err);      caller frees
+ *   http_pool_start(p, slot, url, offset, end, with_auth, &sink, &err);
+ *   slot = http_pool_wait(p, 1000, &rc, &res, &err);       -1: none ended in time
+ *   http_pool_free(p);                                     cancels what still runs
+ */
+struct http_pool;
+struct http_pool *http_pool_new(struct http_client *c, int n, struct mm_error *err);
+void http_pool_free(struct http_pool *p);
+/* Starts an idle slot (0..n-1) on bytes offset..end (end inclusive, -1 open). */
+int http_pool_start(struct http_pool *p, int slot, const char *path_or_url, int64_t offset, int64_t end,
+		    int with_auth, const struct http_sink *sink, struct mm_error *err);
+/* Drops a slot's transfer (its connection is closed); the slot is idle again. */
+void http_pool_cancel(struct http_pool *p, int slot);
+/*
+ * Moves the transfers until one ends or timeout_ms passes. Returns the slot
+ * that ended, its outcome in *rc (0 or MM_E*, as http_download returns),
+ * res and err; or -1 when none ended in time.
+ */
+int http_pool_wait(struct http_pool *p, long timeout_ms, int *rc, struct http_dl_result *res,
+		   struct mm_error *err);
 
 /*
  * ONE raw POST of bytes [offset, offset+length) of fd, with an exact

@@ -40,8 +40,8 @@ def make_export(entries=4, size=MIB):
 class Heal(DownloadCase):
     def heal(self, offset, data):
         self.put_export(data)
-        # skip: the short probe before the transfer reads past the byte too
-        self.srv.faults(download_corrupt={"offset": offset, "count": 1, "skip": 1})
+        # No probe before the transfer: the first answer carries the flipped byte.
+        self.srv.faults(download_corrupt={"offset": offset, "count": 1})
         r = self.mm("apply", self.plan(self.step()))
         self.assert_done(data)
         out = self.wd.state("p")["steps"]["dl"]["outputs"]
@@ -67,7 +67,7 @@ class Heal(DownloadCase):
         h, r = self.heal(mid.header_offset + 30 + len(mid.filename) + MIB // 2, data)
         self.assertEqual(h["entry"], mid.filename)
         self.assertIn("CRC-32 mismatch", r.stdout + r.stderr)
-        # only the damaged entry is fetched again (whole transfers also count an aborted probe)
+        # only the damaged entry is fetched again
         self.assertLess(h["end"] - h["start"], MIB + 4096)
 
     def test_last_entry(self):
@@ -98,7 +98,7 @@ class Heal(DownloadCase):
         data, infos, cd = make_export(entries=4, size=MIB)
         self.put_export(data)
         mid = infos[2]
-        self.srv.faults(download_corrupt={"offset": mid.header_offset + 900 * 1024, "count": 1, "skip": 1},
+        self.srv.faults(download_corrupt={"offset": mid.header_offset + 900 * 1024, "count": 1},
                         slow_ranges={"bps": 64 * 1024, "count": 1})
         p = self.plan(self.step())
         proc = start(["apply", p], env=self.env)
@@ -116,8 +116,8 @@ class Heal(DownloadCase):
     def test_oversize_body_is_capped(self):
         data, infos, cd = make_export(entries=3, size=MIB)
         self.put_export(data)
-        # The probe and the first answer are cut; the ranged one that resumes sends 8 MiB too many.
-        self.srv.faults(download_drop={"after_bytes": MIB, "count": 2}, oversize={"bytes": 8 * MIB, "count": 1})
+        # The first answer is cut; the ranged one that resumes sends 8 MiB too many.
+        self.srv.faults(download_drop={"after_bytes": MIB, "count": 1}, oversize={"bytes": 8 * MIB, "count": 1})
         r = self.mm("apply", self.plan(self.step()))
         self.assert_done(data)
         self.assertTrue([e for e in self.gets() if e.get("fault") == "oversize"])

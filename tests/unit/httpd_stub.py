@@ -123,14 +123,15 @@ class Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if not rng or q.get("ignore_range"):
             return 200, content, "application/zip"
-        start = int(rng.split("=")[1].rstrip("-"))
+        first, _, last = rng.split("=")[1].partition("-")
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
         if start >= size:
             return 416, "invalid range: failed to overlap\n", "text/plain; charset=utf-8", \
                 [("Content-Range", "bytes */%d" % size)]
         if q.get("wrong_start"):
             start += 1
-        return 206, content[start:], "application/zip", \
-            [("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))]
+        return 206, content[start:end + 1], "application/zip", \
+            [("Content-Range", "bytes %d-%d/%d" % (start, end, size))]
 
     def r_cut(self, path, q, data):
         size = int(q.get("size", "100000"))

@@ -411,6 +411,95 @@ static void test_download_416_and_refusals(void)
 	http_client_free(c);
 }
 
+/* A head hook: records what the headers said, and whether any byte came before it. */
+struct heard {
+	struct buf body;
+	struct http_dl_result seen;
+	int calls, bytes_before, refuse;
+};
+
+static int heard_head(void *ctx, const struct http_dl_result *res, struct mm_error *err)
+{
+	struct heard *h = ctx;
+
+	h->calls++;
+	h->bytes_before = (int)h->body.len;
+	h->seen = *res;
+	return h->refuse ? err_set(err, MM_ERR, "another size") : 0;
+}
+
+static int heard_body(void *ctx, const void *data, size_t len, struct mm_error *err)
+{
+	return sink(&((struct heard *)ctx)->body, data, len, err);
+}
+
+static void test_download_head_hook(void)
+{
+	struct http_opts o = { 0 };
+	struct http_client *c = client(&o);
+	struct http_dl_result res;
+	struct mm_error err = MM_ERROR_INIT;
+	struct heard h = { BUF_INIT };
+	struct http_sink s = { heard_body, heard_head, &h };
+
+	CHECK(http_download(c, "/file?size=100000", 40000, -1, 1, &s, &res, &err) == 0);
+	CHECK(h.calls == 1 && h.bytes_before == 0 && h.body.len == 60000);
+	CHECK(h.seen.status == 206 && h.seen.range_total == 100000 && h.seen.received == 0);
+
+	/* refused at the headers: not one byte written, the hook's message kept */
+	buf_reset(&h.body);
+	h.refuse = 1;
+	h.calls = 0;
+	CHECK(http_download(c, "/file?size=100000", 0, -1, 1, &s, &res, &err) == MM_ERR);
+	CHECK(h.calls == 1 && h.body.len == 0 && h.seen.content_length == 100000);
+	CHECK_CONTAINS(err.msg, "another size");
+
+	/* a 416 has no body to feed: the hook is not called */
+	h.calls = 0;
+	CHECK(http_download(c, "/file?size=100000", 100000, -1, 1, &s, &res, &err) == MM_ERR);
+	CHECK(h.calls == 0 && err.http_status == 416);
+	buf_release(&h.body);
+	http_client_free(c);
+}
+
+/* Two ranges at once through a pool: each gets exactly its bytes; a wait with nothing running times out. */
+static void test_download_pool(void)
+{
+	struct http_opts o = { 0 };
+	struct http_client *c = client(&o);
+	struct http_pool *p = http_pool_new(c, 2, &(struct mm_error)MM_ERROR_INIT);
+	struct buf got[2] = { BUF_INIT, BUF_INIT };
+	struct http_sink s0 = { sink, NULL, &got[0] }, s1 = { sink, NULL, &got[1] };
+	struct http_dl_result res;
+	struct mm_error err = MM_ERROR_INIT;
+	int rc = -1, ended = 0;
+
+	CHECK(p != NULL);
+	if (!p)
+		goto out;
+	http_set_token(c, TOKEN);
+	CHECK(http_pool_start(p, 0, "/file?size=100000", 0, 49999, 1, &s0, &err) == 0);
+	CHECK(http_pool_start(p, 1, "/file?size=100000", 50000, 99999, 1, &s1, &err) == 0);
+	CHECK(http_pool_start(p, 1, "/file?size=100000", 0, 9, 1, &s1, &err) == MM_EINVAL); /* busy */
+	for (int i = 0; i < 100 && ended < 2; i++) {
+		int slot = http_pool_wait(p, 1000, &rc, &res, &err);
+
+		if (slot < 0)
+			continue;
+		ended++;
+		CHECK(rc == 0 && res.status == 206 && res.range_total == 100000 && res.received == 50000);
+	}
+	CHECK(ended == 2);
+	CHECK(got[0].len == 50000 && bytes_match(&got[0], 0));
+	CHECK(got[1].len == 50000 && bytes_match(&got[1], 50000));
+	CHECK(http_pool_wait(p, 50, &rc, &res, &err) == -1);
+out:
+	http_pool_free(p);
+	buf_release(&got[0]);
+	buf_release(&got[1]);
+	http_client_free(c);
+}
+
 static void test_download_cut(void)
 {
 	struct http_opts o = { 0 };
@@ -679,6 +768,8 @@ int main(void)
 	test_stop_during_backoff();
 	test_download_full_and_range();
 	test_download_416_and_refusals();
+	test_download_head_hook();
+	test_download_pool();
 	test_download_cut();
 	test_download_absolute_url();
 	test_stop_slow_transfer();
