@@ -227,12 +227,20 @@ def main():
     if not shutil.which("curl"):
         raise SystemExit("the curl CLI is needed as the peer: apt-get install curl")
     work = tempfile.mkdtemp(prefix="mmigrate-bench-up-")
+    work_dirs = [work]
     out = {}
     try:
         path = os.path.join(work, "archive.zip")
         make_file(path, a.size_mib * MIB)
         size = os.path.getsize(path)
-        with FakeServer(seed="none", max_file_size=size + MIB) as srv:
+        # The server's disk is not the client's: on a migration the upload lands on
+        # another machine. Sharing one disk here would make every fsync of
+        # mmigrate's state wait for the fake's gigabyte of dirty import data
+        # (ext4 commits it in the same journal transaction); tmpfs avoids that.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        server_dir = tempfile.mkdtemp(prefix="mmigrate-bench-up-srv-", dir=shm)
+        work_dirs.append(server_dir)
+        with FakeServer(seed="none", max_file_size=size + MIB, state_dir=server_dir) as srv:
             b = Bench(srv, work, a.bin, path, size)
             if not a.no_compare:
                 for key, how, fn in (("compare_known", "digest known from a verify step", b.ours_verified),
@@ -256,7 +264,8 @@ def main():
             with open(a.json, "w") as f:
                 json.dump(out, f, indent=1)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        for d in work_dirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ ENGINE = os.path.join(SRC, "engine")
 
 def build(out):
     srcs = [os.path.join(HERE, "verify_bench.c")] + [
-        os.path.join(ENGINE, f) for f in ("archive/archive.c", "archive/bulkline.c", "util/buf.c",
-                                          "util/error.c", "util/util.c")]
-    pc = subprocess.run(["pkg-config", "--cflags", "--libs", "libzip", "libcjson", "libcrypto"],
+        os.path.join(ENGINE, f) for f in ("archive/archive.c", "archive/bulkline.c", "archive/zipstream.c",
+                                          "util/buf.c", "util/error.c", "util/hash.c", "util/util.c")]
+    pc = subprocess.run(["pkg-config", "--cflags", "--libs", "libzip", "libcjson", "libcrypto", "zlib"],
                         check=True, capture_output=True, text=True).stdout.split()
     cmd = [os.environ.get("CC", "cc"), "-O2", "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE",
            "-DNDEBUG", "-I" + os.path.join(ENGINE, "archive"), "-I" + os.path.join(ENGINE, "util"), *srcs, *pc, "-lpthread", "-lm", "-o", out]

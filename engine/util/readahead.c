@@ -4,6 +4,11 @@
  * (drains the oldest). A slot belongs to the reader from the moment count
  * says it is free until it is published, then to the caller until drained:
  * the data are copied outside the lock.
+ *
+ * Direct mode (nothing to hash, no digest to enforce): no thread and no
+ * ring. ra_read preads straight into the caller's buffer, as the curl CLI
+ * does, and the kernel's sequential read-ahead keeps the next pages ready;
+ * a ring would only add a copy and a thread hand-off per block.
  */
 #define _GNU_SOURCE
 #include "readahead.h"
@@ -46,6 +51,7 @@ struct readahead {
 	int64_t next;         /* reader: where its next block starts */
 	int64_t pos;          /* caller: where its next ra_read starts */
 	int64_t nread;
+	int direct; /* no hashing: read in ra_read, no thread, no ring */
 	char err[200];
 };
 
@@ -158,14 +164,16 @@ static void *reader(void *arg)
 struct readahead *ra_new(int fd, int64_t size, int hash, const char *expect_hex)
 {
 	struct readahead *ra = xcalloc(1, sizeof(*ra));
-	char *mem = xmalloc((size_t)RA_SLOTS * RA_BLOCK);
+	char *mem;
 
 	ra->fd = fd;
 	ra->size = size;
 	ra->hash = hash && sha256_init(&ra->h) == 0;
 	if (expect_hex)
 		snprintf(ra->expect, sizeof(ra->expect), "%s", expect_hex);
-	for (unsigned i = 0; i < RA_SLOTS; i++)
+	ra->direct = !hash && !ra->expect[0];
+	mem = ra->direct ? NULL : xmalloc((size_t)RA_SLOTS * RA_BLOCK);
+	for (unsigned i = 0; mem && i < RA_SLOTS; i++)
 		ra->slot[i].data = mem + (size_t)i * RA_BLOCK;
 	pthread_mutex_init(&ra->mu, NULL);
 	pthread_cond_init(&ra->cv, NULL);
@@ -201,6 +209,8 @@ int ra_start(struct readahead *ra, int64_t offset)
 	ra->next = ra->hash && ra->hashed < offset ? ra->hashed : offset;
 	/* The kernel's own read-ahead, doubled, for the part not cached yet. */
 	posix_fadvise(ra->fd, (off_t)ra->next, 0, POSIX_FADV_SEQUENTIAL);
+	if (ra->direct)
+		return 0;
 	if ((rc = pthread_create(&ra->th, NULL, reader, ra)) != 0) {
 		errno = rc;
 		return -1;
@@ -213,6 +223,8 @@ int ra_wait(struct readahead *ra, int (*stop)(void *), void *stop_ctx)
 {
 	int ret = 0;
 
+	if (ra->direct)
+		return 0;
 	pthread_mutex_lock(&ra->mu);
 	while (!ra->count && !ra->done) {
 		struct timespec t;
@@ -235,11 +247,32 @@ int ra_wait(struct readahead *ra, int (*stop)(void *), void *stop_ctx)
 	return ret;
 }
 
+/* Direct mode: the bytes at ra->pos, read now into the caller's buffer. */
+static long read_direct(struct readahead *ra, void *buf, size_t len)
+{
+	if (ra->failed)
+		return -1;
+	if (len > (uint64_t)(ra->size - ra->pos))
+		len = (size_t)(ra->size - ra->pos);
+	if (!len)
+		return 0;
+	if (read_full(ra, buf, len, ra->pos) < 0) {
+		snprintf(ra->err, sizeof(ra->err), "cannot read the file: %s",
+			 errno == ENODATA ? "it is shorter than before" : strerror(errno));
+		ra->failed = 1;
+		return -1;
+	}
+	ra->pos += (int64_t)len;
+	return (long)len;
+}
+
 long ra_read(struct readahead *ra, void *buf, size_t len)
 {
 	struct slot *s;
 	size_t n;
 
+	if (ra->direct)
+		return read_direct(ra, buf, len);
 	pthread_mutex_lock(&ra->mu);
 	while (!ra->count && !ra->done)
 		pthread_cond_wait(&ra->cv, &ra->mu);

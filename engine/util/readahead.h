@@ -19,8 +19,10 @@
  * out once the whole file's digest equals it: the receiver never gets a
  * complete file with another digest (an upload session stays incomplete).
  *
- * Memory: RA_SLOTS blocks of RA_BLOCK bytes, whatever the file size. One
- * thread calls ra_start/ra_read/ra_digest; the reader thread is internal.
+ * Memory: RA_SLOTS blocks of RA_BLOCK bytes, whatever the file size; none
+ * when there is nothing to hash (hash 0, no expect_hex): ra_read then reads
+ * straight into the caller's buffer, on the caller's thread. One thread
+ * calls ra_start/ra_read/ra_digest; the reader thread is internal.
  */
 #ifndef MM_READAHEAD_H
 #define MM_READAHEAD_H
