@@ -187,6 +187,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bin", default=os.path.join(SRC, "build", "mmigrate"))
     ap.add_argument("--json", help="write the figures here as JSON (bench/run)")
+    ap.add_argument("--dir", help="where both write their file (e.g. /dev/shm: tmpfs, where fsync costs nothing)")
     ap.add_argument("--connections", type=int, default=0,
                     help="compare 1 and N connections and aria2c -xN against nginx")
     ap.add_argument("--limit-rate", default="20m", help="nginx limit_rate per connection (--connections)")
@@ -195,7 +196,7 @@ def main():
         return bench_connections(a)
     if not shutil.which("curl"):
         raise SystemExit("the curl CLI is needed as the peer: apt-get install curl")
-    work = tempfile.mkdtemp(prefix="mmigrate-bench-")
+    work = tempfile.mkdtemp(prefix="mmigrate-bench-", dir=a.dir)
     try:
         with FakeServer(seed="none") as srv:
             name = "benchbenchbenchbenchbench1_export.zip"
