@@ -20,7 +20,7 @@
 #include "meter.h"
 #include "step.h"
 
-#define BLOCK (1 << 20)
+#define BLOCK (256 << 10)
 #define SYNC_EVERY ((int64_t)64 << 20) /* fsync and checkpoint the .part this often */
 #define MAX_RESTARTS 3                 /* the file changed under us this often in one run */
 #define HEAL_TRIES 3                   /* fetches of one damaged range before the step gives up */
