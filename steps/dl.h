@@ -105,6 +105,13 @@ int dl_ckpt_ranges(struct dl *d, int64_t *held);
 /* The end of the contiguous prefix a parallel download's ranges have written. */
 int64_t dl_ranges_frontier(const struct dl *d);
 int dl_append(struct feed *f, const unsigned char *p, size_t len, struct mm_error *err);
+/*
+ * Compares up to n received bytes (at most BLOCK) with the ones fd holds at
+ * `at`: the count compared, or 0 with err set and *local (the file could not
+ * be read) or *mismatch (they differ) set.
+ */
+size_t dl_compare_held(struct dl *d, int fd, int64_t at, const unsigned char *p, size_t n, int *local,
+		       int *mismatch, struct mm_error *err);
 
 /* download_fetch.c */
 int dl_probe(struct dl *d, int fd, int64_t have, int tries_max, int64_t *total, char *why, size_t wlen,

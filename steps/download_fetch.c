@@ -69,24 +69,10 @@ static int on_data(void *arg, const void *data, size_t len, struct mm_error *err
 	const unsigned char *p = data;
 
 	while (len && f->pos < f->held) {
-		size_t n = len;
-		ssize_t got;
+		size_t n = (int64_t)len > f->held - f->pos ? (size_t)(f->held - f->pos) : len;
 
-		if ((int64_t)n > f->held - f->pos)
-			n = (size_t)(f->held - f->pos);
-		if (n > BLOCK)
-			n = BLOCK;
-		got = pread(f->cmp_fd, f->d->blk, n, (off_t)f->pos);
-		if (got != (ssize_t)n) {
-			f->local = 1;
-			return err_set(err, MM_ERR, "cannot read the file being resumed: %s",
-				       got < 0 ? strerror(errno) : "it shrank");
-		}
-		if (memcmp(f->d->blk, p, n)) {
-			f->mismatch = 1;
-			return err_set(err, MM_ERR, "bytes from %lld differ from the ones held",
-				       (long long)f->pos);
-		}
+		if (!(n = dl_compare_held(f->d, f->cmp_fd, f->pos, p, n, &f->local, &f->mismatch, err)))
+			return MM_ERR;
 		p += n;
 		len -= n;
 		f->pos += (int64_t)n;

@@ -94,16 +94,19 @@ static void *hash_main(void *arg)
 int dl_hasher_start(struct dl *d, int64_t from, struct mm_error *err)
 {
 	struct dl_hasher *h = xcalloc(1, sizeof(*h));
+	int rc;
 
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	h->d = d;
 	h->blk = xmalloc(BLOCK);
 	h->ready = h->hashed = from;
-	if (pthread_create(&h->th, NULL, hash_main, h) != 0) {
+	if ((rc = pthread_create(&h->th, NULL, hash_main, h)) != 0) {
+		pthread_cond_destroy(&h->cv);
+		pthread_mutex_destroy(&h->mu);
 		free(h->blk);
 		free(h);
-		return err_set(err, MM_ERR, "cannot start the hashing thread: %s", strerror(errno));
+		return err_set(err, MM_ERR, "cannot start the hashing thread: %s", strerror(rc));
 	}
 	d->hs = h;
 	return 0;

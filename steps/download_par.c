@@ -159,32 +159,6 @@ static int on_rhead(void *arg, const struct http_dl_result *res, struct mm_error
 	return 0;
 }
 
-/* The bytes of the answer below the range's position: compared with the ones held. */
-static size_t compare_held(struct rfeed *f, const unsigned char *p, size_t len, struct mm_error *err)
-{
-	struct dl *d = f->p->d;
-	size_t n = len;
-	ssize_t got;
-
-	if ((int64_t)n > f->r->pos - f->at)
-		n = (size_t)(f->r->pos - f->at);
-	if (n > BLOCK)
-		n = BLOCK;
-	got = pread(d->fd, d->blk, n, (off_t)f->at);
-	if (got != (ssize_t)n) {
-		f->local = 1;
-		err_set(err, MM_ERR, "cannot read the file being resumed: %s",
-			got < 0 ? strerror(errno) : "it shrank");
-		return 0;
-	}
-	if (memcmp(d->blk, p, n)) {
-		f->mismatch = 1;
-		err_set(err, MM_ERR, "bytes from %lld differ from the ones held", (long long)f->at);
-		return 0;
-	}
-	return n;
-}
-
 /* http_write_fn: compares what is held, writes the rest at its offset, never past the range. */
 static int on_rdata(void *arg, const void *data, size_t len, struct mm_error *err)
 {
@@ -193,9 +167,9 @@ static int on_rdata(void *arg, const void *data, size_t len, struct mm_error *er
 	const unsigned char *p = data;
 
 	while (len && f->at < f->r->pos) {
-		size_t n = compare_held(f, p, len, err);
+		size_t n = (int64_t)len > f->r->pos - f->at ? (size_t)(f->r->pos - f->at) : len;
 
-		if (!n)
+		if (!(n = dl_compare_held(d, d->fd, f->at, p, n, &f->local, &f->mismatch, err)))
 			return MM_ERR;
 		p += n;
 		len -= n;

@@ -197,6 +197,28 @@ static void load_ckpt(struct dl *d, int64_t *synced, int *rebooted)
 	*rebooted = boot && *now && strcmp(boot, now);
 }
 
+size_t dl_compare_held(struct dl *d, int fd, int64_t at, const unsigned char *p, size_t n, int *local,
+		       int *mismatch, struct mm_error *err)
+{
+	ssize_t got;
+
+	if (n > BLOCK)
+		n = BLOCK;
+	got = pread(fd, d->blk, n, (off_t)at);
+	if (got != (ssize_t)n) {
+		*local = 1;
+		err_set(err, MM_ERR, "cannot read the file being resumed: %s",
+			got < 0 ? strerror(errno) : "it shrank");
+		return 0;
+	}
+	if (memcmp(d->blk, p, n)) {
+		*mismatch = 1;
+		err_set(err, MM_ERR, "bytes from %lld differ from the ones held", (long long)at);
+		return 0;
+	}
+	return n;
+}
+
 int dl_truncate_part(struct dl *d, int64_t len, struct mm_error *err)
 {
 	if (sys_ftruncate(d->sys, d->fd, (off_t)len) < 0)

@@ -129,8 +129,9 @@ class Parallel(DownloadCase):
         self.assert_done(data)
         self.assertNotIn("changed on the server", r.stdout + r.stderr)
 
-    def test_sigint_records_the_ranges_and_resumes(self):
-        data = self.put_export(make_zip(8 * MIB, "parsigint"))
+    def start_slow_with_ranges(self):
+        """apply with 4 connections on a slowed server, returned once its checkpoint holds the
+        4 ranges (killed if they never come)."""
         p = self.plan(self.conns(4))
         self.srv.faults(download_bps=512 * 1024)
         proc = start(["apply", p], env=self.env)
@@ -140,6 +141,11 @@ class Parallel(DownloadCase):
         except AssertionError:
             kill9(proc)
             raise
+        return p, proc
+
+    def test_sigint_records_the_ranges_and_resumes(self):
+        data = self.put_export(make_zip(8 * MIB, "parsigint"))
+        p, proc = self.start_slow_with_ranges()
         time.sleep(0.4)  # the ranges move; the next timed checkpoint is a second after the one that planned them
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -156,14 +162,8 @@ class Parallel(DownloadCase):
 
     def test_changed_export_between_runs(self):
         old = self.put_export(make_zip(8 * MIB, "parold"))
-        p = self.plan(self.conns(4))
-        self.srv.faults(download_bps=512 * 1024)
-        proc = start(["apply", p], env=self.env)
-        try:
-            wait_for(lambda: len(((self.wd.state("p").get("steps", {}).get("dl") or {}).get("checkpoint") or {})
-                                 .get("ranges") or []) >= 4, timeout=30, what="the ranges to be recorded")
-        finally:
-            kill9(proc)
+        p, proc = self.start_slow_with_ranges()
+        kill9(proc)
         self.srv.faults(download_bps=0)
         new = self.put_export(make_zip(8 * MIB, "parnew"))  # same size, other bytes
         self.assertEqual(len(old), len(new))
